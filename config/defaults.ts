@@ -1,0 +1,24 @@
+/**
+ * Built-in defaults: the config file overrides these, and flags override
+ * the config file (SPEC §9).
+ */
+import type { LogLevel } from '../core/logger.ts';
+import type { Limits } from '../core/limits.ts';
+
+export const DEFAULT_LISTENERS: readonly string[] = ['tcp://127.0.0.1:1445'];
+
+export const DEFAULT_LOG_LEVEL: LogLevel = 'INFO';
+
+export const DEFAULT_LIMITS: Readonly<Limits> = {
+  maxMessageBytes: 1024 * 1024,
+  maxTags: 64,
+  maxTagBytes: 256,
+  maxBufferedBytes: 8 * 1024 * 1024,
+  slowConsumerPolicy: 'drop',
+};
+
+/** Built-in features, loaded before the config's plugins and exactly like them. */
+export const BUILTIN_PLUGINS: readonly string[] = [
+  new URL('../plugins/commands/basic.commands.ts', import.meta.url).href,
+  new URL('../plugins/listeners/tcp.listener.ts', import.meta.url).href,
+];

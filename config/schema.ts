@@ -1,0 +1,97 @@
+/**
+ * The shape of a mist config file, checked key by key so that a mistake is
+ * reported with its key path (`limits.maxTags must be a positive integer`).
+ */
+import { LOG_LEVELS, type LogLevel } from '../core/logger.ts';
+import type { Limits } from '../core/limits.ts';
+
+/** A plugin as written in the config: a module specifier, or one with options. */
+export type PluginSetting = string | { module: string; options?: unknown };
+
+/** What a config file may hold; every key is optional. */
+export interface ConfigFile {
+  listeners?: string[];
+  logLevel?: LogLevel;
+  limits?: Partial<Limits>;
+  plugins?: PluginSetting[];
+}
+
+/** A config value that is not of its key's shape. */
+export class ConfigShapeError extends Error {
+  constructor(
+    readonly key: string,
+    readonly problem: string,
+  ) {
+    super(`${key} ${problem}`);
+  }
+}
+
+const LIMIT_KEYS = ['maxMessageBytes', 'maxTags', 'maxTagBytes', 'maxBufferedBytes'] as const;
+const POLICIES = ['drop', 'disconnect'] as const;
+
+/** Checks a parsed config file (or flags); returns it typed or throws {@link ConfigShapeError}. */
+export function checkConfig(raw: unknown): ConfigFile {
+  if (raw === null || raw === undefined) return {};
+  const input = object(raw, 'the config');
+  const known = ['listeners', 'logLevel', 'limits', 'plugins'];
+  for (const key of Object.keys(input)) {
+    if (!known.includes(key)) throw new ConfigShapeError(key, `is not a known key (known: ${known.join(', ')})`);
+  }
+  const config: ConfigFile = {};
+  if (input.listeners !== undefined) config.listeners = listeners(input.listeners);
+  if (input.logLevel !== undefined) config.logLevel = logLevel(input.logLevel);
+  if (input.limits !== undefined) config.limits = limits(input.limits);
+  if (input.plugins !== undefined) config.plugins = plugins(input.plugins);
+  return config;
+}
+
+function object(value: unknown, key: string): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ConfigShapeError(key, 'must be an object');
+  return value as Record<string, unknown>;
+}
+
+/** A list of URIs, or one comma-separated string as on the command line. */
+function listeners(value: unknown): string[] {
+  const list = typeof value === 'string' ? value.split(',') : value;
+  const expected = 'must be a non-empty list of listener URIs such as "tcp://127.0.0.1:1445"';
+  if (!Array.isArray(list) || list.length === 0) throw new ConfigShapeError('listeners', expected);
+  return list.map((uri: unknown, i) => {
+    if (typeof uri !== 'string' || uri.trim() === '') throw new ConfigShapeError(`listeners[${i}]`, 'must be a listener URI string');
+    return uri.trim();
+  });
+}
+
+function logLevel(value: unknown): LogLevel {
+  const level = typeof value === 'string' ? value.toUpperCase() : value;
+  if (!LOG_LEVELS.includes(level as LogLevel)) throw new ConfigShapeError('logLevel', `must be one of ${LOG_LEVELS.join(', ')}`);
+  return level as LogLevel;
+}
+
+function limits(value: unknown): Partial<Limits> {
+  const input = object(value, 'limits');
+  const result: Partial<Limits> = {};
+  for (const key of Object.keys(input)) {
+    const v = input[key];
+    if ((LIMIT_KEYS as readonly string[]).includes(key)) {
+      if (!Number.isSafeInteger(v) || (v as number) <= 0) throw new ConfigShapeError(`limits.${key}`, 'must be a positive integer');
+      result[key as (typeof LIMIT_KEYS)[number]] = v as number;
+    } else if (key === 'slowConsumerPolicy') {
+      if (!POLICIES.includes(v as (typeof POLICIES)[number])) throw new ConfigShapeError('limits.slowConsumerPolicy', 'must be "drop" or "disconnect"');
+      result.slowConsumerPolicy = v as (typeof POLICIES)[number];
+    } else {
+      throw new ConfigShapeError(`limits.${key}`, `is not a known limit (known: ${[...LIMIT_KEYS, 'slowConsumerPolicy'].join(', ')})`);
+    }
+  }
+  return result;
+}
+
+function plugins(value: unknown): PluginSetting[] {
+  if (!Array.isArray(value)) throw new ConfigShapeError('plugins', 'must be a list of module specifiers');
+  return value.map((entry: unknown, i) => {
+    if (typeof entry === 'string' && entry !== '') return entry;
+    const expected = 'must be a module specifier or an object { module, options }';
+    const item = object(entry, `plugins[${i}]`);
+    if (typeof item.module !== 'string' || item.module === '') throw new ConfigShapeError(`plugins[${i}].module`, expected);
+    return { module: item.module, options: item.options };
+  });
+}

@@ -1,0 +1,19 @@
+/**
+ * The authenticator seam (SPEC §6): a small async store of tokens and the
+ * tags each may use. It decides nothing; permission checks are the core's,
+ * made once for every transport. Implementations register by URI scheme.
+ */
+import type { Logger } from './logger.ts';
+
+export interface Authenticator {
+  /** Creates a token with its tags; fails if it exists. */
+  addToken(token: string, tags: readonly string[]): Promise<void>;
+  removeToken(token: string): Promise<void>;
+  addTags(token: string, tags: readonly string[]): Promise<void>;
+  removeTags(token: string, tags: readonly string[]): Promise<void>;
+  /** The token's tags, or `undefined` for an unknown token. */
+  tagsFor(token: string): Promise<string[] | undefined>;
+  close(): Promise<void>;
+}
+
+export type AuthenticatorFactory = (url: URL, context: { logger: Logger }) => Authenticator | Promise<Authenticator>;

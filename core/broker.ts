@@ -1,0 +1,71 @@
+/**
+ * Routes publishes to subscribers: publish → matcher → sessions. The message
+ * is encoded once and every matched session is handed the same frame.
+ */
+import { SubscriptionIndex } from './matcher.ts';
+import { Frame } from './protocol.ts';
+import type { Session } from './session.ts';
+import { canonicalTags, tagSetKey } from './tags.ts';
+
+export class Broker {
+  private readonly index = new SubscriptionIndex<Session>();
+  /** Increases with every publish; a session stamped with it has had the message. */
+  private stamp = 0;
+  /** The publish under way, read by `visit` (bound once, so no closure per publish). */
+  private frame: Frame | undefined;
+  private delivered = 0;
+  private readonly visit = (holders: ReadonlySet<Session>): void => {
+    const stamp = this.stamp;
+    for (const session of holders) {
+      if (session.stamp === stamp) continue;
+      session.stamp = stamp;
+      session.deliver(this.frame!);
+      this.delivered++;
+    }
+  };
+
+  readonly stats = { published: 0, delivered: 0 };
+
+  /** Distinct subscriptions held on this node. */
+  get subscriptionCount(): number {
+    return this.index.size;
+  }
+
+  /** Subscribes `session` to `tags` (non-empty). Subscribing twice to a set is one subscription. */
+  subscribe(session: Session, tags: readonly string[]): void {
+    const canonical = canonicalTags(tags);
+    const key = tagSetKey(canonical);
+    if (session.subscriptions.has(key)) return;
+    session.subscriptions.set(key, canonical);
+    this.index.add(canonical, session);
+  }
+
+  /** Removes exactly the subscription `tags`, if `session` holds it. */
+  unsubscribe(session: Session, tags: readonly string[]): void {
+    const canonical = canonicalTags(tags);
+    if (session.subscriptions.delete(tagSetKey(canonical))) this.index.remove(canonical, session);
+  }
+
+  /** Drops every subscription of a closed session. */
+  forget(session: Session): void {
+    for (const canonical of session.subscriptions.values()) this.index.remove(canonical, session);
+    session.subscriptions.clear();
+  }
+
+  /**
+   * Delivers a message to every session holding a subscription ⊆ `tags`,
+   * once each, never to `publisher`. Returns the number of deliveries.
+   */
+  publish(publisher: Session | undefined, tags: readonly string[], data: unknown): number {
+    const stamp = ++this.stamp;
+    // Stamping the publisher first makes the matcher skip it like a session already served.
+    if (publisher) publisher.stamp = stamp;
+    this.frame = Frame.of({ command: 'publish', tags, data });
+    this.delivered = 0;
+    this.index.match(tags, this.visit);
+    this.frame = undefined;
+    this.stats.published++;
+    this.stats.delivered += this.delivered;
+    return this.delivered;
+  }
+}

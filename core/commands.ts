@@ -1,0 +1,102 @@
+/**
+ * Commands are methods declared with the {@link command} decorator on a
+ * class that a plugin hands to the {@link CommandRegistry}. The basic
+ * commands (ping, subscribe…) are declared exactly this way.
+ *
+ * @example
+ * ```ts
+ * @injectable()
+ * class EchoCommands {
+ *   @command('echo', { data: 'string' })
+ *   echo(request: Request): Message {
+ *     return { command: 'echo', data: request.data };
+ *   }
+ * }
+ * api.commands.add(EchoCommands, 'my-plugin');
+ * ```
+ */
+import type { DependencyContainer, InjectionToken } from 'tsyringe';
+import { ErrorCodes, MistError } from './errors.ts';
+import type { Message, Request } from './protocol.ts';
+import type { Role, Session } from './session.ts';
+
+export interface CommandOptions {
+  /** Who may run it: `user` (default) or `admin` only. */
+  role?: Role;
+  /** `required`: the request must carry at least one tag. Default `optional`. */
+  tags?: 'required' | 'optional';
+  /** `string` (default): `data`, when present, must be a string; `any`: any JSON value. */
+  data?: 'string' | 'any';
+}
+
+/**
+ * Runs a validated request. Returns the reply (or nothing, for
+ * fire-and-forget commands); throws `CommandError` to refuse. May be async:
+ * the session's next frames then wait for it, so order is kept.
+ */
+export type CommandHandler = (request: Request, session: Session) => Message | void | Promise<Message | void>;
+
+export interface CommandSpec extends Required<CommandOptions> {
+  name: string;
+  /** The plugin that declared it, for messages. */
+  plugin: string;
+  handler: CommandHandler;
+}
+
+interface Declaration {
+  name: string;
+  method: string | symbol;
+  options: CommandOptions;
+}
+
+const DECLARATIONS = Symbol('mist.commands');
+
+type Declaring = { [DECLARATIONS]?: Declaration[] };
+
+/** Declares a method as the handler of command `name`. */
+export function command(name: string, options: CommandOptions = {}) {
+  return (target: object, method: string | symbol, _descriptor: PropertyDescriptor): void => {
+    const owner = target.constructor as Declaring;
+    // Copy on first write so a subclass's declarations never leak into its base.
+    if (!Object.hasOwn(owner, DECLARATIONS)) owner[DECLARATIONS] = [...(owner[DECLARATIONS] ?? [])];
+    owner[DECLARATIONS]!.push({ name, method, options });
+  };
+}
+
+/** Every command the server knows, by name. One name, one owner. */
+export class CommandRegistry {
+  private readonly specs = new Map<string, CommandSpec>();
+
+  constructor(private readonly container: DependencyContainer) {}
+
+  /**
+   * Resolves `handlers` through the container (so its constructor gets core
+   * services by `@inject(TOKENS.…)`) and registers its declared commands.
+   */
+  add(handlers: InjectionToken<object>, plugin: string): void {
+    const instance = this.container.resolve(handlers) as Record<string | symbol, unknown>;
+    const declarations = (instance.constructor as Declaring)[DECLARATIONS] ?? [];
+    if (declarations.length === 0) {
+      throw new MistError(ErrorCodes.PLUGIN, `plugin "${plugin}" added a class with no @command methods`);
+    }
+    for (const { name, method, options } of declarations) {
+      const owner = this.specs.get(name);
+      if (owner) {
+        throw new MistError(
+          ErrorCodes.DUPLICATE_COMMAND,
+          `command "${name}" is declared by both plugin "${owner.plugin}" and plugin "${plugin}"`,
+        );
+      }
+      const handler = (instance[method] as CommandHandler).bind(instance);
+      this.specs.set(name, { name, plugin, handler, role: 'user', tags: 'optional', data: 'string', ...options });
+    }
+  }
+
+  get(name: string): CommandSpec | undefined {
+    return this.specs.get(name);
+  }
+
+  names(): string[] {
+    return [...this.specs.keys()].sort();
+  }
+}

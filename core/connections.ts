@@ -1,0 +1,52 @@
+/**
+ * The live connections of a server: opens a session for each connection a
+ * listener accepts, feeds its input to the dispatcher, and forgets it (and
+ * its subscriptions) when it closes.
+ */
+import { inject, injectable } from 'tsyringe';
+import type { Broker } from './broker.ts';
+import type { Dispatcher } from './dispatcher.ts';
+import type { Limits } from './limits.ts';
+import type { Logger } from './logger.ts';
+import { Session, type ConnectionInfo, type DeliveryStats, type InputHandler, type Sink } from './session.ts';
+import { TOKENS } from './tokens.ts';
+
+@injectable()
+export class Connections implements InputHandler {
+  private readonly live = new Set<Session>();
+  private nextId = 1;
+  /** Connections opened since start. */
+  total = 0;
+  /** Slow-consumer counters, summed over every session. */
+  readonly delivery: DeliveryStats = { dropped: 0, disconnectedSlow: 0 };
+
+  constructor(
+    @inject(TOKENS.Broker) private readonly broker: Broker,
+    @inject(TOKENS.Dispatcher) private readonly dispatcher: Dispatcher,
+    @inject(TOKENS.Limits) private readonly limits: Limits,
+    @inject(TOKENS.Logger) private readonly logger: Logger,
+  ) {}
+
+  /** Connections open now. */
+  get count(): number {
+    return this.live.size;
+  }
+
+  open(sink: Sink, info: ConnectionInfo): Session {
+    const session = new Session(this.nextId++, info, sink, this.limits, this, this.delivery);
+    this.live.add(session);
+    this.total++;
+    this.logger.debug({ session: session.id, ...info }, 'connection opened');
+    return session;
+  }
+
+  handle(session: Session, text: string): Promise<void> | void {
+    return this.dispatcher.dispatch(session, text);
+  }
+
+  closed(session: Session): void {
+    if (!this.live.delete(session)) return;
+    this.broker.forget(session);
+    this.logger.debug({ session: session.id, dropped: session.dropped }, 'connection closed');
+  }
+}

@@ -1,0 +1,83 @@
+/**
+ * Runs one frame of client input: parse, validate, check the role, call the
+ * command's handler, reply. Every transport goes through here, so every
+ * check is made once, the same way, for all of them.
+ */
+import { inject, injectable } from 'tsyringe';
+import type { CommandRegistry, CommandSpec } from './commands.ts';
+import { TOKENS } from './tokens.ts';
+import { CommandError } from './errors.ts';
+import type { Limits } from './limits.ts';
+import type { Logger } from './logger.ts';
+import { parseRequest, ProtocolError, type Message, type Request } from './protocol.ts';
+import type { Session } from './session.ts';
+
+export const UNKNOWN_COMMAND = 'Unknown Command';
+
+@injectable()
+export class Dispatcher {
+  /** Commands that failed, by any cause (bad input, refusal, handler fault). */
+  errors = 0;
+
+  constructor(
+    @inject(TOKENS.Commands) private readonly commands: CommandRegistry,
+    @inject(TOKENS.Limits) private readonly limits: Limits,
+    @inject(TOKENS.Logger) private readonly logger: Logger,
+  ) {}
+
+  /** Handles one frame. Returns a promise only when the command is asynchronous. */
+  dispatch(session: Session, text: string): Promise<void> | void {
+    let request: Request;
+    try {
+      request = parseRequest(text, this.limits);
+    } catch (err) {
+      if (!(err instanceof ProtocolError)) throw err;
+      return this.fail(session, err.command, err.message);
+    }
+    const spec = this.commands.get(request.command);
+    if (!spec) return this.fail(session, request.command, UNKNOWN_COMMAND);
+    const refusal = refuse(spec, request, session);
+    if (refusal) return this.fail(session, spec.name, refusal);
+
+    let result: ReturnType<CommandSpec['handler']>;
+    try {
+      result = spec.handler(request, session);
+    } catch (err) {
+      return this.failWith(session, spec.name, err);
+    }
+    if (result instanceof Promise) {
+      return result.then(
+        (reply) => this.send(session, reply),
+        (err: unknown) => this.failWith(session, spec.name, err),
+      );
+    }
+    this.send(session, result);
+  }
+
+  private send(session: Session, reply: Message | void): void {
+    if (reply) session.reply(reply);
+  }
+
+  private failWith(session: Session, command: string, err: unknown): void {
+    if (err instanceof CommandError) return this.fail(session, command, err.message);
+    // A fault in a handler is a bug, not the client's doing: log it, keep the connection.
+    this.logger.error({ err, command, session: session.id }, 'command handler failed');
+    this.fail(session, command, 'internal error');
+  }
+
+  private fail(session: Session, command: string, error: string): void {
+    this.errors++;
+    this.logger.debug({ session: session.id, command, error }, 'command refused');
+    session.reply({ command, error });
+  }
+}
+
+/** Why `request` may not run `spec`, or undefined when it may. */
+function refuse(spec: CommandSpec, request: Request, session: Session): string | undefined {
+  if (spec.role === 'admin' && session.role !== 'admin') return `"${spec.name}" needs the admin role`;
+  if (spec.tags === 'required' && request.tags.length === 0) return `"${spec.name}" needs at least one tag`;
+  if (spec.data === 'string' && request.data !== undefined && typeof request.data !== 'string') {
+    return '"data" must be a string';
+  }
+  return undefined;
+}

@@ -1,0 +1,43 @@
+/**
+ * Errors with stable codes, so that tests and users can match on `code`
+ * rather than on wording (the way Fastify names its `FST_ERR_*`).
+ */
+export const ErrorCodes = {
+  /** The config file or a flag has a bad key or value. */
+  CONFIG: 'MIST_ERR_CONFIG',
+  /** A URI names a scheme no plugin registered. */
+  UNKNOWN_SCHEME: 'MIST_ERR_UNKNOWN_SCHEME',
+  /** Two plugins registered the same scheme. */
+  DUPLICATE_SCHEME: 'MIST_ERR_DUPLICATE_SCHEME',
+  /** Two plugins declared the same command. */
+  DUPLICATE_COMMAND: 'MIST_ERR_DUPLICATE_COMMAND',
+  /** A plugin could not be loaded or failed to register. */
+  PLUGIN: 'MIST_ERR_PLUGIN',
+  /** A listener could not start (address in use, bad address…). */
+  LISTEN: 'MIST_ERR_LISTEN',
+} as const;
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+/** A start-up or configuration failure; its message is meant for the person running mist. */
+export class MistError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = 'MistError';
+  }
+}
+
+/**
+ * Thrown by a command handler to refuse a request: the client gets
+ * `{"command":…,"error":message}` and nothing changes.
+ */
+export class CommandError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'CommandError';
+  }
+}

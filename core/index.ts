@@ -1,0 +1,17 @@
+/** The mist package: embed a server, write plugins. */
+export type { Authenticator, AuthenticatorFactory } from './authenticator.ts';
+export type { Backplane, BackplaneContext, BackplaneFactory } from './backplane.ts';
+export { Broker } from './broker.ts';
+export { command, CommandRegistry, type CommandHandler, type CommandOptions } from './commands.ts';
+export { buildConfig, loadConfig, type MistConfig } from './config.ts';
+export { Connections } from './connections.ts';
+export { CommandError, ErrorCodes, MistError } from './errors.ts';
+export type { Limits, SlowConsumerPolicy } from './limits.ts';
+export type { Listener, ListenerContext, ListenerFactory } from './listener.ts';
+export type { Logger, LogLevel } from './logger.ts';
+export { SubscriptionIndex } from './matcher.ts';
+export { definePlugin, type MistPlugin, type PluginApi } from './plugin.ts';
+export { Frame, type Message, type Request } from './protocol.ts';
+export { MistServer, startServer } from './server.ts';
+export type { ConnectionInfo, Role, Session, Sink } from './session.ts';
+export { TOKENS } from './tokens.ts';

@@ -1,0 +1,111 @@
+/**
+ * The wire protocol of SPEC §1: one JSON object per message. This module
+ * parses and validates what clients send and encodes what the server sends;
+ * it knows nothing of transports (framing lives in the listeners).
+ */
+import type { Limits } from './limits.ts';
+
+/** A message as it travels on the wire, in either direction. */
+export interface Message {
+  command: string;
+  tags?: readonly string[];
+  /** A string for every command but `publish`, which forwards any JSON value verbatim. */
+  data?: unknown;
+  /** Only in server replies, only when a command failed. */
+  error?: string;
+}
+
+/** A client request that passed the generic checks every command shares. */
+export interface Request {
+  command: string;
+  /** Empty when the client sent no tags. */
+  tags: string[];
+  /** Exactly what the client sent; `undefined` when absent. */
+  data: unknown;
+}
+
+/**
+ * Replies to input that is not a JSON object with a string `command` use
+ * this as their command, since there is no command to name.
+ */
+export const INVALID_MESSAGE_COMMAND = 'error';
+
+/** A request the server refuses before any command runs; `command` is what the reply names. */
+export class ProtocolError extends Error {
+  constructor(
+    readonly command: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ProtocolError';
+  }
+}
+
+/**
+ * Parses one frame of client input into a {@link Request}, enforcing the
+ * field types and the tag limits of SPEC §7. Throws {@link ProtocolError}.
+ */
+export function parseRequest(text: string, limits: Limits): Request {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new ProtocolError(INVALID_MESSAGE_COMMAND, `invalid JSON: ${(err as Error).message}`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new ProtocolError(INVALID_MESSAGE_COMMAND, 'a message must be a JSON object');
+  }
+  const { command, tags, data } = value as Record<string, unknown>;
+  if (command === undefined) {
+    throw new ProtocolError(INVALID_MESSAGE_COMMAND, 'missing "command"');
+  }
+  if (typeof command !== 'string') {
+    throw new ProtocolError(INVALID_MESSAGE_COMMAND, '"command" must be a string');
+  }
+  return { command, tags: checkTags(command, tags, limits), data };
+}
+
+function checkTags(command: string, tags: unknown, limits: Limits): string[] {
+  if (tags === undefined || tags === null) return [];
+  if (!Array.isArray(tags)) {
+    throw new ProtocolError(command, '"tags" must be an array of strings');
+  }
+  if (tags.length > limits.maxTags) {
+    throw new ProtocolError(command, `too many tags: ${tags.length} (limit ${limits.maxTags})`);
+  }
+  for (const tag of tags) {
+    if (typeof tag !== 'string') {
+      throw new ProtocolError(command, '"tags" must be an array of strings');
+    }
+    if (tag.length === 0) {
+      throw new ProtocolError(command, 'a tag must not be empty');
+    }
+    // A UTF-16 length within the limit cannot be more than 3 bytes per unit.
+    if (tag.length * 3 > limits.maxTagBytes && Buffer.byteLength(tag) > limits.maxTagBytes) {
+      throw new ProtocolError(command, `tag too long: ${Buffer.byteLength(tag)} bytes (limit ${limits.maxTagBytes})`);
+    }
+  }
+  return tags as string[];
+}
+
+/**
+ * An outgoing message encoded once, whatever the number of receivers:
+ * every connection writes these same bytes (ARCHITECTURE "Hot path").
+ */
+export class Frame {
+  private lineBytes: Buffer | undefined;
+
+  constructor(
+    /** The JSON text, as sent in a WebSocket text frame. */
+    readonly json: string,
+  ) {}
+
+  static of(message: Message): Frame {
+    return new Frame(JSON.stringify(message));
+  }
+
+  /** The JSON text plus `\n`, as sent on newline-delimited transports. */
+  get line(): Buffer {
+    return (this.lineBytes ??= Buffer.from(this.json + '\n'));
+  }
+}

@@ -1,0 +1,48 @@
+/**
+ * URI-scheme registries: a listener, authenticator or backplane is chosen by
+ * the scheme of its URI (`tcp://…`, `postgres://…`, `redis://…`), and any
+ * plugin may register a scheme.
+ */
+import { ErrorCodes, MistError } from './errors.ts';
+
+export class SchemeRegistry<Factory> {
+  private readonly factories = new Map<string, { factory: Factory; plugin: string }>();
+
+  constructor(
+    /** What the registry holds, for messages: `listener`, `authenticator`… */
+    readonly kind: string,
+  ) {}
+
+  /** Registers `scheme` (without `://`) for `plugin`; a scheme has one owner. */
+  register(scheme: string, factory: Factory, plugin: string): void {
+    const owner = this.factories.get(scheme);
+    if (owner) {
+      throw new MistError(
+        ErrorCodes.DUPLICATE_SCHEME,
+        `${this.kind} scheme "${scheme}" is registered by both plugin "${owner.plugin}" and plugin "${plugin}"`,
+      );
+    }
+    this.factories.set(scheme, { factory, plugin });
+  }
+
+  /** Finds the factory for a URI, or fails naming the scheme and the known ones. */
+  resolve(uri: string): { url: URL; factory: Factory } {
+    let url: URL;
+    try {
+      url = new URL(uri);
+    } catch {
+      throw new MistError(ErrorCodes.CONFIG, `invalid ${this.kind} URI "${uri}": expected scheme://host:port`);
+    }
+    const scheme = url.protocol.slice(0, -1);
+    const entry = this.factories.get(scheme);
+    if (!entry) {
+      const known = this.schemes().join(', ') || 'none';
+      throw new MistError(ErrorCodes.UNKNOWN_SCHEME, `unknown ${this.kind} scheme "${scheme}" in "${uri}" (known: ${known})`);
+    }
+    return { url, factory: entry.factory };
+  }
+
+  schemes(): string[] {
+    return [...this.factories.keys()].sort();
+  }
+}

@@ -1,0 +1,123 @@
+/**
+ * A mist server's lifecycle: load plugins, start listeners, run, close.
+ * States go idle → starting → running → closing → closed; `close()` is
+ * idempotent and also cleans up after a failed start.
+ */
+import type { DependencyContainer } from 'tsyringe';
+import { BUILTIN_PLUGINS } from '../config/defaults.ts';
+import type { ConfigFile } from '../config/schema.ts';
+import type { Broker } from './broker.ts';
+import { buildConfig, type MistConfig } from './config.ts';
+import type { Connections } from './connections.ts';
+import { createContainer } from './container.ts';
+import type { Dispatcher } from './dispatcher.ts';
+import { ErrorCodes, MistError } from './errors.ts';
+import type { Listener, ListenerContext, ListenerFactory } from './listener.ts';
+import { createLogger, type Logger } from './logger.ts';
+import { loadPlugins } from './plugins.ts';
+import type { SchemeRegistry } from './registry.ts';
+import { TOKENS } from './tokens.ts';
+
+export type ServerState = 'idle' | 'starting' | 'running' | 'closing' | 'closed';
+
+export class MistServer {
+  readonly container: DependencyContainer;
+  private readonly listeners: Listener[] = [];
+  private closing: Promise<void> | undefined;
+  state: ServerState = 'idle';
+
+  constructor(
+    readonly config: MistConfig,
+    readonly logger: Logger = createLogger(config.logLevel),
+  ) {
+    this.container = createContainer(config, logger);
+  }
+
+  get broker(): Broker {
+    return this.container.resolve(TOKENS.Broker);
+  }
+
+  get connections(): Connections {
+    return this.container.resolve(TOKENS.Connections);
+  }
+
+  get dispatcher(): Dispatcher {
+    return this.container.resolve(TOKENS.Dispatcher);
+  }
+
+  /** The URIs served, with real ports. */
+  get urls(): string[] {
+    return this.listeners.map((listener) => listener.url);
+  }
+
+  /** The URI served for `scheme` (the first, if several). */
+  url(scheme: string): string {
+    const url = this.urls.find((u) => u.startsWith(`${scheme}://`));
+    if (!url) throw new Error(`no ${scheme} listener`);
+    return url;
+  }
+
+  async start(): Promise<this> {
+    if (this.state !== 'idle') throw new Error(`cannot start a server that is ${this.state}`);
+    this.state = 'starting';
+    try {
+      const base = process.cwd();
+      const builtins = BUILTIN_PLUGINS.map((module) => ({ module, options: undefined, base }));
+      await loadPlugins(this.container, [...builtins, ...this.config.plugins]);
+      await this.startListeners();
+    } catch (err) {
+      await this.close();
+      throw err;
+    }
+    this.state = 'running';
+    return this;
+  }
+
+  /** Stops accepting, closes every connection and listener, in reverse start order. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.state = 'closing';
+      for (const listener of [...this.listeners].reverse()) await listener.close();
+      this.state = 'closed';
+      this.logger.info('closed');
+    })();
+    return this.closing;
+  }
+
+  private async startListeners(): Promise<void> {
+    const registry = this.container.resolve<SchemeRegistry<ListenerFactory>>(TOKENS.Listeners);
+    const connections = this.connections;
+    const context: ListenerContext = {
+      open: (sink, info) => connections.open(sink, info),
+      limits: this.config.limits,
+      logger: this.logger,
+    };
+    // Resolve every URI first, so a typo fails before anything is bound.
+    const planned = this.config.listeners.map((uri) => ({ uri, ...registry.resolve(uri) }));
+    for (const { uri, url, factory } of planned) {
+      const listener = factory(url, context);
+      try {
+        await listener.listen();
+      } catch (err) {
+        throw new MistError(ErrorCodes.LISTEN, `cannot listen on ${uri}: ${(err as Error).message}`, { cause: err });
+      }
+      this.listeners.push(listener);
+      this.logger.info({ url: listener.url }, `listening on ${listener.url}`);
+    }
+  }
+}
+
+/**
+ * Starts a server from a partial configuration, as a config file would hold
+ * it; what it leaves out takes the defaults.
+ *
+ * @example
+ * ```ts
+ * const server = await startServer({ listeners: ['tcp://127.0.0.1:0'] });
+ * console.log(server.url('tcp'));
+ * await server.close();
+ * ```
+ */
+export function startServer(config: ConfigFile = {}, logger?: Logger): Promise<MistServer> {
+  return new MistServer(buildConfig(config), logger).start();
+}

@@ -1,0 +1,19 @@
+/**
+ * Dependency-injection tokens: every core service is resolved by one of
+ * these. Constructor parameters name their token with `@inject(TOKENS.X)`
+ * because tsx (esbuild) emits no decorator metadata to inject by type.
+ */
+export const TOKENS = {
+  /** The merged configuration (`MistConfig`). */
+  Config: Symbol('mist.Config'),
+  /** The limits of SPEC §7 (`config.limits`). */
+  Limits: Symbol('mist.Limits'),
+  Logger: Symbol('mist.Logger'),
+  Broker: Symbol('mist.Broker'),
+  Connections: Symbol('mist.Connections'),
+  Dispatcher: Symbol('mist.Dispatcher'),
+  Commands: Symbol('mist.Commands'),
+  Listeners: Symbol('mist.Listeners'),
+  Authenticators: Symbol('mist.Authenticators'),
+  Backplanes: Symbol('mist.Backplanes'),
+} as const;

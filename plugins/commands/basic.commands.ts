@@ -1,0 +1,58 @@
+/**
+ * The basic commands of SPEC §3, available on every transport:
+ * ping, subscribe, unsubscribe, publish, list.
+ */
+import { inject, injectable } from 'tsyringe';
+import type { Broker } from '../../core/broker.ts';
+import { command } from '../../core/commands.ts';
+import { definePlugin } from '../../core/plugin.ts';
+import type { Message, Request } from '../../core/protocol.ts';
+import type { Session } from '../../core/session.ts';
+import { compareTagSets } from '../../core/tags.ts';
+import { TOKENS } from '../../core/tokens.ts';
+
+export default definePlugin({
+  name: 'basic-commands',
+  register(api) {
+    api.commands.add(BasicCommands);
+  },
+});
+
+@injectable()
+export class BasicCommands {
+  constructor(@inject(TOKENS.Broker) private readonly broker: Broker) {}
+
+  @command('ping')
+  ping(): Message {
+    return { command: 'ping', tags: [], data: 'pong' };
+  }
+
+  @command('subscribe', { tags: 'required' })
+  subscribe(request: Request, session: Session): Message {
+    this.broker.subscribe(session, request.tags);
+    return { command: 'subscribe', tags: request.tags, data: 'success' };
+  }
+
+  /** Removes exactly that tag set; unsubscribing from a set not held succeeds and changes nothing. */
+  @command('unsubscribe', { tags: 'required' })
+  unsubscribe(request: Request, session: Session): Message {
+    this.broker.unsubscribe(session, request.tags);
+    return { command: 'unsubscribe', tags: request.tags, data: 'success' };
+  }
+
+  /** Fire-and-forget, like the original: no reply unless it fails. */
+  @command('publish', { tags: 'required', data: 'any' })
+  publish(request: Request, session: Session): void {
+    this.broker.publish(session, request.tags, request.data);
+  }
+
+  /**
+   * `data` is a JSON-encoded string (not an array) so that clients of the
+   * original, whose `data` is a string, still decode it.
+   */
+  @command('list')
+  list(_request: Request, session: Session): Message {
+    const subscriptions = [...session.subscriptions.values()].sort(compareTagSets);
+    return { command: 'list', data: JSON.stringify(subscriptions) };
+  }
+}

@@ -1,0 +1,111 @@
+/**
+ * `tcp://host:port` — newline-delimited JSON over TCP (SPEC §1, §5).
+ * Port 0 picks a free port; `url` then holds the real one.
+ */
+import { createServer, type Server, type Socket } from 'node:net';
+import { LineFramer } from '../../core/framing.ts';
+import type { Listener, ListenerContext } from '../../core/listener.ts';
+import { definePlugin } from '../../core/plugin.ts';
+import { INVALID_MESSAGE_COMMAND, type Frame } from '../../core/protocol.ts';
+import type { Sink } from '../../core/session.ts';
+
+/** How long a closing connection may take to flush before it is destroyed. */
+const END_TIMEOUT_MS = 2000;
+
+export default definePlugin({
+  name: 'tcp',
+  register(api) {
+    api.listeners.register('tcp', (url, context) => new TcpListener(url, context));
+  },
+});
+
+export class TcpListener implements Listener {
+  private readonly server: Server;
+  private readonly sockets = new Set<Socket>();
+  private closing: Promise<void> | undefined;
+  url: string;
+
+  constructor(
+    private readonly address: URL,
+    private readonly context: ListenerContext,
+  ) {
+    this.url = address.href;
+    this.server = createServer((socket) => this.accept(socket));
+  }
+
+  listen(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      // `[::1]` arrives bracketed from URL; net wants it bare.
+      const host = this.address.hostname.replace(/^\[(.*)\]$/, '$1') || '127.0.0.1';
+      this.server.listen(Number(this.address.port || 1445), host, () => {
+        this.server.off('error', reject);
+        const bound = this.server.address();
+        if (bound && typeof bound === 'object') this.url = `tcp://${this.address.hostname}:${bound.port}`;
+        resolve();
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    this.closing ??= new Promise((resolve) => {
+      this.server.close(() => resolve());
+      for (const socket of this.sockets) socket.destroy();
+    });
+    return this.closing;
+  }
+
+  private accept(socket: Socket): void {
+    this.sockets.add(socket);
+    socket.setNoDelay(true);
+    const session = this.context.open(new SocketSink(socket), {
+      transport: 'tcp',
+      remote: `${socket.remoteAddress}:${socket.remotePort}`,
+    });
+    const framer = new LineFramer(this.context.limits.maxMessageBytes, {
+      line: (text) => session.receive(text),
+      oversized: () => session.rejectOversized(INVALID_MESSAGE_COMMAND),
+    });
+    socket.on('data', (chunk: Buffer) => framer.push(chunk));
+    // The peer half-closed: it sends nothing more, so this connection is done.
+    socket.on('end', () => session.end());
+    // Resets and the like end the connection; 'close' follows and cleans up.
+    socket.on('error', (err) => this.context.logger.debug({ err, session: session.id }, 'tcp connection error'));
+    socket.on('close', () => {
+      this.sockets.delete(socket);
+      session.closed();
+    });
+  }
+}
+
+/** Writes a session's frames to its socket as newline-terminated lines. */
+class SocketSink implements Sink {
+  constructor(private readonly socket: Socket) {}
+
+  write(frame: Frame): void {
+    this.socket.write(frame.line);
+  }
+
+  get bufferedBytes(): number {
+    return this.socket.writableLength;
+  }
+
+  end(): void {
+    this.socket.end();
+    // A peer that never reads would hold the socket open forever.
+    const timer = setTimeout(() => this.socket.destroy(), END_TIMEOUT_MS);
+    this.socket.once('close', () => clearTimeout(timer));
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  pause(): void {
+    this.socket.pause();
+  }
+
+  resume(): void {
+    this.socket.resume();
+  }
+}
