@@ -1,9 +1,10 @@
 #!/usr/bin/env node
-// The `mist` executable: mist is TypeScript run by tsx, registered here with
-// mist's own tsconfig (decorators) wherever the command is started from.
+// The `mist` executable. mist is TypeScript run by tsx, registered here with
+// tsconfig.runtime.json (legacy decorators for mist and for its plugins)
+// wherever the command is started from.
 import { fileURLToPath } from 'node:url';
 import { register } from 'tsx/esm/api';
 
-register({ tsconfig: fileURLToPath(new URL('../tsconfig.json', import.meta.url)) });
+register({ tsconfig: fileURLToPath(new URL('../tsconfig.runtime.json', import.meta.url)) });
 const { main } = await import('../core/cli.ts');
 process.exitCode = await main(process.argv.slice(2));

@@ -33,7 +33,10 @@ export class LineFramer {
         this.keep(chunk, start);
         return;
       }
-      if (this.partialBytes + end - start > this.maxLineBytes) return this.stop();
+      // As in keep(): the `\r` of a `\r\n`, in this chunk or the last kept one, is not part of the line.
+      const beforeNewline = end > start ? chunk[end - 1] : this.partial.at(-1)?.at(-1);
+      const lineBytes = this.partialBytes + end - start - (beforeNewline === RETURN ? 1 : 0);
+      if (lineBytes > this.maxLineBytes) return this.stop();
       let line: Buffer = chunk.subarray(start, end);
       if (this.partialBytes > 0) {
         line = Buffer.concat([...this.partial, line]);

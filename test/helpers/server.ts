@@ -1,0 +1,156 @@
+/**
+ * Test helpers: a real server on 127.0.0.1 port 0, and line-oriented TCP
+ * clients. Everything a test opens is closed by `t.teardown`.
+ */
+import { Writable } from 'node:stream';
+import { connect, type Socket } from 'node:net';
+import type { ExecutionContext } from 'ava';
+import type { ConfigFile } from '../../config/schema.ts';
+import { buildConfig } from '../../core/config.ts';
+import { createLogger } from '../../core/logger.ts';
+import type { Message } from '../../core/protocol.ts';
+import { MistServer } from '../../core/server.ts';
+
+/** Log lines a test server wrote, parsed. */
+export type LogLines = Array<Record<string, unknown>>;
+
+/** Starts a server on a free TCP port (unless `config` says otherwise); closed at teardown. */
+export async function startTestServer(
+  t: ExecutionContext,
+  config: ConfigFile = {},
+): Promise<{ server: MistServer; logs: LogLines }> {
+  const logs: LogLines = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString().split('\n')) if (line) logs.push(JSON.parse(line) as Record<string, unknown>);
+      done();
+    },
+  });
+  const full = buildConfig({ listeners: ['tcp://127.0.0.1:0'], logLevel: 'DEBUG', ...config });
+  const server = new MistServer(full, createLogger(full.logLevel, sink));
+  t.teardown(() => server.close());
+  await server.start();
+  return { server, logs };
+}
+
+/** A TCP client that reads newline-delimited JSON replies. */
+export class LineClient {
+  private buffer = '';
+  private readonly lines: string[] = [];
+  private waiters: Array<() => void> = [];
+  closed = false;
+
+  private constructor(readonly socket: Socket) {
+    socket.setEncoding('utf8');
+    socket.on('data', (text: string) => {
+      this.buffer += text;
+      let at: number;
+      while ((at = this.buffer.indexOf('\n')) >= 0) {
+        this.lines.push(this.buffer.slice(0, at));
+        this.buffer = this.buffer.slice(at + 1);
+      }
+      this.wake();
+    });
+    socket.on('error', () => {});
+    socket.on('close', () => {
+      this.closed = true;
+      this.wake();
+    });
+  }
+
+  /** Connects to a `tcp://host:port` URL; the socket is destroyed at teardown. */
+  static async connect(t: ExecutionContext, url: string): Promise<LineClient> {
+    const { hostname, port } = new URL(url);
+    const socket = connect(Number(port), hostname);
+    t.teardown(() => socket.destroy());
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connect', resolve);
+      socket.once('error', reject);
+    });
+    return new LineClient(socket);
+  }
+
+  /** Writes raw text or bytes, unframed. */
+  write(data: string | Buffer): void {
+    this.socket.write(data);
+  }
+
+  /** Sends one message as a JSON line. */
+  send(message: unknown): void {
+    this.socket.write(JSON.stringify(message) + '\n');
+  }
+
+  /** Sends a message and returns the next line received, parsed. */
+  async request(message: unknown): Promise<Message> {
+    this.send(message);
+    return this.next();
+  }
+
+  /** The next line received, parsed; rejects after `timeoutMs` or if the connection closes first. */
+  async next(timeoutMs = 5000): Promise<Message> {
+    return JSON.parse(await this.nextLine(timeoutMs)) as Message;
+  }
+
+  async nextLine(timeoutMs = 5000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.lines.length === 0) {
+      if (this.closed) throw new Error('connection closed');
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`no line within ${timeoutMs} ms`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    return this.lines.shift()!;
+  }
+
+  /** Lines received so far and not yet read. */
+  get pending(): number {
+    return this.lines.length;
+  }
+
+  /** Resolves once the server has closed the connection (rejects after `timeoutMs`). */
+  async waitClosed(timeoutMs = 5000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.closed) {
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`connection still open after ${timeoutMs} ms`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+
+  /** Sends `ping` and waits for its reply: everything sent before it has been handled. */
+  async sync(): Promise<void> {
+    const reply = await this.request({ command: 'ping' });
+    if (reply.command !== 'ping') throw new Error(`expected the ping reply, got ${JSON.stringify(reply)}`);
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+
+  private wake(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const wake of waiters) wake();
+  }
+}
+
+/** Polls `condition` until true; fails after `timeoutMs`. For states with no event to await. */
+export async function eventually(condition: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`${what} not reached within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
