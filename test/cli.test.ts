@@ -1,12 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import test, { type ExecutionContext } from 'ava';
+import { tempFolder } from './helpers/files.ts';
 import { LineClient } from './helpers/server.ts';
+import { Wakeup } from './helpers/wakeup.ts';
 
 const BIN = fileURLToPath(new URL('../bin/mist.js', import.meta.url));
 const REPO = fileURLToPath(new URL('..', import.meta.url));
@@ -22,7 +22,7 @@ class Mist {
   stderr = '';
   done = false;
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  private waiters = new Set<() => void>();
+  private readonly wakeup = new Wakeup();
 
   private constructor(readonly child: ChildProcess) {
     child.stdout!.setEncoding('utf8');
@@ -81,7 +81,7 @@ class Mist {
       if (line) return line;
       if (this.done) throw new Error(`exited before logging ${what}\nstdout: ${this.stdout}\nstderr: ${this.stderr}`);
       if (Date.now() > deadline) throw new Error(`no ${what} logged\nstdout: ${this.stdout}\nstderr: ${this.stderr}`);
-      await this.wait(deadline);
+      await this.wakeup.wait(deadline);
     }
   }
 
@@ -90,7 +90,7 @@ class Mist {
     const deadline = Date.now() + WAIT_MS;
     while (!this.done) {
       if (Date.now() > deadline) throw new Error(`still running\nstdout: ${this.stdout}\nstderr: ${this.stderr}`);
-      await this.wait(deadline);
+      await this.wakeup.wait(deadline);
     }
     return this.exited;
   }
@@ -101,34 +101,11 @@ class Mist {
     return this.logs.flatMap((line) => (typeof line.url === 'string' && line.msg === `listening on ${line.url}` ? [line.url] : []));
   }
 
-  private wait(deadline: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(wake, Math.max(0, deadline - Date.now()));
-      const waiters = this.waiters;
-      function wake(): void {
-        clearTimeout(timer);
-        waiters.delete(wake);
-        resolve();
-      }
-      waiters.add(wake);
-    });
-  }
-
   private wake(): void {
-    for (const wake of [...this.waiters]) wake();
+    this.wakeup.wake();
   }
 }
 
-/** A temporary folder holding `files`, removed at teardown. */
-async function folder(t: ExecutionContext, files: Record<string, string> = {}): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'mist-cli-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  for (const [name, content] of Object.entries(files)) {
-    await mkdir(dirname(join(dir, name)), { recursive: true });
-    await writeFile(join(dir, name), content);
-  }
-  return dir;
-}
 
 /** A TCP server holding a port on 127.0.0.1, closed at teardown. */
 async function occupy(t: ExecutionContext): Promise<{ server: Server; port: number }> {
@@ -206,7 +183,7 @@ test('an unknown flag', badUsage, ['--frobnicate'], '--frobnicate');
 
 const stopsOn = test.macro({
   async exec(t, signal: NodeJS.Signals) {
-    const dir = await folder(t);
+    const dir = await tempFolder(t);
     const mist = Mist.run(t, ['--server', '--listeners', 'tcp://127.0.0.1:0'], dir);
     const listening = await mist.waitForLog((line) => /^listening on /.test(String(line.msg)), 'the listening line');
     const match = /^listening on tcp:\/\/127\.0\.0\.1:(\d+)$/.exec(String(listening.msg));
@@ -236,7 +213,7 @@ test(stopsOn, 'SIGTERM');
 test(stopsOn, 'SIGINT');
 
 test('--log-level WARN suppresses the info lines while the server still works', async (t) => {
-  const dir = await folder(t);
+  const dir = await tempFolder(t);
   // No listening line to read the port from, so the port is chosen here.
   const url = `tcp://127.0.0.1:${await freePort(t)}`;
   const mist = Mist.run(t, ['--server', '--listeners', url, '--log-level', 'WARN'], dir);
@@ -252,7 +229,7 @@ test('--log-level WARN suppresses the info lines while the server still works', 
 });
 
 test('--log-level DEBUG shows debug lines such as "connection opened"', async (t) => {
-  const dir = await folder(t);
+  const dir = await tempFolder(t);
   const mist = Mist.run(t, ['--server', '--listeners', 'tcp://127.0.0.1:0', '--log-level', 'DEBUG'], dir);
   const [url] = await mist.ready();
   const client = await LineClient.connect(t, url!);
@@ -265,7 +242,7 @@ test('--log-level DEBUG shows debug lines such as "connection opened"', async (t
 const TWO_LISTENERS_YAML = ['listeners:', '  - tcp://127.0.0.1:0', '  - tcp://127.0.0.1:0', 'logLevel: debug', ''].join('\n');
 
 test('a YAML config file in the working directory is discovered and its listeners used', async (t) => {
-  const dir = await folder(t, { 'mist.config.yaml': TWO_LISTENERS_YAML });
+  const dir = await tempFolder(t, { 'mist.config.yaml': TWO_LISTENERS_YAML });
   const mist = Mist.run(t, ['--server'], dir);
   const urls = await mist.ready();
   t.is(urls.length, 2, mist.stdout);
@@ -278,7 +255,7 @@ test('a YAML config file in the working directory is discovered and its listener
 });
 
 test('--listeners on the command line overrides the config file and keeps its other keys', async (t) => {
-  const dir = await folder(t, { 'mist.config.yaml': TWO_LISTENERS_YAML });
+  const dir = await tempFolder(t, { 'mist.config.yaml': TWO_LISTENERS_YAML });
   const mist = Mist.run(t, ['--server', '--listeners', 'tcp://127.0.0.1:0'], dir);
   const urls = await mist.ready();
   t.is(urls.length, 1, mist.stdout);
@@ -290,7 +267,7 @@ test('--listeners on the command line overrides the config file and keeps its ot
 });
 
 test('--config FILE with JSON is used instead of a discovered file', async (t) => {
-  const dir = await folder(t, {
+  const dir = await tempFolder(t, {
     // Would stop start-up if it were read.
     'mist.config.yaml': 'logLevel: loud\n',
     'etc/mist.json': JSON.stringify({ listeners: ['tcp://127.0.0.1:0'], logLevel: 'DEBUG' }),
@@ -306,7 +283,7 @@ test('--config FILE with JSON is used instead of a discovered file', async (t) =
 
 test("a plugin listed in the config file is loaded from the file's folder and its command served", async (t) => {
   const core = new URL('../core/index.ts', import.meta.url).href;
-  const dir = await folder(t, {
+  const dir = await tempFolder(t, {
     'package.json': JSON.stringify({ name: 'app', type: 'module' }),
     'mist.config.yaml': ['listeners: [tcp://127.0.0.1:0]', 'plugins:', '  - module: ./plugins/shout.ts', '    options: { suffix: "!" }', ''].join('\n'),
     'plugins/shout.ts': [
@@ -334,7 +311,7 @@ test("a plugin listed in the config file is loaded from the file's folder and it
 
 const invalidConfig = test.macro({
   async exec(t, file: string, content: string, key: string, args: string[] = []) {
-    const dir = await folder(t, { [file]: content });
+    const dir = await tempFolder(t, { [file]: content });
     const mist = Mist.run(t, ['--server', ...args], dir);
     const { code } = await mist.exit();
     t.is(code, 2);
@@ -356,14 +333,14 @@ test(
 );
 
 test('a bad --log-level exits 2 naming --log-level', async (t) => {
-  const dir = await folder(t);
+  const dir = await tempFolder(t);
   const mist = Mist.run(t, ['--server', '--listeners', 'tcp://127.0.0.1:0', '--log-level', 'loud'], dir);
   t.is((await mist.exit()).code, 2);
   t.regex(mist.stderr, /--log-level/);
 });
 
 test('an unknown listener scheme exits 2 naming it and the known schemes, binding nothing', async (t) => {
-  const dir = await folder(t);
+  const dir = await tempFolder(t);
   const mist = Mist.run(t, ['--server', '--listeners', 'tcp://127.0.0.1:0,foo://127.0.0.1:0'], dir);
   const { code } = await mist.exit();
   t.is(code, 2);
@@ -373,7 +350,7 @@ test('an unknown listener scheme exits 2 naming it and the known schemes, bindin
 });
 
 test('a port already in use exits non-zero naming the URI', async (t) => {
-  const dir = await folder(t);
+  const dir = await tempFolder(t);
   const { port } = await occupy(t);
   const url = `tcp://127.0.0.1:${port}`;
   const mist = Mist.run(t, ['--server', '--listeners', url], dir);

@@ -1,22 +1,11 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { DEFAULT_LIMITS, DEFAULT_LISTENERS, DEFAULT_LOG_LEVEL } from '../config/defaults.ts';
 import type { ConfigFile } from '../config/schema.ts';
 import { buildConfig, loadConfig, type ConfigFlags } from '../core/config.ts';
 import { ErrorCodes, MistError } from '../core/errors.ts';
+import { tempFolder } from './helpers/files.ts';
 
-/** A temporary folder holding `files` (path → content), removed at teardown. */
-async function folder(t: ExecutionContext, files: Record<string, string> = {}): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'mist-config-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  for (const [name, content] of Object.entries(files)) {
-    await mkdir(dirname(join(dir, name)), { recursive: true });
-    await writeFile(join(dir, name), content);
-  }
-  return dir;
-}
 
 /** Loading fails with MIST_ERR_CONFIG; returns the message. */
 async function configError(t: ExecutionContext, flags: ConfigFlags, cwd: string): Promise<string> {
@@ -33,7 +22,7 @@ const DEFAULTS = {
 };
 
 const discovered = test.macro(async (t, name: string, content: string) => {
-  const dir = await folder(t, { [name]: content });
+  const dir = await tempFolder(t, { [name]: content });
   const config = await loadConfig({}, dir);
   t.is(config.file, join(dir, name));
   t.deepEqual(config.listeners, ['tcp://127.0.0.1:7001']);
@@ -73,32 +62,32 @@ test(
 );
 
 test('a package.json without a "mist" key is not a config file', async (t) => {
-  const dir = await folder(t, { 'package.json': JSON.stringify({ name: 'app', version: '1.0.0' }) });
+  const dir = await tempFolder(t, { 'package.json': JSON.stringify({ name: 'app', version: '1.0.0' }) });
   const config = await loadConfig({}, dir);
   t.is(config.file, undefined);
   t.like(config, DEFAULTS);
 });
 
 test('without any config file the defaults apply', async (t) => {
-  const dir = await folder(t);
+  const dir = await tempFolder(t);
   const config = await loadConfig({}, dir);
   t.deepEqual(config, { ...DEFAULTS, file: undefined });
 });
 
 test('an empty discovered config file gives the defaults', async (t) => {
-  const dir = await folder(t, { 'mist.config.yaml': '' });
+  const dir = await tempFolder(t, { 'mist.config.yaml': '' });
   t.like(await loadConfig({}, dir), DEFAULTS);
 });
 
 test('an empty file given with --config gives the defaults', async (t) => {
-  const dir = await folder(t, { 'empty.yaml': '' });
+  const dir = await tempFolder(t, { 'empty.yaml': '' });
   const config = await loadConfig({ config: 'empty.yaml' }, dir);
   t.like(config, DEFAULTS);
   t.is(config.file, join(dir, 'empty.yaml'));
 });
 
 test('--config FILE, relative to the working directory, wins over a discovered file', async (t) => {
-  const dir = await folder(t, {
+  const dir = await tempFolder(t, {
     'mist.config.yaml': 'listeners: [tcp://127.0.0.1:7001]\nlogLevel: ERROR\n',
     'conf/other.json': JSON.stringify({ listeners: ['tcp://127.0.0.1:7002'] }),
   });
@@ -109,15 +98,15 @@ test('--config FILE, relative to the working directory, wins over a discovered f
 });
 
 test('--config accepts an absolute path', async (t) => {
-  const dir = await folder(t, { 'server.yaml': 'logLevel: ERROR\n' });
-  const elsewhere = await folder(t);
+  const dir = await tempFolder(t, { 'server.yaml': 'logLevel: ERROR\n' });
+  const elsewhere = await tempFolder(t);
   const config = await loadConfig({ config: join(dir, 'server.yaml') }, elsewhere);
   t.is(config.file, join(dir, 'server.yaml'));
   t.is(config.logLevel, 'ERROR');
 });
 
 test('flags override the config file, which overrides the defaults', async (t) => {
-  const dir = await folder(t, {
+  const dir = await tempFolder(t, {
     'mist.config.yaml': ['listeners: [tcp://127.0.0.1:7001]', 'logLevel: ERROR', 'limits:', '  maxTags: 8', ''].join('\n'),
   });
   const fromFile = await loadConfig({}, dir);
@@ -131,7 +120,7 @@ test('flags override the config file, which overrides the defaults', async (t) =
 });
 
 test('a flag overrides only its own key', async (t) => {
-  const dir = await folder(t, { 'mist.config.yaml': 'listeners: [tcp://127.0.0.1:7001]\nlogLevel: ERROR\n' });
+  const dir = await tempFolder(t, { 'mist.config.yaml': 'listeners: [tcp://127.0.0.1:7001]\nlogLevel: ERROR\n' });
   const onlyLevel = await loadConfig({ logLevel: 'TRACE' }, dir);
   t.deepEqual(onlyLevel.listeners, ['tcp://127.0.0.1:7001']);
   t.is(onlyLevel.logLevel, 'TRACE');
@@ -141,7 +130,7 @@ test('a flag overrides only its own key', async (t) => {
 });
 
 test('limits from the file merge with the default limits key by key', async (t) => {
-  const dir = await folder(t, {
+  const dir = await tempFolder(t, {
     'mist.config.yaml': ['limits:', '  maxTags: 8', '  slowConsumerPolicy: disconnect', ''].join('\n'),
   });
   const config = await loadConfig({}, dir);
@@ -149,7 +138,7 @@ test('limits from the file merge with the default limits key by key', async (t) 
 });
 
 test('listeners may be one comma-separated string, in the file as on the command line', async (t) => {
-  const dir = await folder(t, { 'mist.config.yaml': 'listeners: "tcp://127.0.0.1:7001, tcp://127.0.0.1:7002"\n' });
+  const dir = await tempFolder(t, { 'mist.config.yaml': 'listeners: "tcp://127.0.0.1:7001, tcp://127.0.0.1:7002"\n' });
   t.deepEqual((await loadConfig({}, dir)).listeners, ['tcp://127.0.0.1:7001', 'tcp://127.0.0.1:7002']);
   t.deepEqual((await loadConfig({ listeners: ' tcp://127.0.0.1:7003 ,tcp://127.0.0.1:7004' }, dir)).listeners, [
     'tcp://127.0.0.1:7003',
@@ -158,14 +147,14 @@ test('listeners may be one comma-separated string, in the file as on the command
 });
 
 test('logLevel is case-insensitive in the file and in the flag', async (t) => {
-  const dir = await folder(t, { 'mist.config.yaml': 'logLevel: debug\n' });
+  const dir = await tempFolder(t, { 'mist.config.yaml': 'logLevel: debug\n' });
   t.is((await loadConfig({}, dir)).logLevel, 'DEBUG');
   t.is((await loadConfig({ logLevel: 'Warn' }, dir)).logLevel, 'WARN');
 });
 
 const rejected = test.macro({
   async exec(t, yaml: string, key: string) {
-    const dir = await folder(t, { 'mist.config.yaml': yaml });
+    const dir = await tempFolder(t, { 'mist.config.yaml': yaml });
     const message = await configError(t, {}, dir);
     t.true(message.includes(join(dir, 'mist.config.yaml')), `names the file: ${message}`);
     t.true(message.includes(key), `names the key ${key}: ${message}`);
@@ -190,38 +179,38 @@ test('a plugins entry without a module', rejected, 'plugins:\n  - options: { a: 
 test('a top-level list instead of an object', rejected, '- tcp://127.0.0.1:7001\n', 'the config');
 
 test('a YAML syntax error is reported naming the file', async (t) => {
-  const dir = await folder(t, { 'mist.config.yaml': 'listeners: [tcp://127.0.0.1:7001\nlogLevel: : :\n' });
+  const dir = await tempFolder(t, { 'mist.config.yaml': 'listeners: [tcp://127.0.0.1:7001\nlogLevel: : :\n' });
   const message = await configError(t, {}, dir);
   t.true(message.includes(join(dir, 'mist.config.yaml')), message);
 });
 
 test('a JSON syntax error is reported naming the file', async (t) => {
-  const dir = await folder(t, { 'conf.json': '{"logLevel": }' });
+  const dir = await tempFolder(t, { 'conf.json': '{"logLevel": }' });
   const message = await configError(t, { config: 'conf.json' }, dir);
   t.true(message.includes(join(dir, 'conf.json')), message);
 });
 
 test('a missing --config file is reported naming the file', async (t) => {
-  const dir = await folder(t);
+  const dir = await tempFolder(t);
   const message = await configError(t, { config: 'nowhere/mist.yaml' }, dir);
   t.true(message.includes(join(dir, 'nowhere/mist.yaml')), message);
 });
 
 test('a bad --log-level flag is reported naming --log-level', async (t) => {
-  const dir = await folder(t, { 'mist.config.yaml': 'logLevel: INFO\n' });
+  const dir = await tempFolder(t, { 'mist.config.yaml': 'logLevel: INFO\n' });
   const message = await configError(t, { logLevel: 'loud' }, dir);
   t.true(message.includes('--log-level'), message);
   t.false(message.includes('mist.config.yaml'), 'the file is not to blame');
 });
 
 test('an empty --listeners flag is reported naming --listeners', async (t) => {
-  const dir = await folder(t);
+  const dir = await tempFolder(t);
   const message = await configError(t, { listeners: ' , ' }, dir);
   t.true(message.includes('--listeners'), message);
 });
 
 test('a valid flag does not excuse an invalid file', async (t) => {
-  const dir = await folder(t, { 'mist.config.yaml': 'logLevel: loud\n' });
+  const dir = await tempFolder(t, { 'mist.config.yaml': 'logLevel: loud\n' });
   const message = await configError(t, { logLevel: 'INFO' }, dir);
   t.true(message.includes(join(dir, 'mist.config.yaml')), message);
   t.true(message.includes('logLevel'), message);
@@ -237,7 +226,7 @@ test('buildConfig resolves relative plugin paths from the base folder it is give
 });
 
 test("plugins in a config file resolve from that file's folder, not the working directory", async (t) => {
-  const dir = await folder(t, { 'conf/mist.yaml': 'plugins:\n  - ./plugins/echo.ts\n' });
+  const dir = await tempFolder(t, { 'conf/mist.yaml': 'plugins:\n  - ./plugins/echo.ts\n' });
   const config = await loadConfig({ config: 'conf/mist.yaml' }, dir);
   t.deepEqual(config.plugins, [{ module: './plugins/echo.ts', options: undefined, base: join(dir, 'conf') }]);
 });

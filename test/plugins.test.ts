@@ -3,7 +3,6 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import test, { type ExecutionContext } from 'ava';
 import type { ConfigFile } from '../config/schema.ts';
@@ -12,7 +11,7 @@ import { ErrorCodes, MistError, type ErrorCode } from '../core/errors.ts';
 import { createLogger } from '../core/logger.ts';
 import { SchemeRegistry } from '../core/registry.ts';
 import { MistServer } from '../core/server.ts';
-import { LineClient, startTestServer, type LogLines } from './helpers/server.ts';
+import { LineClient, logCapture, startTestServer, type LogLines } from './helpers/server.ts';
 
 const CORE = new URL('../core/index.ts', import.meta.url).href;
 const REPO = fileURLToPath(new URL('..', import.meta.url));
@@ -199,21 +198,12 @@ test.after.always(async () => {
   if (fixtures) await rm(fixtures, { recursive: true, force: true });
 });
 
-/** A writable stream collecting a logger's JSON lines. */
-function capture(logs: LogLines): Writable {
-  return new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString().split('\n')) if (line) logs.push(JSON.parse(line) as Record<string, unknown>);
-      done();
-    },
-  });
-}
 
 /** A server on a free port whose relative plugin paths resolve from the fixtures folder, as from a config file's. */
 function serverWith(t: ExecutionContext, config: ConfigFile): { server: MistServer; logs: LogLines } {
   const logs: LogLines = [];
   const full = buildConfig({ listeners: ['tcp://127.0.0.1:0'], logLevel: 'DEBUG', ...config }, fixtures, join(fixtures, 'mist.config.yaml'));
-  const server = new MistServer(full, createLogger(full.logLevel, capture(logs)));
+  const server = new MistServer(full, createLogger(full.logLevel, logCapture(logs)));
   t.teardown(() => server.close());
   return { server, logs };
 }

@@ -10,9 +10,20 @@ import { buildConfig } from '../../core/config.ts';
 import { createLogger } from '../../core/logger.ts';
 import type { Message } from '../../core/protocol.ts';
 import { MistServer } from '../../core/server.ts';
+import { Wakeup } from './wakeup.ts';
 
 /** Log lines a test server wrote, parsed. */
 export type LogLines = Array<Record<string, unknown>>;
+
+/** A stream for a logger that parses each JSON line it is given into `logs`. */
+export function logCapture(logs: LogLines): Writable {
+  return new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString().split('\n')) if (line) logs.push(JSON.parse(line) as Record<string, unknown>);
+      done();
+    },
+  });
+}
 
 /** Starts a server on a free TCP port (unless `config` says otherwise); closed at teardown. */
 export async function startTestServer(
@@ -20,14 +31,8 @@ export async function startTestServer(
   config: ConfigFile = {},
 ): Promise<{ server: MistServer; logs: LogLines }> {
   const logs: LogLines = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString().split('\n')) if (line) logs.push(JSON.parse(line) as Record<string, unknown>);
-      done();
-    },
-  });
   const full = buildConfig({ listeners: ['tcp://127.0.0.1:0'], logLevel: 'DEBUG', ...config });
-  const server = new MistServer(full, createLogger(full.logLevel, sink));
+  const server = new MistServer(full, createLogger(full.logLevel, logCapture(logs)));
   t.teardown(() => server.close());
   await server.start();
   return { server, logs };
@@ -37,7 +42,7 @@ export async function startTestServer(
 export class LineClient {
   private buffer = '';
   private readonly lines: string[] = [];
-  private waiters: Array<() => void> = [];
+  private readonly wakeup = new Wakeup();
   closed = false;
 
   private constructor(readonly socket: Socket) {
@@ -97,13 +102,7 @@ export class LineClient {
       if (this.closed) throw new Error('connection closed');
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`no line within ${timeoutMs} ms`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.waiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
+      await this.wakeup.wait(deadline);
     }
     return this.lines.shift()!;
   }
@@ -119,13 +118,7 @@ export class LineClient {
     while (!this.closed) {
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`connection still open after ${timeoutMs} ms`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.waiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
+      await this.wakeup.wait(deadline);
     }
   }
 
@@ -140,9 +133,7 @@ export class LineClient {
   }
 
   private wake(): void {
-    const waiters = this.waiters;
-    this.waiters = [];
-    for (const wake of waiters) wake();
+    this.wakeup.wake();
   }
 }
 
