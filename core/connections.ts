@@ -40,8 +40,8 @@ export class Connections implements InputHandler {
     return session;
   }
 
-  handle(session: Session, text: string): Promise<void> | void {
-    return this.dispatcher.dispatch(session, text);
+  handle(session: Session, frame: string | Buffer): Promise<void> | void {
+    return this.dispatcher.dispatch(session, frame);
   }
 
   closed(session: Session): void {

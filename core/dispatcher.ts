@@ -26,10 +26,10 @@ export class Dispatcher {
   ) {}
 
   /** Handles one frame. Returns a promise only when the command is asynchronous. */
-  dispatch(session: Session, text: string): Promise<void> | void {
+  dispatch(session: Session, frame: string | Buffer): Promise<void> | void {
     let request: Request;
     try {
-      request = parseRequest(text, this.limits);
+      request = parseRequest(frame, this.limits);
     } catch (err) {
       if (!(err instanceof ProtocolError)) throw err;
       return this.fail(session, err.command, err.message);

@@ -5,7 +5,8 @@
  * without waiting for (or buffering) the rest of it.
  */
 export interface LineHandler {
-  line(text: string): void;
+  /** One line's bytes, without its `\n` or `\r\n`; decoding is the protocol's business. */
+  line(bytes: Buffer): void;
   /** The line under way is already longer than the limit; framing stops. */
   oversized(): void;
 }
@@ -45,7 +46,7 @@ export class LineFramer {
       }
       start = end + 1;
       const length = line.length > 0 && line[line.length - 1] === RETURN ? line.length - 1 : line.length;
-      if (length > 0) this.handler.line(line.toString('utf8', 0, length));
+      if (length > 0) this.handler.line(line.subarray(0, length));
     }
   }
 

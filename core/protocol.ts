@@ -3,6 +3,7 @@
  * parses and validates what clients send and encodes what the server sends;
  * it knows nothing of transports (framing lives in the listeners).
  */
+import { isUtf8 } from 'node:buffer';
 import type { Limits } from './limits.ts';
 
 /** A message as it travels on the wire, in either direction. */
@@ -42,13 +43,18 @@ export class ProtocolError extends Error {
 }
 
 /**
- * Parses one frame of client input into a {@link Request}, enforcing the
- * field types and the tag limits of SPEC §7. Throws {@link ProtocolError}.
+ * Parses one frame of client input — text, or bytes that must be UTF-8 —
+ * into a {@link Request}, enforcing the field types and the tag limits of
+ * SPEC §7. Throws {@link ProtocolError}.
  */
-export function parseRequest(text: string, limits: Limits): Request {
+export function parseRequest(frame: string | Buffer, limits: Limits): Request {
+  // Decoding invalid UTF-8 would silently turn bytes into U+FFFD: refuse it instead.
+  if (typeof frame !== 'string' && !isUtf8(frame)) {
+    throw new ProtocolError(INVALID_MESSAGE_COMMAND, 'invalid UTF-8');
+  }
   let value: unknown;
   try {
-    value = JSON.parse(text);
+    value = JSON.parse(frame.toString());
   } catch (err) {
     throw new ProtocolError(INVALID_MESSAGE_COMMAND, `invalid JSON: ${(err as Error).message}`);
   }

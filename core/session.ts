@@ -40,7 +40,7 @@ export type Role = 'user' | 'admin';
 /** Handles a session's input; the core's dispatcher. */
 export interface InputHandler {
   /** Runs one frame's command; a returned promise holds back the session's next frames. */
-  handle(session: Session, text: string): Promise<void> | void;
+  handle(session: Session, frame: string | Buffer): Promise<void> | void;
   /** The session is gone: drop its subscriptions. */
   closed(session: Session): void;
 }
@@ -61,7 +61,7 @@ export class Session {
   stamp = 0;
   private open = true;
   /** Frames received while an asynchronous command was running, in order. */
-  private readonly backlog: string[] = [];
+  private readonly backlog: Array<string | Buffer> = [];
   private busy = false;
 
   constructor(
@@ -103,14 +103,14 @@ export class Session {
     this.deliver(Frame.of(message));
   }
 
-  /** A frame arrived from the client. Frames are handled strictly in order. */
-  receive(text: string): void {
+  /** A frame (text, or UTF-8 bytes) arrived from the client. Frames are handled strictly in order. */
+  receive(frame: string | Buffer): void {
     if (!this.open) return;
     if (this.busy) {
-      this.backlog.push(text);
+      this.backlog.push(frame);
       return;
     }
-    const pending = this.input.handle(this, text);
+    const pending = this.input.handle(this, frame);
     if (pending) this.holdUntil(pending);
   }
 

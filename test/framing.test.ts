@@ -9,7 +9,7 @@ type FramerEvent = string | typeof OVERSIZED;
 function frame(maxLineBytes: number, chunks: readonly (string | Buffer)[]): FramerEvent[] {
   const events: FramerEvent[] = [];
   const framer = new LineFramer(maxLineBytes, {
-    line: (text) => events.push(text),
+    line: (bytes) => events.push(bytes.toString()),
     oversized: () => events.push(OVERSIZED),
   });
   for (const chunk of chunks) framer.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);

@@ -102,6 +102,18 @@ test('data of any JSON value is passed through unchanged', (t) => {
 
 // --- parseRequest: refusals without a usable command -------------------------
 
+test('a frame of bytes that are not valid UTF-8 is refused as invalid UTF-8, not decoded with replacement characters', (t) => {
+  const line = Buffer.concat([Buffer.from('{"command":"publish","tags":["a"],"data":"'), Buffer.from([0xff, 0xfe]), Buffer.from('"}')]);
+  const error = t.throws(() => parseRequest(line, limits()), { instanceOf: ProtocolError });
+  t.is(error?.command, INVALID_MESSAGE_COMMAND);
+  t.is(error?.message, 'invalid UTF-8');
+});
+
+test('a frame of valid UTF-8 bytes parses like the same text', (t) => {
+  const text = JSON.stringify({ command: 'publish', tags: ['fisk', 'ﬁsh', '🐟'], data: 'blåbær' });
+  t.deepEqual(parseRequest(Buffer.from(text), limits()), parseRequest(text, limits()));
+});
+
 test('invalid JSON is refused, naming the invalid-message command', (t) => {
   const invalid = ['{', '{"command":"ping"', 'ping', '', '   ', "{'command':'ping'}", '{"command":"ping"}}', '\u0000\u00ff'];
   for (const text of invalid) {

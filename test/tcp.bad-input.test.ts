@@ -171,6 +171,17 @@ for (const { what, line, command } of BAD_LINES) {
   });
 }
 
+test('a line with invalid UTF-8 inside a JSON string is refused as invalid UTF-8 and publishes nothing', async (t) => {
+  const { server } = await startTestServer(t);
+  const bystander = await Bystander.start(t, server);
+  const client = await LineClient.connect(t, server.url('tcp'));
+  client.write(Buffer.concat([Buffer.from(`{"command":"publish","tags":["${BYSTANDER_TAG}"],"data":"`), Buffer.from([0xc3, 0x28]), Buffer.from('"}\n')]));
+  t.is(await expectError(t, client, 'error'), 'invalid UTF-8');
+  t.is(server.broker.stats.published, 0);
+  await assertNothingMore(t, client);
+  await bystander.assertUntouched();
+});
+
 test('a run of bad lines on one connection gets one error reply each, in order', async (t) => {
   const { server } = await startTestServer(t);
   const bystander = await Bystander.start(t, server);

@@ -63,7 +63,7 @@ export class TcpListener implements Listener {
       remote: `${socket.remoteAddress}:${socket.remotePort}`,
     });
     const framer = new LineFramer(this.context.limits.maxMessageBytes, {
-      line: (text) => session.receive(text),
+      line: (bytes) => session.receive(bytes),
       oversized: () => session.rejectOversized(INVALID_MESSAGE_COMMAND),
     });
     socket.on('data', (chunk: Buffer) => framer.push(chunk));
