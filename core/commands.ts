@@ -95,8 +95,4 @@ export class CommandRegistry {
   get(name: string): CommandSpec | undefined {
     return this.specs.get(name);
   }
-
-  names(): string[] {
-    return [...this.specs.keys()].sort();
-  }
 }

@@ -40,6 +40,8 @@ export class TcpListener implements Listener {
       const host = this.address.hostname.replace(/^\[(.*)\]$/, '$1') || '127.0.0.1';
       this.server.listen(Number(this.address.port || 1445), host, () => {
         this.server.off('error', reject);
+        // Once listening, errors (say, EMFILE on accept) must not crash the process.
+        this.server.on('error', (err) => this.context.logger.error({ err, url: this.url }, 'tcp listener error'));
         const bound = this.server.address();
         if (bound && typeof bound === 'object') this.url = `tcp://${this.address.hostname}:${bound.port}`;
         resolve();
