@@ -5,6 +5,7 @@
  * nothing.
  */
 import test, { type ExecutionContext } from 'ava';
+import type { ConfigFile } from '../config/schema.ts';
 import { eventually, LineClient, startTestServer } from './helpers/server.ts';
 
 type Server = Awaited<ReturnType<typeof startTestServer>>['server'];
@@ -73,6 +74,17 @@ async function expectError(t: ExecutionContext, client: LineClient, command: str
 async function assertNothingLeaks(server: Server): Promise<void> {
   await eventually(() => server.connections.count === 0, 5000, 'no connection left');
   await eventually(() => server.broker.subscriptionCount === 0, 5000, 'no subscription left');
+}
+
+/** A server (with `config`), a bystander pair watching it, and a client to misbehave with. */
+async function scene(
+  t: ExecutionContext,
+  config: ConfigFile = {},
+): Promise<{ server: Server; bystander: Bystander; client: LineClient }> {
+  const { server } = await startTestServer(t, config);
+  const bystander = await Bystander.start(t, server);
+  const client = await LineClient.connect(t, server.url('tcp'));
+  return { server, bystander, client };
 }
 
 /** A seeded PRNG (mulberry32), so that random input is the same on every run. */
@@ -148,9 +160,7 @@ const BAD_LINES: BadLine[] = [
 
 for (const { what, line, command } of BAD_LINES) {
   test(`${what} gets a "${command}" error reply; that connection and the others carry on`, async (t) => {
-    const { server } = await startTestServer(t);
-    const bystander = await Bystander.start(t, server);
-    const client = await LineClient.connect(t, server.url('tcp'));
+    const { server, bystander, client } = await scene(t);
     // A subscription held before the bad line must survive it.
     await client.request({ command: 'subscribe', tags: ['mine'] });
     const errorsBefore = server.dispatcher.errors;
@@ -172,9 +182,7 @@ for (const { what, line, command } of BAD_LINES) {
 }
 
 test('a line with invalid UTF-8 inside a JSON string is refused as invalid UTF-8 and publishes nothing', async (t) => {
-  const { server } = await startTestServer(t);
-  const bystander = await Bystander.start(t, server);
-  const client = await LineClient.connect(t, server.url('tcp'));
+  const { server, bystander, client } = await scene(t);
   client.write(Buffer.concat([Buffer.from(`{"command":"publish","tags":["${BYSTANDER_TAG}"],"data":"`), Buffer.from([0xc3, 0x28]), Buffer.from('"}\n')]));
   t.is(await expectError(t, client, 'error'), 'invalid UTF-8');
   t.is(server.broker.stats.published, 0);
@@ -183,9 +191,7 @@ test('a line with invalid UTF-8 inside a JSON string is refused as invalid UTF-8
 });
 
 test('a run of bad lines on one connection gets one error reply each, in order', async (t) => {
-  const { server } = await startTestServer(t);
-  const bystander = await Bystander.start(t, server);
-  const client = await LineClient.connect(t, server.url('tcp'));
+  const { server, bystander, client } = await scene(t);
   client.write(BAD_LINES.map((bad) => bad.line + '\n').join(''));
   for (const { command } of BAD_LINES) await expectError(t, client, command);
   await assertNothingMore(t, client);
@@ -198,9 +204,7 @@ test('a run of bad lines on one connection gets one error reply each, in order',
 // Tag limits.
 
 test('default limits: 64 tags and a 256-byte tag are accepted, 65 tags or a 257-byte tag refused', async (t) => {
-  const { server } = await startTestServer(t);
-  const bystander = await Bystander.start(t, server);
-  const client = await LineClient.connect(t, server.url('tcp'));
+  const { server, bystander, client } = await scene(t);
   const tags = (n: number) => Array.from({ length: n }, (_, i) => `t${i}`);
 
   t.like(await client.request({ command: 'subscribe', tags: tags(64) }), { command: 'subscribe', data: 'success' });
@@ -232,9 +236,7 @@ test('default limits: 64 tags and a 256-byte tag are accepted, 65 tags or a 257-
 });
 
 test('configured limits maxTags 3 and maxTagBytes 8 are enforced on subscribe and publish', async (t) => {
-  const { server } = await startTestServer(t, { limits: { maxTags: 3, maxTagBytes: 8 } });
-  const bystander = await Bystander.start(t, server);
-  const client = await LineClient.connect(t, server.url('tcp'));
+  const { server, bystander, client } = await scene(t, { limits: { maxTags: 3, maxTagBytes: 8 } });
 
   t.like(await client.request({ command: 'subscribe', tags: ['a', 'b', 'c'] }), { data: 'success' });
   client.send({ command: 'subscribe', tags: ['a', 'b', 'c', 'd'] });
@@ -266,9 +268,7 @@ test('configured limits maxTags 3 and maxTagBytes 8 are enforced on subscribe an
 // Over-long lines: an error reply, then the connection is closed.
 
 test('a 2000-byte line over maxMessageBytes 1024 gets an error reply, then the connection is closed', async (t) => {
-  const { server } = await startTestServer(t, { limits: { maxMessageBytes: 1024 } });
-  const bystander = await Bystander.start(t, server);
-  const client = await LineClient.connect(t, server.url('tcp'));
+  const { server, bystander, client } = await scene(t, { limits: { maxMessageBytes: 1024 } });
   client.write(publishLineOf(2000) + '\n');
   t.regex(await expectError(t, client, 'error'), /1024/);
   await client.waitClosed();
@@ -280,9 +280,7 @@ test('a 2000-byte line over maxMessageBytes 1024 gets an error reply, then the c
 });
 
 test('an over-long line is refused before its newline arrives', async (t) => {
-  const { server } = await startTestServer(t, { limits: { maxMessageBytes: 1024 } });
-  const bystander = await Bystander.start(t, server);
-  const client = await LineClient.connect(t, server.url('tcp'));
+  const { server, bystander, client } = await scene(t, { limits: { maxMessageBytes: 1024 } });
   await client.request({ command: 'subscribe', tags: ['mine'] });
   client.write(publishLineOf(2000));
   t.regex(await expectError(t, client, 'error'), /1024/);
@@ -294,9 +292,7 @@ test('an over-long line is refused before its newline arrives', async (t) => {
 });
 
 test('an over-long line arriving in many small writes is refused once it passes the limit', async (t) => {
-  const { server } = await startTestServer(t, { limits: { maxMessageBytes: 1024 } });
-  const bystander = await Bystander.start(t, server);
-  const client = await LineClient.connect(t, server.url('tcp'));
+  const { bystander, client } = await scene(t, { limits: { maxMessageBytes: 1024 } });
   const line = publishLineOf(1500);
   for (let at = 0; at < line.length && !client.closed; at += 100) {
     client.write(line.slice(at, at + 100));
@@ -308,9 +304,7 @@ test('an over-long line arriving in many small writes is refused once it passes 
 });
 
 test('a line of exactly maxMessageBytes is accepted, one byte more is refused', async (t) => {
-  const { server } = await startTestServer(t, { limits: { maxMessageBytes: 1024 } });
-  const bystander = await Bystander.start(t, server);
-  const client = await LineClient.connect(t, server.url('tcp'));
+  const { bystander, client } = await scene(t, { limits: { maxMessageBytes: 1024 } });
   const exact = publishLineOf(1024);
   t.is(Buffer.byteLength(exact), 1024);
   client.write(exact + '\n');
@@ -324,9 +318,7 @@ test('a line of exactly maxMessageBytes is accepted, one byte more is refused', 
 });
 
 test('a line of exactly maxMessageBytes ending in CRLF is accepted: the \\r is not part of the line', async (t) => {
-  const { server } = await startTestServer(t, { limits: { maxMessageBytes: 1024 } });
-  const bystander = await Bystander.start(t, server);
-  const client = await LineClient.connect(t, server.url('tcp'));
+  const { bystander, client } = await scene(t, { limits: { maxMessageBytes: 1024 } });
   const exact = publishLineOf(1024);
   // In one write, and split right between the \r and the \n.
   client.write(exact + '\r\n');
@@ -363,9 +355,7 @@ test('the default 1 MiB limit: a 1 MiB line is accepted and delivered, one just 
 // Framing.
 
 test('CRLF line endings work, and blank lines are ignored', async (t) => {
-  const { server } = await startTestServer(t);
-  const bystander = await Bystander.start(t, server);
-  const client = await LineClient.connect(t, server.url('tcp'));
+  const { server, bystander, client } = await scene(t);
   client.write('{"command":"subscribe","tags":["a"]}\r\n\r\n\n{"command":"ping"}\r\n');
   t.is(await client.nextLine(), '{"command":"subscribe","tags":["a"],"data":"success"}');
   t.is(await client.nextLine(), '{"command":"ping","tags":[],"data":"pong"}');
@@ -382,9 +372,7 @@ test('CRLF line endings work, and blank lines are ignored', async (t) => {
 });
 
 test('several commands in one TCP write are each handled, in order', async (t) => {
-  const { server } = await startTestServer(t);
-  const bystander = await Bystander.start(t, server);
-  const client = await LineClient.connect(t, server.url('tcp'));
+  const { bystander, client } = await scene(t);
   client.write(
     [
       '{"command":"subscribe","tags":["a"]}',
@@ -409,9 +397,7 @@ test('several commands in one TCP write are each handled, in order', async (t) =
 });
 
 test('one command split over many writes, even inside a UTF-8 character, is handled once whole', async (t) => {
-  const { server } = await startTestServer(t);
-  const bystander = await Bystander.start(t, server);
-  const client = await LineClient.connect(t, server.url('tcp'));
+  const { server, bystander, client } = await scene(t);
   client.socket.setNoDelay(true);
   const bytes = Buffer.from('{"command":"publish","tags":["by"],"data":"split 🐟 é 日本"}\n');
   for (let i = 0; i < bytes.length; i++) {
@@ -457,9 +443,7 @@ function garbage(random: () => number, size: number, newlines: boolean): Buffer 
 }
 
 test('binary garbage with newlines gets one error reply per line and never crashes the server', async (t) => {
-  const { server } = await startTestServer(t);
-  const bystander = await Bystander.start(t, server);
-  const client = await LineClient.connect(t, server.url('tcp'));
+  const { server, bystander, client } = await scene(t);
   const random = prng(0xbad);
   const data = Buffer.concat([garbage(random, 20_000, true), Buffer.from('\n')]);
   const expected = linesIn(data);
@@ -478,9 +462,7 @@ test('binary garbage with newlines gets one error reply per line and never crash
 });
 
 test('binary garbage without newlines is one bad line: one error reply once the newline comes', async (t) => {
-  const { server } = await startTestServer(t);
-  const bystander = await Bystander.start(t, server);
-  const client = await LineClient.connect(t, server.url('tcp'));
+  const { bystander, client } = await scene(t);
   const random = prng(0xf00d);
   for (let round = 0; round < 5; round++) {
     client.write(garbage(random, 5000, false));
@@ -493,9 +475,7 @@ test('binary garbage without newlines is one bad line: one error reply once the 
 });
 
 test('binary garbage without newlines past maxMessageBytes gets an error reply and the connection closed', async (t) => {
-  const { server } = await startTestServer(t, { limits: { maxMessageBytes: 1024 } });
-  const bystander = await Bystander.start(t, server);
-  const client = await LineClient.connect(t, server.url('tcp'));
+  const { server, bystander, client } = await scene(t, { limits: { maxMessageBytes: 1024 } });
   client.write(garbage(prng(7), 5000, false));
   await expectError(t, client, 'error');
   await client.waitClosed();
@@ -526,9 +506,7 @@ test('many connections sending garbage at once: the server keeps serving everybo
 
 /** Runs `scenario` with a client of a fresh server, then checks the bystander and that nothing leaks. */
 async function abruptly(t: ExecutionContext, scenario: (client: LineClient, server: Server) => Promise<void>): Promise<void> {
-  const { server } = await startTestServer(t);
-  const bystander = await Bystander.start(t, server);
-  const client = await LineClient.connect(t, server.url('tcp'));
+  const { server, bystander, client } = await scene(t);
   await scenario(client, server);
   await eventually(() => server.connections.count === 2, 5000, 'only the bystanders left');
   t.is(server.broker.subscriptionCount, 1, 'only the bystander’s subscription left');
@@ -596,9 +574,7 @@ test('many clients vanishing abruptly at once leak nothing', async (t) => {
 });
 
 test('a half-open peer (client ends its side): the server handles what was sent, replies, and closes', async (t) => {
-  const { server } = await startTestServer(t);
-  const bystander = await Bystander.start(t, server);
-  const client = await LineClient.connect(t, server.url('tcp'));
+  const { server, bystander, client } = await scene(t);
   client.write(
     '{"command":"subscribe","tags":["a"]}\n{"command":"publish","tags":["by"],"data":"last words"}\n{"command":"list"}\n{"command":"ping"}\n',
   );
@@ -617,9 +593,7 @@ test('a half-open peer (client ends its side): the server handles what was sent,
 });
 
 test('a half-open peer that ends mid-line: the partial line is discarded and the server closes', async (t) => {
-  const { server } = await startTestServer(t);
-  const bystander = await Bystander.start(t, server);
-  const client = await LineClient.connect(t, server.url('tcp'));
+  const { server, bystander, client } = await scene(t);
   client.write('{"command":"ping"}\n{"command":"publish","tags":["by"],"data":"never"');
   client.socket.end();
   t.is(await client.nextLine(), '{"command":"ping","tags":[],"data":"pong"}');
