@@ -14,6 +14,8 @@ export class Broker {
   /** The publish under way, read by `visit` (bound once, so no closure per publish). */
   private frame: Frame | undefined;
   private delivered = 0;
+  // `deliver` may close a slow session, which removes it from `holders` and
+  // may prune the trie mid-walk; Set and Map iteration tolerate deletion.
   private readonly visit = (holders: ReadonlySet<Session>): void => {
     const stamp = this.stamp;
     for (const session of holders) {
@@ -33,6 +35,8 @@ export class Broker {
 
   /** Subscribes `session` to `tags` (non-empty). Subscribing twice to a set is one subscription. */
   subscribe(session: Session, tags: readonly string[]): void {
+    // An asynchronous command may finish after its connection closed: a closed session holds nothing.
+    if (!session.isOpen) return;
     const canonical = canonicalTags(tags);
     const key = tagSetKey(canonical);
     if (session.subscriptions.has(key)) return;
@@ -54,13 +58,14 @@ export class Broker {
 
   /**
    * Delivers a message to every session holding a subscription ⊆ `tags`,
-   * once each, never to `publisher`. Returns the number of deliveries.
+   * once each, never to `publisher`. `data` is JSON text, forwarded as is
+   * (undefined: no data). Returns the number of deliveries.
    */
-  publish(publisher: Session | undefined, tags: readonly string[], data: unknown): number {
+  publish(publisher: Session | undefined, tags: readonly string[], data: string | undefined): number {
     const stamp = ++this.stamp;
     // Stamping the publisher first makes the matcher skip it like a session already served.
     if (publisher) publisher.stamp = stamp;
-    this.frame = Frame.of({ command: 'publish', tags, data });
+    this.frame = Frame.publish(tags, data);
     this.delivered = 0;
     this.index.match(tags, this.visit);
     this.frame = undefined;

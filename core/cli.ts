@@ -53,6 +53,11 @@ function parse(argv: string[]) {
 }
 
 async function serve(flags: { config?: string; listeners?: string; logLevel?: string }): Promise<number> {
+  // Listen for signals from the start, so that one arriving during start-up still ends in a clean stop.
+  const stopped = new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
   let server: MistServer;
   try {
     const config = await loadConfig(flags);
@@ -65,10 +70,7 @@ async function serve(flags: { config?: string; listeners?: string; logLevel?: st
     return 2;
   }
   server.logger.info({ version: version() }, 'mist is ready');
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
+  const signal = await stopped;
   server.logger.info({ signal }, 'shutting down');
   await server.close();
   return 0;

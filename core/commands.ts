@@ -12,7 +12,8 @@
  *     return { command: 'echo', data: request.data };
  *   }
  * }
- * api.commands.add(EchoCommands, 'my-plugin');
+ * // in a plugin's register(api):
+ * api.commands.add(EchoCommands);
  * ```
  */
 import type { DependencyContainer, InjectionToken } from 'tsyringe';

@@ -47,6 +47,12 @@ export class Connections implements InputHandler {
   closed(session: Session): void {
     if (!this.live.delete(session)) return;
     this.broker.forget(session);
+    // Operators need to see slow consumers without turning on debug logs.
+    if (session.dropped > 0) {
+      this.logger.warn({ session: session.id, ...session.info, dropped: session.dropped }, 'slow consumer: messages were dropped');
+    } else if (session.disconnectedSlow) {
+      this.logger.warn({ session: session.id, ...session.info }, 'slow consumer: disconnected');
+    }
     this.logger.debug({ session: session.id, dropped: session.dropped }, 'connection closed');
   }
 }

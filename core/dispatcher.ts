@@ -45,8 +45,8 @@ export class Dispatcher {
     } catch (err) {
       return this.failWith(session, spec.name, err);
     }
-    if (result instanceof Promise) {
-      return result.then(
+    if (isThenable(result)) {
+      return Promise.resolve(result).then(
         (reply) => this.send(session, reply),
         (err: unknown) => this.failWith(session, spec.name, err),
       );
@@ -70,6 +70,10 @@ export class Dispatcher {
     this.logger.debug({ session: session.id, command, error }, 'command refused');
     session.reply({ command, error });
   }
+}
+
+function isThenable(value: unknown): value is PromiseLike<Message | void> {
+  return typeof (value as PromiseLike<unknown> | undefined)?.then === 'function';
 }
 
 /** Why `request` may not run `spec`, or undefined when it may. */

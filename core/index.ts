@@ -8,6 +8,7 @@ export { command, CommandRegistry, type CommandHandler, type CommandOptions } fr
 export { buildConfig, loadConfig, type MistConfig } from './config.ts';
 export { Connections } from './connections.ts';
 export { CommandError, ErrorCodes, MistError } from './errors.ts';
+export { LineFramer, type LineHandler } from './framing.ts';
 export type { Limits, SlowConsumerPolicy } from './limits.ts';
 export type { Listener, ListenerContext, ListenerFactory } from './listener.ts';
 export type { Logger, LogLevel } from './logger.ts';

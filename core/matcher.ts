@@ -15,9 +15,13 @@
  *   most one lookup per message tag, and a 64-tag message costs nothing
  *   near 2^64.
  *
- * The cost therefore does not grow with the number of subscriptions that do
- * not match, and the matcher is exact: every subset case is found, whatever
- * the mix of subscriptions (the Go original missed some).
+ * The cost is bounded by the trie nodes that are subsets of the message:
+ * subscriptions that share no tag with it, or whose first (lowest-id) tags
+ * are not in it, cost nothing. Subscriptions that share a long prefix with
+ * the message and miss only on a later tag are still walked to the miss;
+ * crafted in bulk, they make a publish slow (see docs/architecture.md).
+ * The matcher is exact: every subset case is found, whatever the mix of
+ * subscriptions (the Go original missed some).
  */
 
 interface TagEntry {

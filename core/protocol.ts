@@ -4,6 +4,7 @@
  * it knows nothing of transports (framing lives in the listeners).
  */
 import { isUtf8 } from 'node:buffer';
+import { memberText } from './json-text.ts';
 import type { Limits } from './limits.ts';
 
 /** A message as it travels on the wire, in either direction. */
@@ -21,8 +22,10 @@ export interface Request {
   command: string;
   /** Empty when the client sent no tags. */
   tags: string[];
-  /** Exactly what the client sent; `undefined` when absent. */
+  /** What the client sent, parsed; `undefined` when absent. */
   data: unknown;
+  /** The frame's JSON text, for reading `data` exactly as sent (see {@link dataJson}). */
+  text: string;
 }
 
 /**
@@ -52,9 +55,10 @@ export function parseRequest(frame: string | Buffer, limits: Limits): Request {
   if (typeof frame !== 'string' && !isUtf8(frame)) {
     throw new ProtocolError(INVALID_MESSAGE_COMMAND, 'invalid UTF-8');
   }
+  const text = frame.toString();
   let value: unknown;
   try {
-    value = JSON.parse(frame.toString());
+    value = JSON.parse(text);
   } catch (err) {
     throw new ProtocolError(INVALID_MESSAGE_COMMAND, `invalid JSON: ${(err as Error).message}`);
   }
@@ -68,7 +72,7 @@ export function parseRequest(frame: string | Buffer, limits: Limits): Request {
   if (typeof command !== 'string') {
     throw new ProtocolError(INVALID_MESSAGE_COMMAND, '"command" must be a string');
   }
-  return { command, tags: checkTags(command, tags, limits), data };
+  return { command, tags: checkTags(command, tags, limits), data, text };
 }
 
 function checkTags(command: string, tags: unknown, limits: Limits): string[] {
@@ -95,11 +99,25 @@ function checkTags(command: string, tags: unknown, limits: Limits): string[] {
 }
 
 /**
+ * The JSON text of a request's `data` as the client wrote it (without
+ * insignificant whitespace), or undefined when it sent none. Forwarding this
+ * text keeps numbers beyond double precision and duplicate keys intact.
+ */
+export function dataJson(request: Request): string | undefined {
+  const { data } = request;
+  if (data === undefined) return undefined;
+  // Strings, booleans and null survive a parse/stringify round trip; numbers and containers may not.
+  if (typeof data === 'number' || (typeof data === 'object' && data !== null)) return memberText(request.text, 'data');
+  return JSON.stringify(data);
+}
+
+/**
  * An outgoing message encoded once, whatever the number of receivers:
  * every connection writes these same bytes (ARCHITECTURE "Hot path").
  */
 export class Frame {
   private lineBytes: Buffer | undefined;
+  private size: number | undefined;
 
   constructor(
     /** The JSON text, as sent in a WebSocket text frame. */
@@ -108,6 +126,17 @@ export class Frame {
 
   static of(message: Message): Frame {
     return new Frame(JSON.stringify(message));
+  }
+
+  /** A published message as subscribers receive it; `data` is JSON text (see {@link dataJson}). */
+  static publish(tags: readonly string[], data: string | undefined): Frame {
+    const json = `{"command":"publish","tags":${JSON.stringify(tags)}${data === undefined ? '' : `,"data":${data}`}}`;
+    return new Frame(json);
+  }
+
+  /** Bytes of the JSON text in UTF-8, computed once. */
+  get byteLength(): number {
+    return (this.size ??= Buffer.byteLength(this.json));
   }
 
   /** The JSON text plus `\n`, as sent on newline-delimited transports. */

@@ -76,10 +76,11 @@ export class MistServer {
   /** Stops accepting, closes every connection and listener, in reverse start order. */
   close(): Promise<void> {
     this.closing ??= (async () => {
+      const wasRunning = this.state === 'running';
       this.state = 'closing';
       for (const listener of [...this.listeners].reverse()) await listener.close();
       this.state = 'closed';
-      this.logger.info('closed');
+      if (wasRunning) this.logger.info('closed');
     })();
     return this.closing;
   }

@@ -3,7 +3,7 @@
  * and the bounded outbound path of SPEC §7.
  */
 import type { Limits } from './limits.ts';
-import { Frame, type Message } from './protocol.ts';
+import { Frame, INVALID_MESSAGE_COMMAND, type Message } from './protocol.ts';
 
 /**
  * Where a session's outgoing bytes go. A listener implements it for its
@@ -18,9 +18,11 @@ export interface Sink {
   end(): void;
   /** Closes at once, discarding what is queued. */
   destroy(): void;
-  /** Stops reading input until {@link resume} (backpressure while a command is pending). */
+  /** Stops reading input until {@link resume}: backpressure on the client. */
   pause(): void;
   resume(): void;
+  /** Calls `callback` once what is queued has been handed to the kernel. */
+  whenDrained(callback: () => void): void;
 }
 
 /** What a listener says about a new connection. */
@@ -51,18 +53,30 @@ export interface DeliveryStats {
   disconnectedSlow: number;
 }
 
+/** Input events that must keep their place behind an asynchronous command. */
+const OVERSIZED = Symbol('oversized frame');
+const INPUT_END = Symbol('input ended');
+type InputEvent = string | Buffer | typeof OVERSIZED | typeof INPUT_END;
+
 export class Session {
   /** Subscriptions by canonical key (see `canonicalTags`), each its sorted distinct tags. */
   readonly subscriptions = new Map<string, readonly string[]>();
   role: Role = 'user';
   /** Messages dropped because this connection's buffer was full. */
   dropped = 0;
+  /** Closed by the `disconnect` slow-consumer policy. */
+  disconnectedSlow = false;
   /** Set by the broker to the current publish; makes delivery once per connection. */
   stamp = 0;
   private open = true;
-  /** Frames received while an asynchronous command was running, in order. */
-  private readonly backlog: Array<string | Buffer> = [];
+  /** Input received while an asynchronous command was running, in order. */
+  private readonly backlog: InputEvent[] = [];
+  /** An asynchronous command is running. */
   private busy = false;
+  /** Replies are over the buffer limit, waiting for the client to read them. */
+  private full = false;
+  /** Whether the sink was last told to pause. */
+  private paused = false;
 
   constructor(
     readonly id: number,
@@ -78,16 +92,19 @@ export class Session {
   }
 
   /**
-   * Queues a frame for the client unless that would take its buffer over
-   * `maxBufferedBytes` (counted in UTF-16 units of the JSON, a close and
-   * cheap stand-in for bytes); then the slow-consumer policy applies. Never blocks
-   * and never throws: a slow client must not slow anybody else.
+   * Queues a published message for the client unless that would take its
+   * buffer over `maxBufferedBytes`; then the slow-consumer policy applies.
+   * An empty buffer takes any message, so one larger than the limit still
+   * reaches a client that keeps up. Never blocks and never throws: a slow
+   * client must not slow anybody else.
    */
   deliver(frame: Frame): void {
     if (!this.open) return;
-    if (this.sink.bufferedBytes + frame.json.length > this.limits.maxBufferedBytes) {
+    const buffered = this.sink.bufferedBytes;
+    if (buffered > 0 && buffered + frame.byteLength > this.limits.maxBufferedBytes) {
       if (this.limits.slowConsumerPolicy === 'disconnect') {
         this.stats.disconnectedSlow++;
+        this.disconnectedSlow = true;
         this.abort();
       } else {
         this.dropped++;
@@ -98,29 +115,40 @@ export class Session {
     this.sink.write(frame);
   }
 
-  /** Sends a reply (subject to the same buffer bound as deliveries). */
+  /**
+   * Sends a reply. Replies are never dropped: a client that does not read
+   * them is stopped from sending more (its input is paused) until it does.
+   */
   reply(message: Message): void {
-    this.deliver(Frame.of(message));
+    if (!this.open) return;
+    this.sink.write(Frame.of(message));
+    if (!this.full && this.sink.bufferedBytes > this.limits.maxBufferedBytes) {
+      this.full = true;
+      this.updateFlow();
+      this.sink.whenDrained(() => {
+        this.full = false;
+        this.updateFlow();
+      });
+    }
   }
 
-  /** A frame (text, or UTF-8 bytes) arrived from the client. Frames are handled strictly in order. */
+  /** A frame (text, or UTF-8 bytes) arrived from the client. Input is handled strictly in order. */
   receive(frame: string | Buffer): void {
-    if (!this.open) return;
-    if (this.busy) {
-      this.backlog.push(frame);
-      return;
-    }
-    const pending = this.input.handle(this, frame);
-    if (pending) this.holdUntil(pending);
+    this.accept(frame);
   }
 
   /**
-   * The client sent a frame over `maxMessageBytes`: say so, then close
-   * (the rest of the oversized frame cannot be told from the next one).
+   * The client sent a frame over `maxMessageBytes`. Once what came before it
+   * is handled, say so and close: the rest of it cannot be told from the
+   * next frame.
    */
-  rejectOversized(command: string): void {
-    this.reply({ command, error: `message too long: over ${this.limits.maxMessageBytes} bytes` });
-    this.end();
+  rejectOversized(): void {
+    this.accept(OVERSIZED);
+  }
+
+  /** The client will send nothing more. Once what it sent is handled and answered, close. */
+  inputEnded(): void {
+    this.accept(INPUT_END);
   }
 
   /** Flushes what is queued for the client, then closes. */
@@ -145,16 +173,37 @@ export class Session {
     this.input.closed(this);
   }
 
-  private holdUntil(pending: Promise<void>): void {
+  private accept(event: InputEvent): void {
+    if (!this.open) return;
+    if (this.busy) this.backlog.push(event);
+    else this.process(event);
+  }
+
+  private process(event: InputEvent): void {
+    if (event === INPUT_END) return this.end();
+    if (event === OVERSIZED) {
+      this.reply({ command: INVALID_MESSAGE_COMMAND, error: `message too long: over ${this.limits.maxMessageBytes} bytes` });
+      return this.end();
+    }
+    const pending = this.input.handle(this, event);
+    if (!pending) return;
     this.busy = true;
-    this.sink.pause();
+    this.updateFlow();
     const done = (): void => {
       this.busy = false;
-      if (!this.open) return;
-      while (!this.busy && this.backlog.length > 0) this.receive(this.backlog.shift()!);
-      if (!this.busy) this.sink.resume();
+      while (this.open && !this.busy && this.backlog.length > 0) this.process(this.backlog.shift()!);
+      this.updateFlow();
     };
     // The dispatcher never rejects, but a rejection here must not go unhandled.
     pending.then(done, done);
+  }
+
+  /** Pauses the client's input while a command runs or its replies pile up; resumes when neither holds. */
+  private updateFlow(): void {
+    const paused = this.open && (this.busy || this.full);
+    if (paused === this.paused) return;
+    this.paused = paused;
+    if (paused) this.sink.pause();
+    else this.sink.resume();
   }
 }

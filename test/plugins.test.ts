@@ -11,7 +11,7 @@ import { ErrorCodes, MistError, type ErrorCode } from '../core/errors.ts';
 import { createLogger } from '../core/logger.ts';
 import { SchemeRegistry } from '../core/registry.ts';
 import { MistServer } from '../core/server.ts';
-import { LineClient, logCapture, startTestServer, type LogLines } from './helpers/server.ts';
+import { eventually, LineClient, logCapture, startTestServer, type LogLines } from './helpers/server.ts';
 
 const CORE = new URL('../core/index.ts', import.meta.url).href;
 const REPO = fileURLToPath(new URL('..', import.meta.url));
@@ -93,15 +93,28 @@ export default definePlugin({
 
   // The style docs/plugins.md shows: constructor injection by token, from a file outside the repository.
   'injected.plugin.ts': `
-import { command, definePlugin, inject, injectable, TOKENS, type Broker, type Message } from '${CORE}';
+import { command, definePlugin, inject, injectable, TOKENS, type Broker, type Logger, type Message, type Request, type Session } from '${CORE}';
 
 @injectable()
 class PublishedCommands {
-  constructor(@inject(TOKENS.Broker) private readonly broker: Broker) {}
+  constructor(
+    @inject(TOKENS.Broker) private readonly broker: Broker,
+    @inject(TOKENS.Logger) private readonly logger: Logger,
+  ) {}
 
   @command('published')
   published(): Message {
     return { command: 'published', data: String(this.broker.stats.published) };
+  }
+
+  /** Subscribes after an await, as a permission check against a database would. */
+  @command('late-subscribe', { tags: 'required' })
+  async lateSubscribe(request: Request, session: Session): Promise<Message> {
+    this.logger.info('late subscribe started');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    this.broker.subscribe(session, request.tags);
+    this.logger.info('late subscribe done');
+    return { command: 'late-subscribe', data: 'success' };
   }
 }
 
@@ -338,6 +351,39 @@ test('a plugin outside the repository gets core services by constructor injectio
   const { client } = await startWith(t, { plugins: ['./injected.plugin.ts'] });
   client.send({ command: 'publish', tags: ['a'], data: 'one' });
   t.deepEqual(await client.request({ command: 'published' }), { command: 'published', data: '1' });
+});
+
+test('an asynchronous subscribe that finishes after its connection closed leaves no subscription behind', async (t) => {
+  const { server, logs, client } = await startWith(t, { plugins: ['./injected.plugin.ts'] });
+  client.send({ command: 'late-subscribe', tags: ['late'] });
+  await eventually(() => logs.some((line) => line.msg === 'late subscribe started'), 5000, 'the handler started');
+  // Closing the server closes the connection while the handler awaits (a paused socket would not see the client go).
+  await server.close();
+  t.is(server.connections.count, 0);
+  await eventually(() => logs.some((line) => line.msg === 'late subscribe done'), 5000, 'the handler finished');
+  t.is(server.broker.subscriptionCount, 0);
+});
+
+test('a client that half-closes right after an async command and a ping still gets both replies, then the server closes', async (t) => {
+  const { client } = await startWith(t, { plugins: ['./echo.plugin.ts'] });
+  client.socket.end('{"command":"slow"}\n{"command":"ping"}\n');
+  t.deepEqual(await client.next(), { command: 'slow', data: 'done' });
+  t.deepEqual(await client.next(), { command: 'ping', tags: [], data: 'pong' });
+  await client.waitClosed();
+});
+
+test('an over-long line behind an async command waits its turn: the replies before it come first, then the error and the close', async (t) => {
+  const { server: base } = serverWith(t, { plugins: ['./echo.plugin.ts'], limits: { maxMessageBytes: 200 } });
+  await base.start();
+  const subscriber = await LineClient.connect(t, base.url('tcp'));
+  t.like(await subscriber.request({ command: 'subscribe', tags: ['q'] }), { data: 'success' });
+  const client = await LineClient.connect(t, base.url('tcp'));
+  client.write('{"command":"slow"}\n{"command":"publish","tags":["q"],"data":"queued"}\n{"command":"ping"}\n' + 'x'.repeat(300) + '\n');
+  t.deepEqual(await client.next(), { command: 'slow', data: 'done' });
+  t.deepEqual(await client.next(), { command: 'ping', tags: [], data: 'pong' });
+  t.deepEqual(await client.next(), { command: 'error', error: 'message too long: over 200 bytes' });
+  await client.waitClosed();
+  t.deepEqual(await subscriber.next(), { command: 'publish', tags: ['q'], data: 'queued' });
 });
 
 test('a plugin declaring a command that exists (ping) fails start-up naming both plugins', async (t) => {

@@ -17,8 +17,12 @@ function refused(t: ExecutionContext, input: unknown, overrides: Partial<Limits>
   return error;
 }
 
+/** Parses `input` encoded as JSON; returns the request's fields but its text, which is checked to be that JSON. */
 function parse(input: unknown, overrides: Partial<Limits> = {}) {
-  return parseRequest(JSON.stringify(input), limits(overrides));
+  const json = JSON.stringify(input);
+  const { text, ...fields } = parseRequest(json, limits(overrides));
+  if (text !== json) throw new Error(`request text ${text} is not the frame ${json}`);
+  return fields;
 }
 
 /** A non-empty tag of any code points (no half surrogates, so its UTF-8 length is well defined). */
@@ -61,8 +65,8 @@ test('unknown fields are ignored', (t) => {
 });
 
 test('JSON whitespace around and inside the object is accepted', (t) => {
-  const request = parseRequest(' \t{ "command" :\r"ping" ,\t"tags" : [ "a" ] }\r ', limits());
-  t.deepEqual(request, { command: 'ping', tags: ['a'], data: undefined });
+  const frame = ' \t{ "command" :\r"ping" ,\t"tags" : [ "a" ] }\r ';
+  t.deepEqual(parseRequest(frame, limits()), { command: 'ping', tags: ['a'], data: undefined, text: frame });
 });
 
 test('an unknown command name parses (refusing it is the dispatcher\'s business)', (t) => {

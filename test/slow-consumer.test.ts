@@ -7,7 +7,7 @@
 import test, { type ExecutionContext } from 'ava';
 import type { Frame } from '../core/protocol.ts';
 import type { Session, Sink } from '../core/session.ts';
-import { eventually, LineClient, startTestServer } from './helpers/server.ts';
+import { eventually, LineClient, startTestServer, type LogLines } from './helpers/server.ts';
 
 type Server = Awaited<ReturnType<typeof startTestServer>>['server'];
 
@@ -65,6 +65,7 @@ function watchConnections(server: Server): Map<number, Watched> {
       destroy: () => sink.destroy(),
       pause: () => sink.pause(),
       resume: () => sink.resume(),
+      whenDrained: (callback) => sink.whenDrained(callback),
     };
     const session = open(wrapped, info);
     entry = { session, sink, maxBuffered: 0, maxFrame: 0 };
@@ -82,6 +83,7 @@ function watchedOf(watched: Map<number, Watched>, client: LineClient): Watched {
 
 interface Scene {
   server: Server;
+  logs: LogLines;
   watched: Map<number, Watched>;
   fast: LineClient;
   slow: LineClient;
@@ -94,7 +96,7 @@ interface Scene {
  * subscribe reply, and a publisher.
  */
 async function scene(t: ExecutionContext, policy: 'drop' | 'disconnect'): Promise<Scene> {
-  const { server } = await startTestServer(t, { limits: { maxBufferedBytes: LIMIT, slowConsumerPolicy: policy } });
+  const { server, logs } = await startTestServer(t, { limits: { maxBufferedBytes: LIMIT, slowConsumerPolicy: policy } });
   const watched = watchConnections(server);
   const url = server.url('tcp');
   const fast = await LineClient.connect(t, url);
@@ -108,7 +110,7 @@ async function scene(t: ExecutionContext, policy: 'drop' | 'disconnect'): Promis
   slow.socket.pause();
   const publisher = await LineClient.connect(t, url);
   t.is(server.broker.subscriptionCount, 2);
-  return { server, watched, fast, slow, publisher };
+  return { server, logs, watched, fast, slow, publisher };
 }
 
 /**
@@ -172,6 +174,13 @@ test('policy drop: a subscriber that stops reading loses messages, the fast one 
   t.true(slow.session.isOpen, 'under drop, the slow subscriber stays connected');
   t.is(server.connections.count, 3);
   t.is(server.broker.stats.published, published);
+
+  // When it goes, the drops are logged as a warning, for operators.
+  s.slow.close();
+  await eventually(() => s.logs.some((line) => line.msg === 'slow consumer: messages were dropped'), 5000, 'the warning');
+  const warning = s.logs.find((line) => line.msg === 'slow consumer: messages were dropped')!;
+  t.is(warning.level, 'warn');
+  t.is(warning.dropped, slow.session.dropped);
 });
 
 test('policy drop: the slow connection’s server-side buffer never exceeds the limit by more than one message', async (t) => {
@@ -232,6 +241,11 @@ test('policy disconnect: the server closes a subscriber that stops reading, the 
   const slow = watchedOf(s.watched, s.slow);
 
   t.is(server.connections.delivery.disconnectedSlow, 1, 'counted once');
+  t.like(
+    s.logs.find((line) => line.msg === 'slow consumer: disconnected'),
+    { level: 'warn' },
+    'the disconnect is logged as a warning',
+  );
   t.is(server.connections.delivery.dropped, 0, 'nothing dropped: the connection went instead');
   t.false(slow.session.isOpen);
   t.is(server.connections.count, 2);
@@ -255,4 +269,65 @@ test('policy disconnect: the server closes a subscriber that stops reading, the 
   s.publisher.send({ command: 'publish', tags: ['feed'], data: 'after' });
   t.like(await s.fast.next(), { data: 'after' });
   await s.fast.sync();
+});
+
+// ---------------------------------------------------------------------------
+// Replies: never dropped; a client that does not read them is held back instead.
+
+const PONG = '{"command":"ping","tags":[],"data":"pong"}';
+
+const REPLY_LIMIT = 16 * 1024;
+
+for (const policy of ['drop', 'disconnect'] as const) {
+  test(`policy ${policy}: pipelined pings from a client that reads nothing all get their pong once it reads, and the server holds back its input meanwhile`, async (t) => {
+    const { server } = await startTestServer(t, { limits: { maxBufferedBytes: REPLY_LIMIT, slowConsumerPolicy: policy } });
+    const watched = watchConnections(server);
+    const client = await LineClient.connect(t, server.url('tcp'));
+    client.socket.pause();
+    await eventually(() => watched.has(client.socket.localPort!), 5000, 'the session opened');
+    const entry = watchedOf(watched, client);
+    // The kernel's socket buffers take megabytes first: ping until replies pile up in the server.
+    let sent = 0;
+    while (entry.sink.bufferedBytes <= REPLY_LIMIT && sent < 2_000_000) {
+      client.write('{"command":"ping"}\n'.repeat(10_000));
+      sent += 10_000;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    t.true(entry.sink.bufferedBytes > REPLY_LIMIT, `replies piled up after ${sent} pings`);
+    client.socket.resume();
+    for (let i = 0; i < sent; i++) {
+      const line = await client.nextLine(10_000);
+      if (line !== PONG) return t.fail(`reply ${i} was ${line}`);
+    }
+    await client.sync();
+    t.is(client.pending, 0);
+    t.is(server.connections.delivery.dropped, 0);
+    t.is(server.connections.delivery.disconnectedSlow, 0);
+    // Held back, the server queued at most the replies to one read's worth of pings (64 KiB of input) past the limit.
+    const oneRead = Math.ceil((64 * 1024) / '{"command":"ping"}\n'.length) * (PONG.length + 1);
+    t.true(entry.maxBuffered <= REPLY_LIMIT + oneRead, `at most ${entry.maxBuffered} bytes queued`);
+  });
+}
+
+test('a reply larger than maxBufferedBytes reaches a client that reads', async (t) => {
+  const { server } = await startTestServer(t, { limits: { maxBufferedBytes: 1024, slowConsumerPolicy: 'disconnect' } });
+  const client = await LineClient.connect(t, server.url('tcp'));
+  const tags = Array.from({ length: 60 }, (_, i) => `a-rather-long-tag-name-number-${String(i).padStart(2, '0')}`);
+  t.like(await client.request({ command: 'subscribe', tags }), { data: 'success' });
+  const reply = await client.request({ command: 'list' });
+  t.true(JSON.stringify(reply).length > 1024);
+  t.deepEqual(JSON.parse(reply.data as string), [[...tags].sort()]);
+  t.is(server.connections.delivery.disconnectedSlow, 0);
+});
+
+test('a published message larger than maxBufferedBytes reaches a subscriber that keeps up', async (t) => {
+  const { server } = await startTestServer(t, { limits: { maxBufferedBytes: 1024 } });
+  const sub = await LineClient.connect(t, server.url('tcp'));
+  t.like(await sub.request({ command: 'subscribe', tags: ['big'] }), { data: 'success' });
+  const publisher = await LineClient.connect(t, server.url('tcp'));
+  const data = 'x'.repeat(4096);
+  publisher.send({ command: 'publish', tags: ['big'], data });
+  await publisher.sync();
+  t.deepEqual(await sub.next(), { command: 'publish', tags: ['big'], data });
+  t.is(server.connections.delivery.dropped, 0);
 });

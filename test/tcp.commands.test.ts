@@ -270,6 +270,30 @@ test('publish data of any JSON type is forwarded verbatim', async (t) => {
   await assertNothingMore(t, sub);
 });
 
+test('publish data that a JSON round trip would change arrives exactly as written', async (t) => {
+  const { server } = await startTestServer(t);
+  const sub = await subscriber(t, server, ['d']);
+  const publisher = await LineClient.connect(t, server.url('tcp'));
+  // Digits past double precision, a number past its range, duplicate keys, insignificant spaces.
+  const sent = ['12345678901234567890', '1e400', '{"id":9007199254740993,"id":1}', '[ 1.50 ,\t{ "a" : "  spaced  " } ]'];
+  const expected = ['12345678901234567890', '1e400', '{"id":9007199254740993,"id":1}', '[1.50,{"a":"  spaced  "}]'];
+  for (const data of sent) publisher.write(`{"command":"publish","tags":["d"],"data":${data}}\n`);
+  await publisher.sync();
+  for (const data of expected) t.is(await sub.nextLine(), `{"command":"publish","tags":["d"],"data":${data}}`);
+  await assertNothingMore(t, sub);
+});
+
+test('publish data nested 100000 levels deep is forwarded, not refused', async (t) => {
+  const { server } = await startTestServer(t);
+  const sub = await subscriber(t, server, ['d']);
+  const publisher = await LineClient.connect(t, server.url('tcp'));
+  const data = '['.repeat(100_000) + ']'.repeat(100_000);
+  publisher.write(`{"command":"publish","tags":["d"],"data":${data}}\n`);
+  await publisher.sync();
+  t.is(await sub.nextLine(), `{"command":"publish","tags":["d"],"data":${data}}`);
+  t.is(server.dispatcher.errors, 0);
+});
+
 test('the bytes of a published string arrive escaped on a single line', async (t) => {
   const { server } = await startTestServer(t);
   const sub = await subscriber(t, server, ['d']);

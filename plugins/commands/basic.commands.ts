@@ -6,7 +6,7 @@ import { inject, injectable } from 'tsyringe';
 import type { Broker } from '../../core/broker.ts';
 import { command } from '../../core/commands.ts';
 import { definePlugin } from '../../core/plugin.ts';
-import type { Message, Request } from '../../core/protocol.ts';
+import { dataJson, type Message, type Request } from '../../core/protocol.ts';
 import type { Session } from '../../core/session.ts';
 import { compareTagSets } from '../../core/tags.ts';
 import { TOKENS } from '../../core/tokens.ts';
@@ -40,10 +40,10 @@ export class BasicCommands {
     return { command: 'unsubscribe', tags: request.tags, data: 'success' };
   }
 
-  /** Fire-and-forget, like the original: no reply unless it fails. */
+  /** Fire-and-forget, like the original: no reply unless it fails. `data` goes out exactly as it came. */
   @command('publish', { tags: 'required', data: 'any' })
   publish(request: Request, session: Session): void {
-    this.broker.publish(session, request.tags, request.data);
+    this.broker.publish(session, request.tags, dataJson(request));
   }
 
   /**

@@ -6,11 +6,13 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { LineFramer } from '../../core/framing.ts';
 import type { Listener, ListenerContext } from '../../core/listener.ts';
 import { definePlugin } from '../../core/plugin.ts';
-import { INVALID_MESSAGE_COMMAND, type Frame } from '../../core/protocol.ts';
+import type { Frame } from '../../core/protocol.ts';
 import type { Sink } from '../../core/session.ts';
 
 /** How long a closing connection may take to flush before it is destroyed. */
 const END_TIMEOUT_MS = 2000;
+/** Idle time before TCP keepalive probes start. */
+const KEEPALIVE_MS = 30_000;
 
 export default definePlugin({
   name: 'tcp',
@@ -30,7 +32,8 @@ export class TcpListener implements Listener {
     private readonly context: ListenerContext,
   ) {
     this.url = address.href;
-    this.server = createServer((socket) => this.accept(socket));
+    // Half-open: a client that ends its side still gets the replies to what it sent.
+    this.server = createServer({ allowHalfOpen: true }, (socket) => this.accept(socket));
   }
 
   listen(): Promise<void> {
@@ -50,27 +53,32 @@ export class TcpListener implements Listener {
   }
 
   close(): Promise<void> {
-    this.closing ??= new Promise((resolve) => {
-      this.server.close(() => resolve());
+    this.closing ??= (async () => {
+      // Resolve only once every session has seen its socket close, so the server is really empty.
+      const sockets = [...this.sockets].map((socket) => new Promise((resolve) => socket.once('close', resolve)));
+      const server = new Promise((resolve) => this.server.close(resolve));
       for (const socket of this.sockets) socket.destroy();
-    });
+      await Promise.all([server, ...sockets]);
+    })();
     return this.closing;
   }
 
   private accept(socket: Socket): void {
     this.sockets.add(socket);
     socket.setNoDelay(true);
+    // A peer that vanished without a FIN or RST is found and reaped.
+    socket.setKeepAlive(true, KEEPALIVE_MS);
     const session = this.context.open(new SocketSink(socket), {
       transport: 'tcp',
       remote: `${socket.remoteAddress}:${socket.remotePort}`,
     });
     const framer = new LineFramer(this.context.limits.maxMessageBytes, {
       line: (bytes) => session.receive(bytes),
-      oversized: () => session.rejectOversized(INVALID_MESSAGE_COMMAND),
+      oversized: () => session.rejectOversized(),
     });
     socket.on('data', (chunk: Buffer) => framer.push(chunk));
-    // The peer half-closed: it sends nothing more, so this connection is done.
-    socket.on('end', () => session.end());
+    // The peer sends nothing more: the session closes once it has answered what came.
+    socket.on('end', () => session.inputEnded());
     // Resets and the like end the connection; 'close' follows and cleans up.
     socket.on('error', (err) => this.context.logger.debug({ err, session: session.id }, 'tcp connection error'));
     socket.on('close', () => {
@@ -109,5 +117,10 @@ class SocketSink implements Sink {
 
   resume(): void {
     this.socket.resume();
+  }
+
+  whenDrained(callback: () => void): void {
+    if (this.socket.writableNeedDrain) this.socket.once('drain', callback);
+    else queueMicrotask(callback);
   }
 }
