@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadConfig } from './config.ts';
-import { MistError } from './errors.ts';
+import { ErrorCodes, MistError } from './errors.ts';
 import { createLogger } from './logger.ts';
 import { MistServer } from './server.ts';
 
@@ -58,7 +58,7 @@ async function serve(flags: { config?: string; listeners?: string; logLevel?: st
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
   });
-  let server: MistServer;
+  let server: MistServer | undefined;
   try {
     const config = await loadConfig(flags);
     server = new MistServer(config, createLogger(config.logLevel));
@@ -66,7 +66,10 @@ async function serve(flags: { config?: string; listeners?: string; logLevel?: st
     await server.start();
   } catch (err) {
     if (!(err instanceof MistError)) throw err;
-    process.stderr.write(`mist: ${err.message}\n`);
+    // Listener URIs that came from the config file: say which file.
+    const file = server?.config.file;
+    const where = err.code === ErrorCodes.UNKNOWN_SCHEME && file && !flags.listeners ? ` (${file}: listeners)` : '';
+    process.stderr.write(`mist: ${err.message}${where}\n`);
     return 2;
   }
   server.logger.info({ version: version() }, 'mist is ready');

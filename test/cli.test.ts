@@ -349,6 +349,14 @@ test('an unknown listener scheme exits 2 naming it and the known schemes, bindin
   t.false(mist.stdout.includes('listening on'), mist.stdout);
 });
 
+test('an unknown listener scheme in the config file exits 2 naming the scheme and the file', async (t) => {
+  const dir = await tempFolder(t, { 'mist.config.yaml': 'listeners:\n  - udp://127.0.0.1:0\n' });
+  const mist = Mist.run(t, ['--server'], dir);
+  t.is((await mist.exit()).code, 2);
+  t.regex(mist.stderr, /"udp"/);
+  t.true(mist.stderr.includes(`${join(dir, 'mist.config.yaml')}: listeners`), mist.stderr);
+});
+
 test('a port already in use exits non-zero naming the URI', async (t) => {
   const dir = await tempFolder(t);
   const { port } = await occupy(t);
