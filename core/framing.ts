@@ -45,8 +45,7 @@ export class LineFramer {
         this.partialBytes = 0;
       }
       start = end + 1;
-      const length = line.length > 0 && line[line.length - 1] === RETURN ? line.length - 1 : line.length;
-      if (length > 0) this.handler.line(line.subarray(0, length));
+      if (lineBytes > 0) this.handler.line(line.subarray(0, lineBytes));
     }
   }
 
