@@ -50,7 +50,10 @@ interface Declaration {
   options: CommandOptions;
 }
 
-const DECLARATIONS = Symbol('mist.commands');
+// A registered symbol, so that a plugin whose `mist` resolved to another copy
+// of this file (a second install, a copied link) still declares commands this
+// server finds.
+const DECLARATIONS = Symbol.for('mist.commands');
 
 type Declaring = { [DECLARATIONS]?: Declaration[] };
 
@@ -71,11 +74,15 @@ export class CommandRegistry {
   constructor(private readonly container: DependencyContainer) {}
 
   /**
-   * Resolves `handlers` through the container (so its constructor gets core
-   * services by `@inject(TOKENS.…)`) and registers its declared commands.
+   * Registers the declared commands of `handlers`: a class (or token),
+   * resolved through the container so its constructor gets core services by
+   * `@inject(TOKENS.…)`, or an object already made from such a class.
    */
-  add(handlers: InjectionToken<object>, plugin: string): void {
-    const instance = this.container.resolve(handlers) as Record<string | symbol, unknown>;
+  add(handlers: InjectionToken<object> | object, plugin: string): void {
+    const instance = (isDeclaringInstance(handlers) ? handlers : this.container.resolve(handlers as InjectionToken<object>)) as Record<
+      string | symbol,
+      unknown
+    >;
     const declarations = (instance.constructor as Declaring)[DECLARATIONS] ?? [];
     if (declarations.length === 0) {
       throw new MistError(ErrorCodes.PLUGIN, `plugin "${plugin}" added a class with no @command methods`);
@@ -96,4 +103,9 @@ export class CommandRegistry {
   get(name: string): CommandSpec | undefined {
     return this.specs.get(name);
   }
+}
+
+/** An object made from a class with `@command` methods (not a class, token or `delay()` wrapper). */
+function isDeclaringInstance(value: unknown): value is object {
+  return typeof value === 'object' && value !== null && typeof value.constructor === 'function' && DECLARATIONS in value.constructor;
 }

@@ -13,10 +13,13 @@ export type { Limits, SlowConsumerPolicy } from './limits.ts';
 export type { Listener, ListenerContext, ListenerFactory } from './listener.ts';
 export type { Logger, LogLevel } from './logger.ts';
 export { SubscriptionIndex } from './matcher.ts';
-export { definePlugin, type MistPlugin, type PluginApi } from './plugin.ts';
-export { Frame, type Message, type Request } from './protocol.ts';
+export { definePlugin, type MistPlugin, type PluginApi, type SchemeRegistrar } from './plugin.ts';
+export type { LifecycleHook } from './plugin-hooks.ts';
+export { checkOptions, OptionsError, type OptionSpec, type OptionsOf, type OptionsShape, type OptionType } from './plugin-options.ts';
+export { dataJson, Frame, type Message, type Request } from './protocol.ts';
 export { MistServer, startServer } from './server.ts';
 export type { ConnectionInfo, Role, Session, Sink } from './session.ts';
+export { canonicalTags, compareTagSets } from './tags.ts';
 export { TOKENS } from './tokens.ts';
 // Plugins decorate with mist's own tsyringe, so that their classes and the
 // server's container share one registry of type information.

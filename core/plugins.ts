@@ -1,26 +1,45 @@
 /**
  * Loads plugin modules — the built-in ones and those the config lists —
- * the same way, and runs their `register`.
+ * the same way: import, check options, run `register`.
  */
+import { statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { DependencyContainer } from 'tsyringe';
-import type { PluginEntry } from './config.ts';
+import type { MistConfig, PluginEntry } from './config.ts';
 import { ErrorCodes, MistError } from './errors.ts';
+import type { PluginHooks } from './plugin-hooks.ts';
+import { checkOptions, OptionsError } from './plugin-options.ts';
 import { pluginApi, type MistPlugin } from './plugin.ts';
+import { TOKENS } from './tokens.ts';
 
 /** Imports each plugin in order and registers it; stops at the first failure, naming the plugin. */
-export async function loadPlugins(container: DependencyContainer, entries: readonly PluginEntry[]): Promise<void> {
+export async function loadPlugins(container: DependencyContainer, entries: readonly PluginEntry[], hooks: PluginHooks): Promise<void> {
   for (const entry of entries) {
     const plugin = await importPlugin(entry);
+    const options = pluginOptions(plugin, entry.options, container.resolve<MistConfig>(TOKENS.Config).file);
     try {
-      await plugin.register(pluginApi(container, plugin.name), entry.options);
+      await plugin.register(pluginApi(container, plugin.name, hooks), options);
     } catch (err) {
       if (err instanceof MistError) throw err;
       throw new MistError(ErrorCodes.PLUGIN, `plugin "${plugin.name}" failed to register: ${(err as Error).message}`, { cause: err });
     }
   }
+}
+
+/** The options `register` gets: checked against the plugin's shape, then its `validate`. */
+function pluginOptions(plugin: MistPlugin, raw: unknown, file: string | undefined): unknown {
+  let options = raw;
+  try {
+    if (plugin.options) options = checkOptions(plugin.options, options);
+    if (plugin.validate) options = plugin.validate(options);
+  } catch (err) {
+    const where = file ? ` (${file})` : '';
+    const problem = err instanceof OptionsError ? err.message : `invalid options: ${(err as Error).message}`;
+    throw new MistError(ErrorCodes.CONFIG, `plugin "${plugin.name}": ${problem}${where}`, { cause: err });
+  }
+  return options;
 }
 
 async function importPlugin(entry: PluginEntry): Promise<MistPlugin> {
@@ -40,9 +59,20 @@ async function importPlugin(entry: PluginEntry): Promise<MistPlugin> {
   return plugin as MistPlugin;
 }
 
-/** A URL to import: paths resolve from the entry's base folder, package names as Node resolves them from there. */
+/**
+ * A URL to import: paths resolve from the entry's base folder (a folder is a
+ * package: its package.json `main`, else its index), package names as Node
+ * resolves them from there.
+ */
 function locate({ module, base }: PluginEntry): string {
   if (module.startsWith('file:')) return module;
-  if (module.startsWith('.') || isAbsolute(module)) return pathToFileURL(resolve(base, module)).href;
+  if (module.startsWith('.') || isAbsolute(module)) {
+    const path = resolve(base, module);
+    return pathToFileURL(isFolder(path) ? createRequire(join(path, 'package.json')).resolve(path) : path).href;
+  }
   return pathToFileURL(createRequire(join(base, 'package.json')).resolve(module)).href;
+}
+
+function isFolder(path: string): boolean {
+  return statSync(path, { throwIfNoEntry: false })?.isDirectory() ?? false;
 }

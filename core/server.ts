@@ -1,5 +1,6 @@
 /**
- * A mist server's lifecycle: load plugins, start listeners, run, close.
+ * A mist server's lifecycle: load plugins, run their start hooks, start
+ * listeners, run ready hooks, run, close (listeners, then close hooks).
  * States go idle → starting → running → closing → closed; `close()` is
  * idempotent and also cleans up after a failed start.
  */
@@ -14,6 +15,7 @@ import type { Dispatcher } from './dispatcher.ts';
 import { ErrorCodes, MistError } from './errors.ts';
 import type { Listener, ListenerContext, ListenerFactory } from './listener.ts';
 import { createLogger, type Logger } from './logger.ts';
+import { PluginHooks } from './plugin-hooks.ts';
 import { loadPlugins } from './plugins.ts';
 import type { SchemeRegistry } from './registry.ts';
 import { TOKENS } from './tokens.ts';
@@ -23,6 +25,7 @@ export type ServerState = 'idle' | 'starting' | 'running' | 'closing' | 'closed'
 export class MistServer {
   readonly container: DependencyContainer;
   private readonly listeners: Listener[] = [];
+  private readonly hooks = new PluginHooks();
   private closing: Promise<void> | undefined;
   state: ServerState = 'idle';
 
@@ -63,8 +66,10 @@ export class MistServer {
     try {
       const base = process.cwd();
       const builtins = BUILTIN_PLUGINS.map((module) => ({ module, options: undefined, base }));
-      await loadPlugins(this.container, [...builtins, ...this.config.plugins]);
+      await loadPlugins(this.container, [...builtins, ...this.config.plugins], this.hooks);
+      await this.hooks.run('start');
       await this.startListeners();
+      await this.hooks.run('ready');
     } catch (err) {
       await this.close();
       throw err;
@@ -79,6 +84,7 @@ export class MistServer {
       const wasRunning = this.state === 'running';
       this.state = 'closing';
       for (const listener of [...this.listeners].reverse()) await listener.close();
+      await this.hooks.close(this.logger);
       this.state = 'closed';
       if (wasRunning) this.logger.info('closed');
     })();

@@ -2,14 +2,20 @@
  * The basic commands of SPEC §3, available on every transport:
  * ping, subscribe, unsubscribe, publish, list.
  */
-import { inject, injectable } from 'tsyringe';
-import type { Broker } from '../../core/broker.ts';
-import { command } from '../../core/commands.ts';
-import { definePlugin } from '../../core/plugin.ts';
-import { dataJson, type Message, type Request } from '../../core/protocol.ts';
-import type { Session } from '../../core/session.ts';
-import { compareTagSets } from '../../core/tags.ts';
-import { TOKENS } from '../../core/tokens.ts';
+// Only what the package exports, as a third-party plugin would import from 'mist'.
+import {
+  command,
+  compareTagSets,
+  dataJson,
+  definePlugin,
+  inject,
+  injectable,
+  TOKENS,
+  type Broker,
+  type Message,
+  type Request,
+  type Session,
+} from '../../core/index.ts';
 
 export default definePlugin({
   name: 'basic-commands',

@@ -3,11 +3,8 @@
  * Port 0 picks a free port; `url` then holds the real one.
  */
 import { createServer, type Server, type Socket } from 'node:net';
-import { LineFramer } from '../../core/framing.ts';
-import type { Listener, ListenerContext } from '../../core/listener.ts';
-import { definePlugin } from '../../core/plugin.ts';
-import type { Frame } from '../../core/protocol.ts';
-import type { Sink } from '../../core/session.ts';
+// Only what the package exports, as a third-party plugin would import from 'mist'.
+import { definePlugin, LineFramer, type Frame, type Listener, type ListenerContext, type Sink } from '../../core/index.ts';
 
 /** How long a closing connection may take to flush before it is destroyed. */
 const END_TIMEOUT_MS = 2000;
