@@ -7,16 +7,19 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from './config.ts';
 import { ErrorCodes, MistError } from './errors.ts';
 import { createLogger } from './logger.ts';
+import { newPlugin } from './scaffold.ts';
 import { MistServer } from './server.ts';
 
 const USAGE = `Usage:
   mist --server [--listeners tcp://127.0.0.1:1445,…] [--log-level TRACE|DEBUG|INFO|WARN|ERROR|FATAL]
                 [--config FILE]
+  mist new listener|authenticator|command NAME [--dir DIR]
   mist --version | -v
   mist --help | -h`;
 
 /** Exit codes: 0 success, 1 failure at run time, 2 bad usage or configuration. */
 export async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'new') return newPlugin(argv.slice(1));
   let values: ReturnType<typeof parse>['values'];
   let positionals: string[];
   try {
