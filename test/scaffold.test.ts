@@ -1,0 +1,97 @@
+/** `mist new listener|authenticator|command NAME [--dir DIR]`, run as a child process. */
+import { execFile } from 'node:child_process';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import test from 'ava';
+import { scaffold, ScaffoldUsageError } from '../core/scaffold.ts';
+import { tempFolder } from './helpers/files.ts';
+
+const BIN = fileURLToPath(new URL('../bin/mist.js', import.meta.url));
+const REPO = fileURLToPath(new URL('..', import.meta.url)).replace(/\/$/, '');
+
+/** Runs `mist …args` in `cwd`; resolves with its exit code and output, whatever the code. */
+function mist(args: string[], cwd: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...args], { cwd, timeout: 40_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+async function filesBelow(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  return entries.filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name).slice(dir.length + 1)).sort();
+}
+
+for (const [kind, source] of [
+  ['listener', 'src/index.ts'],
+  ['authenticator', 'src/index.ts'],
+  ['command', 'src/index.ts'],
+] as const) {
+  test(`mist new ${kind} NAME writes a plugin package named NAME into ./mist-plugin-NAME and says what to do next`, async (t) => {
+    const cwd = await tempFolder(t);
+    const { code, stdout, stderr } = await mist(['new', kind, 'my-thing2'], cwd);
+    t.is(code, 0, stderr);
+    const dir = join(cwd, 'mist-plugin-my-thing2');
+    const files = await filesBelow(dir);
+    t.deepEqual(files, ['.gitignore', 'README.md', 'package.json', source, 'test/my-thing2.test.ts', 'tsconfig.json'].sort());
+    for (const file of files) t.true(stdout.includes(`  ${file}\n`), `lists ${file}`);
+    t.regex(stdout, /Next steps:\n {2}cd mist-plugin-my-thing2\n {2}npm install/);
+    for (const file of files) {
+      const text = await readFile(join(dir, file), 'utf8');
+      t.notRegex(text, /__[A-Za-z_]+__/, `${file} has every placeholder filled in`);
+    }
+    const pkg = JSON.parse(await readFile(join(dir, 'package.json'), 'utf8')) as Record<string, Record<string, string>>;
+    t.is(pkg.name as unknown, 'mist-plugin-my-thing2');
+    t.is(pkg.devDependencies!.mist, `file:${REPO}`, 'mist comes from this checkout, not the registry');
+    t.is(pkg.peerDependencies!.mist, '*');
+    t.is(pkg.scripts!.test, 'ava');
+    const code2 = await readFile(join(dir, source), 'utf8');
+    t.regex(code2, /name: 'my-thing2'/);
+    t.regex(code2, /from 'mist'/);
+    if (kind !== 'command') t.regex(code2, /class MyThing2(Listener|Authenticator)/);
+    else t.regex(code2, /class MyThing2Command/);
+  });
+}
+
+test('mist new … --dir DIR writes into DIR, which may exist empty', async (t) => {
+  const cwd = await tempFolder(t, { 'empty/.keep': '' });
+  const { code, stderr } = await mist(['new', 'command', 'stats', '--dir', 'plugins/stats'], cwd);
+  t.is(code, 0, stderr);
+  t.true((await filesBelow(join(cwd, 'plugins/stats'))).includes('test/stats.test.ts'));
+});
+
+test('mist new refuses a non-empty folder, exits 1 and leaves it as it was', async (t) => {
+  const cwd = await tempFolder(t, { 'taken/notes.txt': 'mine' });
+  const { code, stdout, stderr } = await mist(['new', 'listener', 'unix', '--dir', 'taken'], cwd);
+  t.is(code, 1);
+  t.regex(stderr, /taken exists and is not empty/);
+  t.is(stdout, '');
+  t.deepEqual(await filesBelow(join(cwd, 'taken')), ['notes.txt']);
+});
+
+const usage = test.macro({
+  async exec(t, args: string[], message: RegExp) {
+    const cwd = await tempFolder(t);
+    const { code, stderr } = await mist(['new', ...args], cwd);
+    t.is(code, 2);
+    t.regex(stderr, message);
+    t.regex(stderr, /Usage: mist new listener\|authenticator\|command NAME \[--dir DIR\]/);
+    t.deepEqual(await readdir(cwd), [], 'nothing written');
+  },
+  title: (what = '') => `mist new ${what} exits 2 with a usage message`,
+});
+
+test('with a NAME holding capitals or underscores', usage, ['listener', 'My_Listener'], /invalid plugin name "My_Listener"/);
+test('with an unknown kind', usage, ['widget', 'x'], /unknown plugin kind "widget" \(known: listener, authenticator, command\)/);
+test('without a NAME', usage, ['listener'], /expected a plugin kind and a NAME/);
+
+test('plugin names are lowercase letters, digits and dashes, starting with a letter', async (t) => {
+  const dir = await tempFolder(t);
+  for (const bad of ['9lives', '-x', 'a_b', 'A', 'a.b', 'a b', '']) {
+    await t.throwsAsync(scaffold('command', bad, join(dir, 'out')), { instanceOf: ScaffoldUsageError }, bad);
+  }
+  t.deepEqual(await readdir(dir), [], 'nothing written');
+  t.true((await scaffold('command', 'a-1-b', join(dir, 'ok'))).includes('test/a-1-b.test.ts'));
+});
