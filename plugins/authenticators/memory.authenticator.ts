@@ -3,9 +3,8 @@
  * survives a restart; suits development, tests and single-node set-ups that
  * register their tokens at start.
  */
-import type { Authenticator } from '../../core/authenticator.ts';
-import { CommandError } from '../../core/errors.ts';
-import { definePlugin } from '../../core/plugin.ts';
+// Only what the package exports, as a third-party plugin would import from 'mist'.
+import { CommandError, definePlugin, type Authenticator } from '../../core/index.ts';
 
 export default definePlugin({
   name: 'memory-authenticator',
