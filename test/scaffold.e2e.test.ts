@@ -7,7 +7,7 @@
 import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -119,21 +119,30 @@ test('two scaffolded plugins claiming one command name stop start-up naming both
 });
 
 test('a scaffolded authenticator named by --authenticator decides who may use which tags', async (t) => {
-  const { server } = await serverWith(t, {
-    authenticator: 'tokens://',
-    token: 'admin-secret',
-    plugins: [{ module: './mist-plugin-tokens', options: { tokens: { alice: ['news'] } } }],
-  } as ConfigFile);
+  const file = join(root, 'tokens.json');
+  await writeFile(file, JSON.stringify({ alice: ['news'] }));
+  const { server, logs } = await serverWith(t, { authenticator: `tokens://${file}`, token: 'admin-secret', plugins: ['./mist-plugin-tokens'] });
+  t.like(logs.find((line) => line.msg === 'tokens loaded'), { tokens: 1 });
   const alice = await tcpClient(t, server);
   t.truthy((await alice.request({ command: 'subscribe', tags: ['news'] })).error, 'nothing before auth');
+  t.truthy((await alice.request({ command: 'auth', data: 'bob' })).error, 'not in the file');
   t.deepEqual(await alice.request({ command: 'auth', data: 'alice' }), { command: 'auth', data: 'success' });
   t.deepEqual(await alice.request({ command: 'subscribe', tags: ['news'] }), { command: 'subscribe', tags: ['news'], data: 'success' });
   t.truthy((await alice.request({ command: 'subscribe', tags: ['sports'] })).error, 'not one of her tags');
 
   const admin = await tcpClient(t, server);
   t.deepEqual(await admin.request({ command: 'auth', data: 'admin-secret' }), { command: 'auth', data: 'success' });
-  t.deepEqual(await admin.request({ command: 'set', tags: ['sports'], data: 'alice' }), { command: 'set', data: 'success' });
-  t.deepEqual(await alice.request({ command: 'subscribe', tags: ['sports'] }), { command: 'subscribe', tags: ['sports'], data: 'success' });
+  t.deepEqual(await admin.request({ command: 'subscribe', tags: ['sports'] }), { command: 'subscribe', tags: ['sports'], data: 'success' });
+});
+
+test('a scaffolded authenticator whose token file is broken stops start-up with a message naming it', async (t) => {
+  const file = join(root, 'broken-tokens.json');
+  await writeFile(file, '{"alice": "news"}');
+  const error = await t.throwsAsync(serverWith(t, { authenticator: `tokens://${file}`, token: 'admin-secret', plugins: ['./mist-plugin-tokens'] }), {
+    instanceOf: MistError,
+  });
+  t.regex(error?.message ?? '', /broken-tokens\.json: entry 1 needs a list of tags/);
+  t.notRegex(error?.message ?? '', /alice/, 'tokens are never shown');
 });
 
 // ---- the generated packages' own install and tests ------------------------------------------
@@ -161,7 +170,7 @@ const installed = (async () => {
   for (const [kind, name] of [
     ['listener', 'sock'],
     ['command', 'shout'],
-    ['authenticator', 'static'],
+    ['authenticator', 'token-file'],
   ] as const) {
     dirs[kind] = join(base, name);
     await scaffold(kind, name, dirs[kind]);
