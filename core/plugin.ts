@@ -1,16 +1,20 @@
 /**
  * The plugin API. A plugin is a module whose default export is a
- * {@link MistPlugin}; mist calls its `register` with a {@link PluginApi}
- * at start-up. Built-in listeners and commands are plugins of exactly this
- * kind, and so the best examples.
+ * {@link MistPlugin}; mist checks the options its config entry gives it
+ * against the plugin's `options` shape, then calls its `register` with a
+ * {@link PluginApi} at start-up. Built-in listeners, authenticators and
+ * commands are plugins of exactly this kind, and so the best examples.
+ * Lifecycle: see plugin-hooks.ts; the guide: docs/plugins.md.
  *
  * @example
  * ```ts
  * import { definePlugin } from 'mist';
  * export default definePlugin({
  *   name: 'echo',
- *   register(api) {
- *     api.commands.add(EchoCommands);
+ *   options: { prefix: { type: 'string', default: '' } },
+ *   register(api, options) {
+ *     api.commands.add(new EchoCommands(options.prefix));
+ *     api.onClose(() => api.logger.info('echo closed'));
  *   },
  * });
  * ```
