@@ -69,6 +69,8 @@ const PING = JSON.stringify({ command: 'ping' });
 
 export class HttpListener extends WebListener {
   private endpoint: WebSocketEndpoint | undefined;
+  /** Requests being answered (SSE streams above all), closed with the listener. */
+  private readonly responses = new Set<ServerResponse>();
   private heartbeatMs = DEFAULT_HEARTBEAT_MS;
 
   constructor(
@@ -91,6 +93,8 @@ export class HttpListener extends WebListener {
   }
 
   protected request(req: IncomingMessage, res: ServerResponse): void {
+    this.responses.add(res);
+    res.on('close', () => this.responses.delete(res));
     this.route(req, res).catch((err: unknown) => {
       this.context.logger.error({ err, method: req.method, path: req.url }, 'http request failed');
       sendError(res, 500, 'internal error');
@@ -104,7 +108,10 @@ export class HttpListener extends WebListener {
   }
 
   protected async closeConnections(): Promise<void> {
-    await this.endpoint?.close();
+    // Resolve only once every stream's session has seen its response close.
+    const responses = [...this.responses].map((res) => new Promise((resolve) => res.once('close', resolve)));
+    for (const res of this.responses) res.destroy();
+    await Promise.all([this.endpoint?.close(), ...responses]);
   }
 
   private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -151,12 +158,12 @@ export class HttpListener extends WebListener {
     }
     const body = await readBody(req, limit);
     if (body === undefined) return fail(413, `message too long: over ${limit} bytes`);
-    const frame = publishFrame(body);
-    if (typeof frame !== 'string') return fail(400, frame.error);
+    const parsed = publishFrame(body);
+    if ('error' in parsed) return fail(400, parsed.error);
 
     const sink = new ReplySink();
     const session = this.context.open(sink, { transport: 'http', remote: remoteOf(req) }, auth.identity);
-    session.receive(frame);
+    session.receive(parsed.frame);
     // Replies come in order: once the ping's is in, the publish has been handled.
     session.receive(PING);
     const replies = await sink.replies;
@@ -166,8 +173,9 @@ export class HttpListener extends WebListener {
       res.writeHead(204, CORS);
       return void res.end();
     }
-    const tags = failed.tags;
-    const forbidden = Array.isArray(tags) && this.context.auth.refuseTags(session.identity, tags) !== undefined;
+    // The error reply names no tags: the refusal is a permission one if the body's tags are not permitted.
+    const { tags } = parsed;
+    const forbidden = Array.isArray(tags) && tags.every((tag) => typeof tag === 'string') && this.context.auth.refuseTags(session.identity, tags) !== undefined;
     fail(forbidden ? 403 : 400, failed.error!);
   }
 }
@@ -213,7 +221,7 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefin
  * is refused here: this route publishes. `{ error }` for a body that is no
  * JSON object.
  */
-export function publishFrame(body: Buffer): string | { error: string } {
+export function publishFrame(body: Buffer): { frame: string; tags: unknown } | { error: string } {
   if (!isUtf8(body)) return { error: 'invalid UTF-8' };
   const text = body.toString();
   let value: unknown;
@@ -223,14 +231,14 @@ export function publishFrame(body: Buffer): string | { error: string } {
     return { error: `invalid JSON: ${(err as Error).message}` };
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return { error: 'a message must be a JSON object' };
-  const { command } = value as { command?: unknown };
+  const { command, tags } = value as { command?: unknown; tags?: unknown };
   if (command === undefined) {
     // Splice the command in rather than re-encode, so `data` goes out exactly as written.
     const rest = text.trimStart().slice(1);
-    return rest.trimStart().startsWith('}') ? '{"command":"publish"}' : `{"command":"publish",${rest}`;
+    return { frame: rest.trimStart().startsWith('}') ? '{"command":"publish"}' : `{"command":"publish",${rest}`, tags };
   }
   if (command !== 'publish') return { error: `POST /publish takes publish messages only, not "${String(command)}"` };
-  return text;
+  return { frame: text, tags };
 }
 
 /** Collects a short-lived session's replies until the closing ping's. */

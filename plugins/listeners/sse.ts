@@ -48,12 +48,12 @@ export async function serveEvents(req: IncomingMessage, res: ServerResponse, url
   session.receive(PING);
   const replies = await sink.replies;
   if (!session.isOpen || res.destroyed) return;
-  const failed = replies.find((reply) => reply.error !== undefined);
-  if (failed) {
-    const tags = failed.tags ?? [];
-    const forbidden = Array.isArray(tags) && context.auth.refuseTags(session.identity, tags) !== undefined;
+  // One reply per subscribe, in order; an error reply names no tags, so its subscription is found by place.
+  const failed = replies.findIndex((reply) => reply.error !== undefined);
+  if (failed >= 0) {
+    const forbidden = context.auth.refuseTags(session.identity, subscriptions[failed]!) !== undefined;
     session.closed();
-    return sendError(res, forbidden ? 403 : 400, failed.error!);
+    return sendError(res, forbidden ? 403 : 400, replies[failed]!.error!);
   }
   sink.start();
   const heartbeat = setInterval(() => sink.heartbeat(), heartbeatMs);
