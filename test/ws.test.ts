@@ -6,7 +6,7 @@
 import test, { type ExecutionContext } from 'ava';
 import type { ConfigFile } from '../config/schema.ts';
 import { eventually, startTestServer } from './helpers/server.ts';
-import { fetchText, httpBase, websocketUrl, WsClient } from './helpers/web.ts';
+import { fetchText, flood, httpBase, websocketUrl, WsClient } from './helpers/web.ts';
 
 const ADMIN = 'admin-secret';
 
@@ -192,9 +192,7 @@ test('a slow WebSocket subscriber loses messages under the drop policy; the publ
   // Stop reading: the server's buffer for this connection fills up.
   (slow.ws as unknown as { _socket: { pause(): void } })._socket.pause();
   const publisher = await connect(t, url);
-  const data = 'x'.repeat(16 * 1024);
-  for (let i = 0; i < 2000; i++) publisher.send({ command: 'publish', tags: ['a'], data });
-  await publisher.sync();
+  await flood(publisher, ['a'], () => server.connections.delivery.dropped + server.connections.delivery.disconnectedSlow > 0);
   t.true(server.connections.delivery.dropped > 0, 'messages were dropped');
   t.false(slow.closed);
 });
@@ -205,9 +203,7 @@ test('a slow WebSocket subscriber is closed under the disconnect policy', async 
   await slow.request({ command: 'subscribe', tags: ['a'] });
   (slow.ws as unknown as { _socket: { pause(): void } })._socket.pause();
   const publisher = await connect(t, url);
-  const data = 'x'.repeat(16 * 1024);
-  for (let i = 0; i < 2000; i++) publisher.send({ command: 'publish', tags: ['a'], data });
-  await publisher.sync();
+  await flood(publisher, ['a'], () => server.connections.delivery.dropped + server.connections.delivery.disconnectedSlow > 0);
   await eventually(() => server.connections.delivery.disconnectedSlow === 1 && server.connections.count === 1);
   t.pass();
 });

@@ -243,3 +243,23 @@ export async function certificateFiles(t: ExecutionContext): Promise<{ cert: str
   await writeFile(paths.key, key);
   return { ...paths, pem: cert.toString() };
 }
+
+/**
+ * Publishes 8 KiB messages tagged `tags` in batches, each batch waited for,
+ * until `until()` holds (a slow consumer was dropped or disconnected);
+ * throws if it never does within `maxMessages`.
+ */
+export async function flood(
+  publisher: { send(message: unknown): void; sync(): Promise<void> },
+  tags: string[],
+  until: () => boolean,
+  maxMessages = 20_000,
+): Promise<void> {
+  const data = 'x'.repeat(8 * 1024);
+  for (let sent = 0; sent < maxMessages; ) {
+    for (let i = 0; i < 64; i++, sent++) publisher.send({ command: 'publish', tags, data });
+    await publisher.sync();
+    if (until()) return;
+  }
+  throw new Error(`still not the case after ${maxMessages} messages`);
+}
