@@ -8,7 +8,6 @@
 import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { generate } from 'selfsigned';
 import type { Logger } from '../../core/logger.ts';
 
 export interface TlsCredentials {
@@ -47,6 +46,8 @@ export async function selfSigned(host = 'localhost'): Promise<TlsCredentials> {
     ...[...names].filter((name) => !isIp(name)).map((value) => ({ type: 2 as const, value })),
     ...[...ips, ...[...names].filter(isIp)].map((ip) => ({ type: 7 as const, ip })),
   ];
+  // Loaded only when needed: it is large, and most servers never make a certificate.
+  const { generate } = await import('selfsigned');
   const pems = await generate([{ name: 'commonName', value: host || 'localhost' }], {
     keyType: 'ec',
     curve: 'P-256',
