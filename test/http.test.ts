@@ -3,6 +3,9 @@
  * each, bad input on each.
  */
 import test, { type ExecutionContext } from 'ava';
+import { Gauge } from 'prom-client';
+import type { Metrics } from '../core/metrics.ts';
+import { TOKENS } from '../core/tokens.ts';
 import type { ConfigFile } from '../config/schema.ts';
 import { eventually, LineClient, startTestServer } from './helpers/server.ts';
 import { fetchText, flood, postPublish, SseClient, websocketUrl, WsClient } from './helpers/web.ts';
@@ -321,4 +324,18 @@ test('GET /subscribe/websocket upgrades on the http port, with the same auth rul
   t.deepEqual(await client.request({ command: 'subscribe', tags: ['a'] }), { command: 'subscribe', tags: ['a'], data: 'success' });
   t.deepEqual(await client.request({ command: 'subscribe', tags: ['b'] }), { command: 'subscribe', error: 'not permitted to use tags: b' });
   t.is(server.connections.byTransport().get('ws'), 1);
+});
+
+test('other parts of the server add their own metrics to the registry GET /metrics serves', async (t) => {
+  const { server, url } = await httpServer(t);
+  const metrics = server.container.resolve<Metrics>(TOKENS.Metrics);
+  new Gauge({
+    name: 'mist_backplane_connected',
+    help: 'Whether the backplane is connected.',
+    registers: [metrics.registry],
+    collect() {
+      this.set(1);
+    },
+  });
+  t.true((await fetchText(`${url}/metrics`)).body.split('\n').includes('mist_backplane_connected 1'));
 });
