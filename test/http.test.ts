@@ -2,6 +2,7 @@
  * The http:// listener (SPEC §5) over real sockets: every route, auth on
  * each, bad input on each.
  */
+import { connect } from 'node:net';
 import test, { type ExecutionContext } from 'ava';
 import { Gauge } from 'prom-client';
 import type { Metrics } from '../core/metrics.ts';
@@ -57,6 +58,7 @@ test('an unknown path is 404 with a JSON error', async (t) => {
   const reply = await fetchText(`${url}/nowhere`);
   t.is(reply.status, 404);
   t.is(errorOf(reply), 'not found: /nowhere');
+  for (const path of ['/', '/__proto__', '/constructor', '/ping/', '/PING']) t.is((await fetchText(`${url}${path}`)).status, 404, path);
 });
 
 test('a wrong method is 405 with Allow and a JSON error', async (t) => {
@@ -338,4 +340,24 @@ test('other parts of the server add their own metrics to the registry GET /metri
     },
   });
   t.true((await fetchText(`${url}/metrics`)).body.split('\n').includes('mist_backplane_connected 1'));
+});
+
+test('garbage instead of HTTP, and a broken WebSocket handshake, get 400 and disturb nothing', async (t) => {
+  const { server, url } = await httpServer(t);
+  const { port } = new URL(url);
+  const raw = async (text: string): Promise<string> => {
+    const socket = connect(Number(port), '127.0.0.1');
+    t.teardown(() => socket.destroy());
+    socket.on('error', () => {});
+    socket.end(text);
+    let answer = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => (answer += chunk));
+    await new Promise((resolve) => socket.once('close', resolve));
+    return answer;
+  };
+  t.regex(await raw('\x00\x01binary garbage\r\n\r\n'), /^HTTP\/1\.1 400/);
+  t.regex(await raw('GET /subscribe/websocket HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n'), /^HTTP\/1\.1 400/);
+  t.is((await fetchText(`${url}/ping`)).body, 'pong');
+  await eventually(() => server.connections.count === 0);
 });

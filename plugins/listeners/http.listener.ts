@@ -53,14 +53,14 @@ export default definePlugin({
 });
 
 /** Methods each route answers; HEAD goes with GET. */
-const ROUTES: Record<string, readonly string[]> = {
-  '/ping': ['GET', 'HEAD'],
-  '/publish': ['POST', 'OPTIONS'],
-  [WEBSOCKET_PATH]: ['GET'],
-  [EVENTS_PATH]: ['GET'],
-  '/metrics': ['GET', 'HEAD'],
-  '/healthz': ['GET', 'HEAD'],
-};
+const ROUTES = new Map<string, readonly string[]>([
+  ['/ping', ['GET', 'HEAD']],
+  ['/publish', ['POST', 'OPTIONS']],
+  [WEBSOCKET_PATH, ['GET']],
+  [EVENTS_PATH, ['GET']],
+  ['/metrics', ['GET', 'HEAD']],
+  ['/healthz', ['GET', 'HEAD']],
+]);
 
 /** Lets pages on other origins publish and subscribe: tokens travel in a header, never in cookies. */
 const CORS = { 'access-control-allow-origin': '*' };
@@ -117,7 +117,7 @@ export class HttpListener extends WebListener {
   private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = requestUrl(req);
     if (!url) return sendError(res, 400, 'malformed request URL');
-    const methods = ROUTES[url.pathname];
+    const methods = ROUTES.get(url.pathname);
     if (!methods) return sendError(res, 404, `not found: ${url.pathname}`);
     const method = req.method ?? 'GET';
     if (!methods.includes(method)) {

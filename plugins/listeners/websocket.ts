@@ -168,7 +168,7 @@ class WebSocketSink implements Sink {
   end(): void {
     this.ws.close(this.closeCode);
     // A peer that never answers the close would hold the socket open for ws's 30 s.
-    const timer = setTimeout(() => this.ws.terminate(), END_TIMEOUT_MS);
+    const timer = setTimeout(() => this.ws.terminate(), END_TIMEOUT_MS).unref();
     this.ws.once('close', () => clearTimeout(timer));
   }
 
