@@ -14,6 +14,7 @@ export type { Limits, SlowConsumerPolicy } from './limits.ts';
 export type { Listener, ListenerContext, ListenerFactory } from './listener.ts';
 export type { Logger, LogLevel } from './logger.ts';
 export { SubscriptionIndex } from './matcher.ts';
+export { Metrics } from './metrics.ts';
 export { definePlugin, type MistPlugin, type PluginApi, type SchemeRegistrar } from './plugin.ts';
 export type { LifecycleHook } from './plugin-hooks.ts';
 export { checkOptions, OptionsError, type OptionSpec, type OptionsOf, type OptionsShape, type OptionType } from './plugin-options.ts';

@@ -127,6 +127,7 @@ export class MistServer {
           return auth.required;
         },
         identify: (token) => auth.identify(token),
+        refuseTags: (identity, tags) => auth.refuseTags({ identity }, tags),
       },
       limits: this.config.limits,
       logger: this.logger,
