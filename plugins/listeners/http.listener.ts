@@ -20,12 +20,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isUtf8 } from 'node:buffer';
 import type { Duplex } from 'node:stream';
 import type { DependencyContainer } from 'tsyringe';
-import type { ListenerContext } from '../../core/listener.ts';
-import type { Metrics } from '../../core/metrics.ts';
-import { definePlugin } from '../../core/plugin.ts';
-import type { Frame, Message } from '../../core/protocol.ts';
-import type { Sink } from '../../core/session.ts';
-import { TOKENS } from '../../core/tokens.ts';
+import { definePlugin, type Frame, type ListenerContext, type Message, type Metrics, type Sink, TOKENS } from '../../core/index.ts';
 import { EVENTS_PATH, serveEvents } from './sse.ts';
 import type { TlsPaths } from './tls-credentials.ts';
 import {

@@ -14,9 +14,7 @@
  *   connection, measured by the response's buffered bytes.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { ListenerContext } from '../../core/listener.ts';
-import type { Frame, Message } from '../../core/protocol.ts';
-import type { Sink } from '../../core/session.ts';
+import type { Frame, ListenerContext, Message, Sink } from '../../core/index.ts';
 import { identityOf, remoteOf, sendError } from './web.ts';
 
 export const EVENTS_PATH = '/subscribe/events';

@@ -5,8 +5,7 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
-import type { Identity } from '../../core/auth.ts';
-import type { Listener, ListenerContext } from '../../core/listener.ts';
+import type { Identity, Listener, ListenerContext } from '../../core/index.ts';
 import { tlsCredentials, type TlsPaths } from './tls-credentials.ts';
 
 /** The header and query parameter that carry a token (SPEC §4); Node lower-cases header names. */

@@ -19,10 +19,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
-import type { Identity } from '../../core/auth.ts';
-import type { ListenerContext } from '../../core/listener.ts';
-import type { Frame } from '../../core/protocol.ts';
-import type { Session, Sink } from '../../core/session.ts';
+import type { Frame, Identity, ListenerContext, Session, Sink } from '../../core/index.ts';
 import { identityOf, refuseUpgrade, remoteOf } from './web.ts';
 
 export const WEBSOCKET_PATH = '/subscribe/websocket';
