@@ -3,6 +3,7 @@
  * lifecycle hooks and their order, plugins given as package folders, and
  * command handlers added as ready-made objects.
  */
+import { readdir, readFile } from 'node:fs/promises';
 import test, { type ExecutionContext } from 'ava';
 import type { ConfigFile } from '../config/schema.ts';
 import { buildConfig } from '../core/config.ts';
@@ -256,4 +257,19 @@ test('a plugin given as a package folder is loaded through its package.json main
   await server.start();
   const client = await LineClient.connect(t, server.url('tcp'));
   t.deepEqual(await client.request({ command: 'from-folder' }), { command: 'from-folder', data: 'yes' });
+});
+
+test('built-in plugins import from the core only what the package exports (core/index.ts), as a third party would', async (t) => {
+  const root = new URL('../plugins/', import.meta.url);
+  const files = (await readdir(root, { recursive: true })).filter((file) => file.endsWith('.ts'));
+  t.true(files.length >= 3);
+  for (const file of files) {
+    const text = await readFile(new URL(file, root), 'utf8');
+    const core = [...text.matchAll(/from '((?:\.\.\/)+core\/[^']+)'/g)].map((m) => m[1]);
+    t.deepEqual(
+      core.filter((path) => !path.endsWith('/core/index.ts')),
+      [],
+      `${file} imports core internals`,
+    );
+  }
 });
