@@ -108,6 +108,11 @@ export class Auth {
     return denied.length === 0 ? undefined : `not permitted to use tags: ${denied.join(', ')}`;
   }
 
+  /** The subscriptions `who` holds but may no longer hold, after its permissions changed. */
+  forbiddenSubscriptions(who: Authenticated & { subscriptions: ReadonlyMap<string, readonly string[]> }): Array<readonly string[]> {
+    return [...who.subscriptions.values()].filter((tags) => this.refuseTags(who, tags) !== undefined);
+  }
+
   /** The tags `token` may use now on this node, or undefined when it is not registered. */
   permitted(token: string): ReadonlySet<string> | undefined {
     return this.cache.get(token);
@@ -139,11 +144,12 @@ export class Auth {
     return tags && [...tags].sort();
   }
 
+  /** Lets the changes under way finish, then closes the store. */
   async close(): Promise<void> {
+    await this.queue;
     const store = this.authenticator;
     this.authenticator = undefined;
     this.cache.clear();
-    await this.queue;
     await store?.close();
   }
 

@@ -163,12 +163,15 @@ test('unregister: the token\'s live connections lose their subscriptions, are re
   assertNoTokensLogged([READER, OTHER]);
 });
 
-test('a connection may auth again to change identity; a wrong token then leaves the old identity', async (t) => {
+test('a connection may auth again to change identity, keeping only the subscriptions the new one permits; a wrong token then leaves the old identity', async (t) => {
   const { admin, user } = await authScene(t);
-  await admin.request({ command: 'register', tags: ['a'], data: READER });
+  await admin.request({ command: 'register', tags: ['a', 'b'], data: READER });
   await admin.request({ command: 'register', tags: ['b'], data: OTHER });
   const client = await user(READER);
+  await client.request({ command: 'subscribe', tags: ['a'] });
+  await client.request({ command: 'subscribe', tags: ['b'] });
   t.is((await client.request({ command: 'auth', data: OTHER })).data, 'success');
+  t.deepEqual(await client.request({ command: 'list' }), { command: 'list', data: '[["b"]]' });
   t.deepEqual(await client.request({ command: 'subscribe', tags: ['a'] }), { command: 'subscribe', error: 'not permitted to use tags: a' });
   t.deepEqual(await client.request({ command: 'auth', data: 'wrong-token-e4' }), { command: 'auth', error: 'invalid token' });
   t.is((await client.request({ command: 'subscribe', tags: ['b'] })).data, 'success');

@@ -8,6 +8,7 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import test, { type ExecutionContext } from 'ava';
 import { STORE_UNAVAILABLE } from '../core/auth.ts';
 import { ErrorCodes, type MistError } from '../core/errors.ts';
+import { PostgresAuthenticator } from '../plugins/authenticators/postgres.authenticator.ts';
 import { HOSTILE } from './authenticators.contract.ts';
 import { ADMIN, authScene } from './helpers/auth.ts';
 import { POSTGRES_BASE, postgresSchema, postgresTestsRun } from './helpers/postgres.ts';
@@ -92,6 +93,35 @@ it('the database going away: admin commands and new auths get errors, the server
   t.deepEqual(await late.request({ command: 'auth', data: TOKEN }), { command: 'auth', data: 'success' });
   t.is((await live.request({ command: 'subscribe', tags: ['b'] })).data, 'success');
   t.false(JSON.stringify(logs).includes(TOKEN));
+});
+
+it('several nodes creating one new table at once all start, and share its tokens', async (t) => {
+  const url = new URL(postgresSchema(t).uri);
+  const stores = await Promise.all(Array.from({ length: 4 }, () => PostgresAuthenticator.open(url)));
+  t.teardown(() => Promise.all(stores.map((store) => store.close())));
+  await stores[0]!.addToken(TOKEN, ['a']);
+  t.deepEqual(await stores[3]!.tagsFor(TOKEN), ['a']);
+});
+
+it('two nodes sharing a table: a change made on one reaches the other\'s connections when they auth again, or at once when repeated there', async (t) => {
+  const { uri } = postgresSchema(t);
+  const one = await authScene(t, { authenticator: uri });
+  const two = await authScene(t, { authenticator: uri });
+  await one.admin.request({ command: 'register', tags: ['a', 'b'], data: TOKEN });
+  const user = await two.user(TOKEN);
+  await user.request({ command: 'subscribe', tags: ['b'] });
+  t.deepEqual(await one.admin.request({ command: 'unset', tags: ['b'], data: TOKEN }), { command: 'unset', data: 'success' });
+  // Node two still holds the tags it read.
+  t.is((await user.request({ command: 'subscribe', tags: ['a', 'b'] })).data, 'success');
+  t.deepEqual(await user.request({ command: 'auth', data: TOKEN }), { command: 'auth', data: 'success' });
+  t.deepEqual(await user.request({ command: 'list' }), { command: 'list', data: '[]' });
+  t.deepEqual(await user.request({ command: 'subscribe', tags: ['b'] }), { command: 'subscribe', error: 'not permitted to use tags: b' });
+  await user.request({ command: 'subscribe', tags: ['a'] });
+  // Unregistered on node one; repeated on node two, it says so but still revokes there.
+  t.deepEqual(await one.admin.request({ command: 'unregister', data: TOKEN }), { command: 'unregister', data: 'success' });
+  t.deepEqual(await two.admin.request({ command: 'unregister', data: TOKEN }), { command: 'unregister', error: 'no such token' });
+  t.deepEqual(await user.request({ command: 'list' }), { command: 'list', data: '[]' });
+  t.deepEqual(await user.request({ command: 'publish', tags: ['a'], data: 'x' }), { command: 'publish', error: 'token is no longer registered' });
 });
 
 it('an unreachable database stops start-up with a clear error, password masked', async (t) => {

@@ -53,8 +53,8 @@ export class PostgresAuthenticator implements Authenticator {
     // An idle connection that breaks (the database restarted) is dropped by the pool; say so, do not crash.
     pool.on('error', (err) => logger?.warn({ error: err.message }, 'idle database connection lost; the pool will reconnect'));
     try {
-      await pool.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
-      await pool.query(`CREATE TABLE IF NOT EXISTS ${table} (token text PRIMARY KEY, tags text[] NOT NULL DEFAULT '{}')`);
+      await idempotent(pool, `CREATE SCHEMA IF NOT EXISTS ${schema}`);
+      await idempotent(pool, `CREATE TABLE IF NOT EXISTS ${table} (token text PRIMARY KEY, tags text[] NOT NULL DEFAULT '{}')`);
     } catch (err) {
       await pool.end().catch(() => {});
       throw err;
@@ -127,6 +127,21 @@ function poolConfig(url: URL): PoolConfig {
     idleTimeoutMillis: 30000,
     application_name: 'mist',
   };
+}
+
+/**
+ * Runs a `CREATE … IF NOT EXISTS`. Two nodes starting at once can both find
+ * the object missing, and one then fails on a catalog unique violation:
+ * once the other has created it, running it again succeeds.
+ */
+async function idempotent(pool: Pool, sql: string): Promise<void> {
+  try {
+    await pool.query(sql);
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code !== '23505' && code !== '42P06' && code !== '42P07') throw err;
+    await pool.query(sql);
+  }
 }
 
 /** A schema or table name, checked (lower-case letters, digits, `_`) and quoted. */

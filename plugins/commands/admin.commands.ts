@@ -106,9 +106,7 @@ export class AdminCommands {
     for (const session of this.connections.sessions()) {
       const identity = session.identity;
       if (identity.role !== 'user' || identity.token !== token) continue;
-      for (const tags of [...session.subscriptions.values()]) {
-        if (this.access.refuseTags(session, tags) !== undefined) this.broker.unsubscribe(session, tags);
-      }
+      for (const tags of this.access.forbiddenSubscriptions(session)) this.broker.unsubscribe(session, tags);
     }
   }
 }
