@@ -22,4 +22,6 @@ export const BUILTIN_PLUGINS: readonly string[] = [
   new URL('../plugins/commands/basic.commands.ts', import.meta.url).href,
   new URL('../plugins/listeners/tcp.listener.ts', import.meta.url).href,
   new URL('../plugins/authenticators/memory.authenticator.ts', import.meta.url).href,
+  new URL('../plugins/backplanes/redis.backplane.ts', import.meta.url).href,
+  new URL('../plugins/backplanes/nats.backplane.ts', import.meta.url).href,
 ];

@@ -6,9 +6,11 @@
 import type { DependencyContainer } from 'tsyringe';
 import type { Auth } from './auth.ts';
 import type { AuthenticatorFactory } from './authenticator.ts';
+import type { BackplaneFactory } from './backplane.ts';
 import { BUILTIN_PLUGINS } from '../config/defaults.ts';
 import type { ConfigFile } from '../config/schema.ts';
 import type { Broker } from './broker.ts';
+import { Cluster } from './cluster.ts';
 import { buildConfig, type MistConfig } from './config.ts';
 import type { Connections } from './connections.ts';
 import { createContainer } from './container.ts';
@@ -26,6 +28,8 @@ export class MistServer {
   readonly container: DependencyContainer;
   private readonly listeners: Listener[] = [];
   private closing: Promise<void> | undefined;
+  /** This node's part of the cluster, when `config.cluster` is set. */
+  cluster: Cluster | undefined;
   state: ServerState = 'idle';
 
   constructor(
@@ -71,6 +75,7 @@ export class MistServer {
       const builtins = BUILTIN_PLUGINS.map((module) => ({ module, options: undefined, base }));
       await loadPlugins(this.container, [...builtins, ...this.config.plugins]);
       await this.startAuthenticator();
+      await this.startCluster();
       await this.startListeners();
     } catch (err) {
       await this.close();
@@ -86,6 +91,7 @@ export class MistServer {
       const wasRunning = this.state === 'running';
       this.state = 'closing';
       for (const listener of [...this.listeners].reverse()) await listener.close();
+      await this.cluster?.close();
       await this.auth.close();
       this.state = 'closed';
       if (wasRunning) this.logger.info('closed');
@@ -108,6 +114,24 @@ export class MistServer {
     }
     this.auth.enable(store, token!);
     this.logger.info({ authenticator: redact(url) }, 'authentication required');
+  }
+
+  /** Joins the cluster of `config.cluster`, if any; connecting goes on in the background. */
+  private async startCluster(): Promise<void> {
+    const uri = this.config.cluster;
+    if (uri === undefined) return;
+    const registry = this.container.resolve<SchemeRegistry<BackplaneFactory>>(TOKENS.Backplanes);
+    const { url, factory } = registry.resolve(uri, 'cluster');
+    const scheme = url.protocol.slice(0, -1);
+    const cluster = new Cluster(this.broker, this.logger.child({ backplane: scheme }), url, redact(url));
+    try {
+      await cluster.start(factory);
+    } catch (err) {
+      if (err instanceof MistError) throw err;
+      throw new MistError(ErrorCodes.BACKPLANE, `cannot use backplane ${redact(url)}: ${(err as Error).message}`, { cause: err, key: 'cluster' });
+    }
+    this.cluster = cluster;
+    this.container.register(TOKENS.Cluster, { useValue: cluster });
   }
 
   private async startListeners(): Promise<void> {

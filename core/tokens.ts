@@ -18,4 +18,6 @@ export const TOKENS = {
   Listeners: Symbol('mist.Listeners'),
   Authenticators: Symbol('mist.Authenticators'),
   Backplanes: Symbol('mist.Backplanes'),
+  /** This node's `Cluster`, registered only when `--cluster` is set. */
+  Cluster: Symbol('mist.Cluster'),
 } as const;

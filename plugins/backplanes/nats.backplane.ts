@@ -1,0 +1,121 @@
+/**
+ * `nats://[user:password@|token@]host:port` — the cluster backplane over
+ * NATS core pub/sub, through the official `nats` client. Transport only:
+ * the cluster (core/cluster.ts) decides what to send.
+ *
+ * `noEcho` keeps a node's own publishes from coming back to it. Until the
+ * first connection succeeds this plugin retries itself (so that closing
+ * can stop it); after that the client reconnects forever, with exponential
+ * backoff (100 ms doubling to 5 s), and restores the subscriptions. While
+ * disconnected a publish is dropped, not buffered (at-most-once). Query
+ * parameters belong to the cluster (`?prefix=`…).
+ */
+import { connect, Events, type ConnectionOptions, type NatsConnection } from 'nats';
+import type { Backplane, BackplaneContext } from '../../core/backplane.ts';
+import { definePlugin } from '../../core/plugin.ts';
+import { backoffMs, settleWithin } from './backoff.ts';
+
+export default definePlugin({
+  name: 'nats-backplane',
+  register(api) {
+    api.backplanes.register('nats', (url, context) => new NatsBackplane(url, context));
+  },
+});
+
+export class NatsBackplane implements Backplane {
+  private connection: NatsConnection | undefined;
+  private up = false;
+  private closed = false;
+  private attempt = 0;
+  private retry: NodeJS.Timeout | undefined;
+  private readonly options: ConnectionOptions;
+
+  constructor(
+    url: URL,
+    private readonly context: BackplaneContext,
+  ) {
+    const user = url.username ? decodeURIComponent(url.username) : undefined;
+    const pass = url.password ? decodeURIComponent(url.password) : undefined;
+    this.options = {
+      servers: `${url.hostname || '127.0.0.1'}:${url.port || 4222}`,
+      name: 'mist-backplane',
+      noEcho: true,
+      reconnect: true,
+      maxReconnectAttempts: -1,
+      reconnectDelayHandler: () => backoffMs(++this.attempt),
+      // Notice a dead server in seconds, not minutes.
+      pingInterval: 5000,
+      maxPingOut: 2,
+      ...(user !== undefined && pass !== undefined ? { user, pass } : user !== undefined ? { token: user } : {}),
+    };
+    void this.dial();
+  }
+
+  publish(channel: string, payload: string): boolean {
+    if (!this.up) return false;
+    try {
+      this.connection!.publish(channel, Buffer.from(payload));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.up = false;
+    clearTimeout(this.retry);
+    const connection = this.connection;
+    if (!connection || connection.isClosed()) return;
+    // Flushing sends what was published (the cluster's goodbye) before the connection goes.
+    await settleWithin(connection.flush(), 1000);
+    await settleWithin(connection.close(), 1000);
+  }
+
+  /** Connects, retrying with backoff until it succeeds or the backplane is closed. */
+  private async dial(): Promise<void> {
+    let connection: NatsConnection;
+    try {
+      connection = await connect(this.options);
+    } catch (err) {
+      if (this.closed) return;
+      this.context.disconnected((err as Error).message);
+      this.retry = setTimeout(() => void this.dial(), backoffMs(++this.attempt));
+      return;
+    }
+    if (this.closed) {
+      await connection.close();
+      return;
+    }
+    this.connection = connection;
+    this.attempt = 0;
+    for (const subject of this.context.channels) {
+      connection.subscribe(subject, {
+        callback: (err, msg) => {
+          if (!err) this.context.receive(msg.subject, msg.string());
+        },
+      });
+    }
+    // The server has the subscriptions once a flush returns: the node hears the answers to its hello.
+    await connection.flush().catch(() => {});
+    if (this.closed) return;
+    this.up = true;
+    this.context.connected();
+    void this.watch(connection);
+  }
+
+  private async watch(connection: NatsConnection): Promise<void> {
+    for await (const status of connection.status()) {
+      if (this.closed) return;
+      if (status.type === Events.Disconnect) {
+        this.up = false;
+        this.context.disconnected(`disconnected from ${String(status.data)}`);
+      } else if (status.type === Events.Reconnect) {
+        this.attempt = 0;
+        this.up = true;
+        this.context.connected();
+      }
+    }
+  }
+}
