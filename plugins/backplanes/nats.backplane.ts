@@ -27,6 +27,9 @@ export class NatsBackplane implements Backplane {
   private up = false;
   private closed = false;
   private attempt = 0;
+  /** When the current outage began, as seen by the client's reconnect loop. */
+  private lostAt = 0;
+  private askedAt = 0;
   private retry: NodeJS.Timeout | undefined;
   private readonly options: ConnectionOptions;
 
@@ -42,7 +45,9 @@ export class NatsBackplane implements Backplane {
       noEcho: true,
       reconnect: true,
       maxReconnectAttempts: -1,
-      reconnectDelayHandler: () => backoffMs(++this.attempt),
+      // The client asks for the delay on every turn of its reconnect loop, not once per failed attempt: so the
+      // wait grows with the time since the loss instead — attempts at about 0.1, 0.2, 0.4… s, then every 5 s.
+      reconnectDelayHandler: () => this.reconnectDelay(),
       // Notice a dead server in seconds, not minutes.
       pingInterval: 5000,
       maxPingOut: 2,
@@ -73,6 +78,15 @@ export class NatsBackplane implements Backplane {
     await settleWithin(connection.close(), 1000);
   }
 
+  private reconnectDelay(): number {
+    const now = Date.now();
+    // The loop asks at least every 5 s while it runs: a longer pause means a new outage.
+    if (now - this.askedAt > 6000) this.lostAt = now;
+    this.askedAt = now;
+    // The client dials once the time since its last dial reaches this: half the outage so far doubles the gaps.
+    return Math.min(Math.max(100, (now - this.lostAt) / 2), 5000);
+  }
+
   /** Connects, retrying with backoff until it succeeds or the backplane is closed. */
   private async dial(): Promise<void> {
     let connection: NatsConnection;
@@ -89,7 +103,6 @@ export class NatsBackplane implements Backplane {
       return;
     }
     this.connection = connection;
-    this.attempt = 0;
     for (const subject of this.context.channels) {
       connection.subscribe(subject, {
         callback: (err, msg) => {
@@ -112,7 +125,6 @@ export class NatsBackplane implements Backplane {
         this.up = false;
         this.context.disconnected(`disconnected from ${String(status.data)}`);
       } else if (status.type === Events.Reconnect) {
-        this.attempt = 0;
         this.up = true;
         this.context.connected();
       }
