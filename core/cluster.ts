@@ -263,7 +263,7 @@ export class Cluster {
     }
     this.timer = setInterval(() => this.tick(), this.options.heartbeatMs);
     this.timer.unref();
-    this.logger.info({ node: this.node, backplane: this.label, prefix: this.options.prefix }, `joining cluster through ${this.label}`);
+    this.logger.info({ node: this.node, url: this.label, prefix: this.options.prefix }, `joining cluster through ${this.label}`);
   }
 
   /** The state of this node's backplane and what it knows of the others; cheap, for `/metrics` and admin commands. */
@@ -372,6 +372,9 @@ export class Cluster {
       this.logger.info({ node: this.node }, 'backplane connected');
     }
     // Peers may have changed while this node could not hear them: ask everyone for a snapshot, and send ours.
+    // Until they answer, the peers known before count as heard from now, so the next heartbeat does not drop them.
+    const now = Date.now();
+    for (const peer of this.peers.values()) peer.lastSeen = Math.max(peer.lastSeen, now);
     this.control({ op: 'hello', node: this.node });
     this.control(this.snapshot());
   }

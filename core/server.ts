@@ -28,8 +28,7 @@ export class MistServer {
   readonly container: DependencyContainer;
   private readonly listeners: Listener[] = [];
   private closing: Promise<void> | undefined;
-  /** This node's part of the cluster, when `config.cluster` is set. */
-  cluster: Cluster | undefined;
+  private clusterNode: Cluster | undefined;
   state: ServerState = 'idle';
 
   constructor(
@@ -49,6 +48,11 @@ export class MistServer {
 
   get dispatcher(): Dispatcher {
     return this.container.resolve(TOKENS.Dispatcher);
+  }
+
+  /** This node's part of the cluster, when `config.cluster` is set: `cluster.status()` for metrics. */
+  get cluster(): Cluster | undefined {
+    return this.clusterNode;
   }
 
   get auth(): Auth {
@@ -130,7 +134,7 @@ export class MistServer {
       if (err instanceof MistError) throw err;
       throw new MistError(ErrorCodes.BACKPLANE, `cannot use backplane ${redact(url)}: ${(err as Error).message}`, { cause: err, key: 'cluster' });
     }
-    this.cluster = cluster;
+    this.clusterNode = cluster;
     this.container.register(TOKENS.Cluster, { useValue: cluster });
   }
 

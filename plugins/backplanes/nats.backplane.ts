@@ -32,6 +32,8 @@ export class NatsBackplane implements Backplane {
   private askedAt = 0;
   private retry: NodeJS.Timeout | undefined;
   private readonly options: ConnectionOptions;
+  /** Publish errors already logged. */
+  private readonly refusals = new Set<string>();
 
   constructor(
     url: URL,
@@ -61,7 +63,13 @@ export class NatsBackplane implements Backplane {
     try {
       this.connection!.publish(channel, Buffer.from(payload));
       return true;
-    } catch {
+    } catch (err) {
+      // MAX_PAYLOAD_EXCEEDED, typically: the server's max_payload is below mist's maxMessageBytes. Say so once.
+      const message = (err as Error).message;
+      if (!this.refusals.has(message)) {
+        this.refusals.add(message);
+        this.context.logger.warn({ err: message, bytes: Buffer.byteLength(payload) }, 'nats refused a publish (dropped)');
+      }
       return false;
     }
   }
@@ -118,16 +126,26 @@ export class NatsBackplane implements Backplane {
     void this.watch(connection);
   }
 
+  /** Follows the connection's status until it closes for good. */
   private async watch(connection: NatsConnection): Promise<void> {
-    for await (const status of connection.status()) {
-      if (this.closed) return;
-      if (status.type === Events.Disconnect) {
-        this.up = false;
-        this.context.disconnected(`disconnected from ${String(status.data)}`);
-      } else if (status.type === Events.Reconnect) {
-        this.up = true;
-        this.context.connected();
+    void (async () => {
+      for await (const status of connection.status()) {
+        if (this.closed || this.connection !== connection) return;
+        if (status.type === Events.Disconnect) {
+          this.up = false;
+          this.context.disconnected(`disconnected from ${String(status.data)}`);
+        } else if (status.type === Events.Reconnect) {
+          this.up = true;
+          this.context.connected();
+        }
       }
-    }
+    })();
+    await connection.closed();
+    if (this.closed) return;
+    // The client gave up on this connection (it should not: it retries forever). Start over.
+    this.up = false;
+    this.connection = undefined;
+    this.context.disconnected('connection closed');
+    this.retry = setTimeout(() => void this.dial(), backoffMs(++this.attempt));
   }
 }
