@@ -221,6 +221,8 @@ export class Cluster {
     this.interested = true;
   };
   private timer: NodeJS.Timeout | undefined;
+  /** The transport said it connected before its factory returned. */
+  private connectedEarly = false;
 
   constructor(
     private readonly broker: Broker,
@@ -264,6 +266,7 @@ export class Cluster {
     this.timer = setInterval(() => this.tick(), this.options.heartbeatMs);
     this.timer.unref();
     this.logger.info({ node: this.node, url: this.label, prefix: this.options.prefix }, `joining cluster through ${this.label}`);
+    if (this.connectedEarly) this.connected();
   }
 
   /** The state of this node's backplane and what it knows of the others; cheap, for `/metrics` and admin commands. */
@@ -362,6 +365,10 @@ export class Cluster {
 
   private connected(): void {
     if (this.stateValue === 'closed' || this.stateValue === 'up') return;
+    if (!this.backplane) {
+      this.connectedEarly = true;
+      return;
+    }
     const wasDown = this.stateValue === 'down';
     const downMs = Date.now() - this.since;
     this.setState('up');
