@@ -10,7 +10,7 @@
  * disconnected a publish is dropped, not buffered (at-most-once). Query
  * parameters belong to the cluster (`?prefix=`…).
  */
-import { connect, Events, type ConnectionOptions, type NatsConnection } from 'nats';
+import type { ConnectionOptions, NatsConnection } from 'nats';
 import type { Backplane, BackplaneContext } from '../../core/backplane.ts';
 import { definePlugin } from '../../core/plugin.ts';
 import { backoffMs, settleWithin } from './backoff.ts';
@@ -18,7 +18,8 @@ import { backoffMs, settleWithin } from './backoff.ts';
 export default definePlugin({
   name: 'nats-backplane',
   register(api) {
-    api.backplanes.register('nats', (url, context) => new NatsBackplane(url, context));
+    // The client library loads only when a node joins a cluster, not with every server.
+    api.backplanes.register('nats', async (url, context) => new NatsBackplane((await import('nats')).connect, url, context));
   },
 });
 
@@ -36,6 +37,7 @@ export class NatsBackplane implements Backplane {
   private readonly refusals = new Set<string>();
 
   constructor(
+    private readonly connect: (options: ConnectionOptions) => Promise<NatsConnection>,
     url: URL,
     private readonly context: BackplaneContext,
   ) {
@@ -99,7 +101,7 @@ export class NatsBackplane implements Backplane {
   private async dial(): Promise<void> {
     let connection: NatsConnection;
     try {
-      connection = await connect(this.options);
+      connection = await this.connect(this.options);
     } catch (err) {
       if (this.closed) return;
       this.context.disconnected((err as Error).message);
@@ -131,10 +133,10 @@ export class NatsBackplane implements Backplane {
     void (async () => {
       for await (const status of connection.status()) {
         if (this.closed || this.connection !== connection) return;
-        if (status.type === Events.Disconnect) {
+        if (status.type === 'disconnect') {
           this.up = false;
           this.context.disconnected(`disconnected from ${String(status.data)}`);
-        } else if (status.type === Events.Reconnect) {
+        } else if (status.type === 'reconnect') {
           this.up = true;
           this.context.connected();
         }

@@ -11,7 +11,7 @@
  * reported connected again. Query parameters belong to the cluster
  * (`?prefix=`…) and are not passed to Redis.
  */
-import { Redis, type RedisOptions } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
 import type { Backplane, BackplaneContext } from '../../core/backplane.ts';
 import { definePlugin } from '../../core/plugin.ts';
 import { backoffMs, settleWithin } from './backoff.ts';
@@ -19,8 +19,10 @@ import { backoffMs, settleWithin } from './backoff.ts';
 export default definePlugin({
   name: 'redis-backplane',
   register(api) {
-    api.backplanes.register('redis', (url, context) => new RedisBackplane(url, context));
-    api.backplanes.register('rediss', (url, context) => new RedisBackplane(url, context));
+    // The client library loads only when a node joins a cluster, not with every server.
+    const factory = async (url: URL, context: BackplaneContext): Promise<Backplane> => new RedisBackplane((await import('ioredis')).Redis, url, context);
+    api.backplanes.register('redis', factory);
+    api.backplanes.register('rediss', factory);
   },
 });
 
@@ -34,6 +36,7 @@ export class RedisBackplane implements Backplane {
   private lastError: string | undefined;
 
   constructor(
+    RedisClient: typeof Redis,
     url: URL,
     private readonly context: BackplaneContext,
   ) {
@@ -46,8 +49,8 @@ export class RedisBackplane implements Backplane {
       connectionName: 'mist-backplane',
       retryStrategy: (attempt) => (this.closed ? null : backoffMs(attempt)),
     };
-    this.pub = new Redis({ ...base, enableOfflineQueue: false, maxRetriesPerRequest: 0 });
-    this.sub = new Redis({ ...base, autoResubscribe: false, maxRetriesPerRequest: null });
+    this.pub = new RedisClient({ ...base, enableOfflineQueue: false, maxRetriesPerRequest: 0 });
+    this.sub = new RedisClient({ ...base, autoResubscribe: false, maxRetriesPerRequest: null });
 
     this.pub.on('ready', () => {
       this.pubReady = true;
