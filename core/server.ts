@@ -7,9 +7,12 @@
 import type { DependencyContainer } from 'tsyringe';
 import type { Auth } from './auth.ts';
 import type { AuthenticatorFactory } from './authenticator.ts';
+import type { BackplaneFactory } from './backplane.ts';
 import { BUILTIN_PLUGINS } from '../config/defaults.ts';
 import type { ConfigFile } from '../config/schema.ts';
 import type { Broker } from './broker.ts';
+import { Cluster } from './cluster.ts';
+import { registerClusterMetrics } from './cluster-metrics.ts';
 import { buildConfig, type MistConfig } from './config.ts';
 import type { Connections } from './connections.ts';
 import { createContainer } from './container.ts';
@@ -17,6 +20,7 @@ import type { Dispatcher } from './dispatcher.ts';
 import { ErrorCodes, MistError } from './errors.ts';
 import type { Listener, ListenerContext, ListenerFactory } from './listener.ts';
 import { createLogger, type Logger } from './logger.ts';
+import type { Metrics } from './metrics.ts';
 import { PluginHooks } from './plugin-hooks.ts';
 import { loadPlugins } from './plugins.ts';
 import type { SchemeRegistry } from './registry.ts';
@@ -29,6 +33,7 @@ export class MistServer {
   private readonly listeners: Listener[] = [];
   private readonly hooks = new PluginHooks();
   private closing: Promise<void> | undefined;
+  private clusterNode: Cluster | undefined;
   state: ServerState = 'idle';
 
   constructor(
@@ -48,6 +53,11 @@ export class MistServer {
 
   get dispatcher(): Dispatcher {
     return this.container.resolve(TOKENS.Dispatcher);
+  }
+
+  /** This node's part of the cluster, when `config.cluster` is set: `cluster.status()` for metrics. */
+  get cluster(): Cluster | undefined {
+    return this.clusterNode;
   }
 
   get auth(): Auth {
@@ -75,6 +85,7 @@ export class MistServer {
       await loadPlugins(this.container, [...builtins, ...this.config.plugins], this.hooks);
       await this.hooks.run('start');
       await this.startAuthenticator();
+      await this.startCluster();
       await this.startListeners();
       await this.hooks.run('ready');
     } catch (err) {
@@ -91,6 +102,7 @@ export class MistServer {
       const wasRunning = this.state === 'running';
       this.state = 'closing';
       for (const listener of [...this.listeners].reverse()) await listener.close();
+      await this.cluster?.close();
       await this.auth.close();
       await this.hooks.close(this.logger);
       this.state = 'closed';
@@ -105,15 +117,35 @@ export class MistServer {
     if (uri === undefined) return;
     const registry = this.container.resolve<SchemeRegistry<AuthenticatorFactory>>(TOKENS.Authenticators);
     const { url, factory } = registry.resolve(uri, 'authenticator');
+    const logger = this.logger.child({ authenticator: url.protocol.slice(0, -1) });
     let store;
     try {
-      store = await factory(url, { logger: this.logger.child({ authenticator: url.protocol.slice(0, -1) }) });
+      store = await factory(url, { logger });
     } catch (err) {
       if (err instanceof MistError) throw err;
       throw new MistError(ErrorCodes.AUTHENTICATOR, `cannot open authenticator ${redact(url)}: ${(err as Error).message}`, { cause: err, key: 'authenticator' });
     }
-    this.auth.enable(store, token!);
+    this.auth.enable(store, token!, logger);
     this.logger.info({ authenticator: redact(url) }, 'authentication required');
+  }
+
+  /** Joins the cluster of `config.cluster`, if any; connecting goes on in the background. */
+  private async startCluster(): Promise<void> {
+    const uri = this.config.cluster;
+    if (uri === undefined) return;
+    const registry = this.container.resolve<SchemeRegistry<BackplaneFactory>>(TOKENS.Backplanes);
+    const { url, factory } = registry.resolve(uri, 'cluster');
+    const scheme = url.protocol.slice(0, -1);
+    const cluster = new Cluster(this.broker, this.logger.child({ backplane: scheme }), url, redact(url));
+    try {
+      await cluster.start(factory);
+    } catch (err) {
+      if (err instanceof MistError) throw err;
+      throw new MistError(ErrorCodes.BACKPLANE, `cannot use backplane ${redact(url)}: ${(err as Error).message}`, { cause: err, key: 'cluster' });
+    }
+    this.clusterNode = cluster;
+    this.container.register(TOKENS.Cluster, { useValue: cluster });
+    registerClusterMetrics(this.container.resolve<Metrics>(TOKENS.Metrics), cluster);
   }
 
   private async startListeners(): Promise<void> {
