@@ -17,10 +17,7 @@
  * the next command once the database is back.
  */
 import type { Pool, PoolConfig } from 'pg';
-import type { Authenticator } from '../../core/authenticator.ts';
-import { CommandError } from '../../core/errors.ts';
-import type { Logger } from '../../core/logger.ts';
-import { definePlugin } from '../../core/plugin.ts';
+import { type Authenticator, CommandError, definePlugin, type Logger } from '../../core/index.ts';
 
 export default definePlugin({
   name: 'postgres-authenticator',

@@ -13,9 +13,7 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import type { Authenticator } from '../../core/authenticator.ts';
-import { CommandError } from '../../core/errors.ts';
-import { definePlugin } from '../../core/plugin.ts';
+import { type Authenticator, CommandError, definePlugin } from '../../core/index.ts';
 
 /** The file inside DIR. */
 export const SCRIBBLE_FILE = 'tokens.json';

@@ -11,8 +11,7 @@
  * parameters belong to the cluster (`?prefix=`…).
  */
 import type { ConnectionOptions, NatsConnection } from 'nats';
-import type { Backplane, BackplaneContext } from '../../core/backplane.ts';
-import { definePlugin } from '../../core/plugin.ts';
+import { type Backplane, type BackplaneContext, definePlugin } from '../../core/index.ts';
 import { backoffMs, settleWithin } from './backoff.ts';
 
 export default definePlugin({

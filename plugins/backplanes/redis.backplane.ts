@@ -12,8 +12,7 @@
  * (`?prefix=`…) and are not passed to Redis.
  */
 import type { Redis, RedisOptions } from 'ioredis';
-import type { Backplane, BackplaneContext } from '../../core/backplane.ts';
-import { definePlugin } from '../../core/plugin.ts';
+import { type Backplane, type BackplaneContext, definePlugin } from '../../core/index.ts';
 import { backoffMs, settleWithin } from './backoff.ts';
 
 export default definePlugin({

@@ -10,15 +10,18 @@
  * publish is checked against the new tags (docs/auth.md).
  */
 import { inject, injectable } from 'tsyringe';
-import type { Auth } from '../../core/auth.ts';
-import type { Broker } from '../../core/broker.ts';
-import { command } from '../../core/commands.ts';
-import type { Connections } from '../../core/connections.ts';
-import { CommandError } from '../../core/errors.ts';
-import { definePlugin } from '../../core/plugin.ts';
-import type { Message, Request } from '../../core/protocol.ts';
-import { compareTagSets } from '../../core/tags.ts';
-import { TOKENS } from '../../core/tokens.ts';
+import {
+  command,
+  CommandError,
+  compareTagSets,
+  definePlugin,
+  TOKENS,
+  type Auth,
+  type Broker,
+  type Connections,
+  type Message,
+  type Request,
+} from '../../core/index.ts';
 
 export default definePlugin({
   name: 'admin-commands',
