@@ -43,8 +43,8 @@ test('a token file that is not token → tags is refused', async (t) => {
 });
 
 /** A mist server authenticating with the token file, and a newline-delimited JSON client; closed at teardown. */
-async function serverAndClient(t: ExecutionContext) {
-  const file = await tokenFile(t, { alice: ['news'] });
+async function serverAndClient(t: ExecutionContext, file?: string) {
+  file ??= await tokenFile(t, { alice: ['news'] });
   const server = await startServer({
     listeners: ['tcp://127.0.0.1:0'],
     logLevel: 'WARN',
@@ -77,4 +77,13 @@ test('the admin token may use every tag; an unknown token is refused', async (t)
   t.truthy((await request({ command: 'auth', data: 'mallory' })).error);
   t.deepEqual(await request({ command: 'auth', data: 'the-admin-token' }), { command: 'auth', data: 'success' });
   t.deepEqual(await request({ command: 'subscribe', tags: ['secret'] }), { command: 'subscribe', tags: ['secret'], data: 'success' });
+});
+
+test('tokens the admin registers are written to the file', async (t) => {
+  const file = await tokenFile(t, {});
+  const request = await serverAndClient(t, file);
+  t.deepEqual(await request({ command: 'auth', data: 'the-admin-token' }), { command: 'auth', data: 'success' });
+  t.deepEqual(await request({ command: 'register', tags: ['sports'], data: 'bob' }), { command: 'register', data: 'success' });
+  t.deepEqual(await request({ command: 'tags', data: 'bob' }), { command: 'tags', tags: ['sports'] });
+  t.deepEqual(JSON.parse(await readFile(file, 'utf8')), { bob: ['sports'] });
 });
