@@ -5,9 +5,9 @@
  * The protocol has no request ids, but a server answers one connection's
  * commands in order, so a reply belongs to the oldest request still waiting
  * for a reply of that command name. `publish` has no success reply: the
- * client follows publishes with a `ping` (one for every publish written in
- * the same tick) and a publish is accepted once the `pong` comes without an
- * error for it before.
+ * client follows each publish with a `ping`: the publish was accepted when
+ * the `pong` comes with no error before it, and an error that comes belongs
+ * to the oldest publish whose `pong` has not come yet.
  */
 import { EventEmitter } from 'node:events';
 import type { ConnectionOptions } from 'node:tls';
@@ -20,7 +20,7 @@ import { displayUrl, type Transport, type TransportHandlers, type TransportOptio
 import { openWebSocket } from './ws.transport.ts';
 
 export interface ConnectOptions {
-  /** Sent with `auth` on every (re)connection, and as `X-AUTH-TOKEN` on WebSocket. */
+  /** Sent on every (re)connection: with `auth` over TCP, as the `X-AUTH-TOKEN` header over WebSocket. */
   token?: string;
   /** Reconnect after a lost connection (not after a failed first one). Default true; `false` to not. */
   reconnect?: boolean | ReconnectOptions;
@@ -88,7 +88,6 @@ export class MistClient extends EventEmitter<MistClientEvents> {
   private readonly waiting = new Map<string, Pending[]>();
   private readonly publishes: Pending[] = [];
   private publishCount = 0;
-  private confirmScheduled = false;
   private readonly subscriptions = new Map<string, string[]>();
   private reconnectTimer: NodeJS.Timeout | undefined;
   private attempts = 0;
@@ -154,8 +153,10 @@ export class MistClient extends EventEmitter<MistClientEvents> {
 
   /**
    * Publishes `data` (any JSON value) to `tags`. Resolves once the server
-   * accepted it — a `ping` sent after it came back with no error for it —
-   * and rejects with the server's error otherwise.
+   * accepted it — a `ping` sent right after it came back with no error
+   * before it — and rejects with the server's error otherwise. That costs a
+   * ping per publish; publishes may still be pipelined (no need to await
+   * one before sending the next).
    */
   publish(tags: readonly string[], data?: unknown): Promise<void> {
     return new Promise<void>((resolve, reject) => {
@@ -165,7 +166,8 @@ export class MistClient extends EventEmitter<MistClientEvents> {
       this.publishes.push(entry);
       const message: Message = data === undefined ? { command: 'publish', tags: [...tags] } : { command: 'publish', tags: [...tags], data };
       this.transport.send(JSON.stringify(message));
-      this.scheduleConfirm();
+      // Its pong settles it; a failure of this ping fails the publish too, through lost() or its timer.
+      this.send(this.transport, { command: 'ping' }).catch(() => {});
     });
   }
 
@@ -301,7 +303,8 @@ export class MistClient extends EventEmitter<MistClientEvents> {
       throw new MistClientError(ClientErrorCodes.NOT_CONNECTED, 'the client was closed');
     }
     this.transport = transport;
-    if (this.token !== undefined) await this.send(transport, { command: 'auth', data: this.token });
+    // WebSocket sent the token in its upgrade request (refused there with 401 when wrong); TCP has only `auth`.
+    if (this.token !== undefined && open === openTcp) await this.send(transport, { command: 'auth', data: this.token });
     await Promise.all([...this.subscriptions.values()].map((tags) => this.send(transport, { command: 'subscribe', tags })));
   }
 
@@ -341,25 +344,6 @@ export class MistClient extends EventEmitter<MistClientEvents> {
       );
     }
     return entry;
-  }
-
-  /** One ping after every publish written in this tick confirms them all. */
-  private scheduleConfirm(): void {
-    if (this.confirmScheduled) return;
-    this.confirmScheduled = true;
-    queueMicrotask(() => {
-      this.confirmScheduled = false;
-      const transport = this.transport;
-      const last = this.publishes.at(-1);
-      if (!transport || !last || last.seq! <= this.confirmedUpTo()) return;
-      // A failure here also fails the publishes it covers, through lost().
-      this.send(transport, { command: 'ping' }).catch(() => {});
-    });
-  }
-
-  /** The highest publish number a ping already on its way covers. */
-  private confirmedUpTo(): number {
-    return this.waiting.get('ping')?.at(-1)?.publishesBefore ?? 0;
   }
 
   private received(json: string): void {

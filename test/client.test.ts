@@ -1,0 +1,403 @@
+/**
+ * The client library against a real server over real sockets: over TCP,
+ * and over WebSocket through a test-only bridge (see helpers/ws-bridge.ts)
+ * until the ws listener lands.
+ */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import test, { type ExecutionContext } from 'ava';
+import { backoffDelay, backoffOptions } from '../core/client/backoff.ts';
+import {
+  ClientErrorCodes,
+  connect,
+  dataText,
+  MistClient,
+  MistClientError,
+  MistReplyError,
+  type ConnectOptions,
+  type Delivery,
+  type MistClientEvents,
+} from '../core/index.ts';
+import type { MistServer } from '../core/server.ts';
+import { tempFolder } from './helpers/files.ts';
+import { LineClient, startTestServer } from './helpers/server.ts';
+import { startWsBridge } from './helpers/ws-bridge.ts';
+
+type Transport = 'tcp' | 'ws';
+
+const FAST_RECONNECT: ConnectOptions = { reconnect: { initialDelayMs: 20, maxDelayMs: 200 } };
+
+/** A server, and the URL a client of `transport` connects to; `restart()` replaces the server on the same port. */
+async function scene(t: ExecutionContext, transport: Transport) {
+  let { server } = await startTestServer(t);
+  const tcpUrl = server.url('tcp');
+  const url = transport === 'tcp' ? tcpUrl : (await startWsBridge(t, () => tcpUrl)).url;
+  return {
+    url,
+    get server(): MistServer {
+      return server;
+    },
+    async restart(): Promise<void> {
+      await server.close();
+      ({ server } = await startTestServer(t, { listeners: [tcpUrl] }));
+    },
+  };
+}
+
+/** A connected client, closed at teardown. */
+async function client(t: ExecutionContext, url: string, options: ConnectOptions = {}): Promise<MistClient> {
+  const c = await connect(url, options);
+  t.teardown(() => c.close());
+  return c;
+}
+
+/** The next `event` of `client`, failing after `ms`. */
+async function next<E extends keyof MistClientEvents>(client: MistClient, event: E, ms = 10_000): Promise<MistClientEvents[E]> {
+  return (await once(client as never, event, { signal: AbortSignal.timeout(ms) })) as MistClientEvents[E];
+}
+
+async function rejection(t: ExecutionContext, promise: Promise<unknown>): Promise<MistClientError> {
+  const err = await t.throwsAsync(promise);
+  t.true(err instanceof MistClientError, String(err));
+  return err as MistClientError;
+}
+
+const TRANSPORTS: Transport[] = ['tcp', 'ws'];
+
+for (const transport of TRANSPORTS) {
+  test(`${transport}: ping, subscribe, list and unsubscribe resolve with the server's answers`, async (t) => {
+    const { url } = await scene(t, transport);
+    const c = await client(t, url);
+    t.is(c.state, 'open');
+    await c.ping();
+    await c.subscribe(['b', 'a']);
+    await c.subscribe(['c']);
+    await c.subscribe(['a', 'b']);
+    t.deepEqual(await c.list(), [['a', 'b'], ['c']]);
+    t.deepEqual(c.subscribed, [['a', 'b'], ['c']]);
+    await c.unsubscribe(['a', 'b']);
+    t.deepEqual(await c.list(), [['c']]);
+    t.deepEqual(c.subscribed, [['c']]);
+  });
+
+  test(`${transport}: a publish reaches a subscriber as an event and through the async iterator`, async (t) => {
+    const { url } = await scene(t, transport);
+    const subscriber = await client(t, url);
+    const publisher = await client(t, url);
+    await subscriber.subscribe(['onefish']);
+    const events: Delivery[] = [];
+    subscriber.on('message', (message) => events.push(message));
+    const iterator = subscriber.messages();
+    await publisher.publish(['onefish', 'twofish'], 'hello');
+    await publisher.publish(['redfish'], 'not for you');
+    await publisher.publish(['onefish'], { n: 1 });
+    const first = await iterator.next();
+    t.deepEqual(first.value, {
+      tags: ['onefish', 'twofish'],
+      data: 'hello',
+      json: '{"command":"publish","tags":["onefish","twofish"],"data":"hello"}',
+    });
+    t.deepEqual((await iterator.next()).value?.data, { n: 1 });
+    await subscriber.ping();
+    t.deepEqual(
+      events.map((message) => message.data),
+      ['hello', { n: 1 }],
+    );
+    await iterator.return!();
+  });
+
+  test(`${transport}: errors surface as rejections carrying the server's reply, and the client stays usable`, async (t) => {
+    const { url } = await scene(t, transport);
+    const c = await client(t, url);
+    const refused = await rejection(t, c.subscribe([]));
+    t.true(refused instanceof MistReplyError);
+    t.is(refused.code, ClientErrorCodes.REPLY);
+    t.is(refused.message, '"subscribe" needs at least one tag');
+    t.deepEqual((refused as MistReplyError).reply, { command: 'subscribe', error: '"subscribe" needs at least one tag' });
+    const unknown = await rejection(t, c.request({ command: 'frobnicate' }));
+    t.is(unknown.message, 'Unknown Command');
+    t.is((unknown as MistReplyError).command, 'frobnicate');
+    t.is((await rejection(t, c.publish([], 'x'))).message, '"publish" needs at least one tag');
+    t.deepEqual(c.subscribed, []);
+    await c.ping();
+  });
+
+  test(`${transport}: of pipelined publishes only the refused one rejects`, async (t) => {
+    const { url } = await scene(t, transport);
+    const subscriber = await client(t, url);
+    const publisher = await client(t, url);
+    await subscriber.subscribe(['a']);
+    const iterator = subscriber.messages();
+    const results = await Promise.allSettled([
+      publisher.publish(['a'], 1),
+      publisher.publish(['a', ''], 2),
+      publisher.publish(['a'], 3),
+      publisher.ping(),
+      publisher.publish(['a'], 4),
+    ]);
+    t.deepEqual(
+      results.map((result) => result.status),
+      ['fulfilled', 'rejected', 'fulfilled', 'fulfilled', 'fulfilled'],
+    );
+    t.is(((results[1] as PromiseRejectedResult).reason as Error).message, 'a tag must not be empty');
+    const received = [];
+    for (let i = 0; i < 3; i++) received.push((await iterator.next()).value?.data);
+    t.deepEqual(received, [1, 3, 4]);
+  });
+
+  test(`${transport}: reconnect across a server restart restores every subscription`, async (t) => {
+    const s = await scene(t, transport);
+    const subscriber = await client(t, s.url, FAST_RECONNECT);
+    await subscriber.subscribe(['a']);
+    await subscriber.subscribe(['b', 'c']);
+    await subscriber.subscribe(['d']);
+    await subscriber.unsubscribe(['d']);
+    const disconnected = next(subscriber, 'disconnect');
+    const reconnected = next(subscriber, 'reconnect');
+    await s.restart();
+    const [lost] = await disconnected;
+    t.is(lost.code, ClientErrorCodes.CONNECTION);
+    t.regex(lost.message, /lost/);
+    const [{ attempts }] = await reconnected;
+    t.true(attempts >= 1);
+    t.is(subscriber.state, 'open');
+    t.deepEqual(await subscriber.list(), [['a'], ['b', 'c']]);
+
+    const iterator = subscriber.messages();
+    const publisher = await client(t, s.url);
+    await publisher.publish(['d'], 'unsubscribed before the restart');
+    await publisher.publish(['c', 'b'], 'bc');
+    await publisher.publish(['a', 'x'], 'a');
+    t.is((await iterator.next()).value?.data, 'bc');
+    t.is((await iterator.next()).value?.data, 'a');
+  });
+}
+
+/** A TCP server that accepts and never answers; `drop()` destroys the connections it holds. */
+async function silentServer(t: ExecutionContext) {
+  const sockets = new Set<Socket>();
+  const server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => {
+    for (const socket of sockets) socket.destroy();
+    return new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+  const { port } = server.address() as { port: number };
+  return {
+    url: `tcp://127.0.0.1:${port}`,
+    sockets,
+    drop: () => {
+      for (const socket of sockets) socket.destroy();
+    },
+  };
+}
+
+test('requests waiting when the connection drops reject with a clear error; new ones reject until reconnected', async (t) => {
+  const silent = await silentServer(t);
+  const c = await client(t, silent.url, { reconnect: { initialDelayMs: 60_000 } });
+  const waiting = c.list();
+  const publishing = c.publish(['a'], 'x');
+  const disconnected = next(c, 'disconnect');
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  silent.drop();
+  for (const promise of [waiting, publishing]) {
+    const err = await rejection(t, promise);
+    t.is(err.code, ClientErrorCodes.CONNECTION);
+    t.regex(err.message, /^connection to tcp:\/\/127\.0\.0\.1:\d+ lost/);
+  }
+  await disconnected;
+  t.is(c.state, 'reconnecting');
+  const refused = await rejection(t, c.ping());
+  t.is(refused.code, ClientErrorCodes.NOT_CONNECTED);
+  t.regex(refused.message, /reconnecting/);
+});
+
+test('a refused connection rejects connect() naming the URL', async (t) => {
+  const { server } = await startTestServer(t);
+  const url = server.url('tcp');
+  await server.close();
+  const err = await rejection(t, connect(url));
+  t.is(err.code, ClientErrorCodes.CONNECTION);
+  t.is(err.message, `cannot connect to ${url}: connection refused`);
+});
+
+test('an unknown URL scheme rejects connect()', async (t) => {
+  const err = await rejection(t, connect('http://127.0.0.1:1'));
+  t.is(err.code, ClientErrorCodes.URL);
+  t.regex(err.message, /"http".*known: tcp, tls, ws, wss/);
+});
+
+test('with reconnect off, a lost connection closes the client', async (t) => {
+  const { server } = await startTestServer(t);
+  const c = await client(t, server.url('tcp'), { reconnect: false });
+  const closed = next(c, 'close');
+  await server.close();
+  await closed;
+  t.is(c.state, 'closed');
+  t.is((await rejection(t, c.ping())).code, ClientErrorCodes.NOT_CONNECTED);
+});
+
+test('after maxAttempts failed reconnects the client gives up and closes', async (t) => {
+  const { server } = await startTestServer(t);
+  const c = await client(t, server.url('tcp'), { reconnect: { initialDelayMs: 10, maxDelayMs: 20, maxAttempts: 3 } });
+  const attempts: number[] = [];
+  c.on('reconnecting', ({ attempt }) => attempts.push(attempt));
+  const closed = next(c, 'close');
+  await server.close();
+  await closed;
+  t.deepEqual(attempts, [1, 2, 3]);
+  t.is(c.state, 'closed');
+});
+
+test('a request with no reply rejects after requestTimeoutMs, and its late reply is not given to the next one', async (t) => {
+  const silent = await silentServer(t);
+  const c = await client(t, silent.url, { requestTimeoutMs: 100 });
+  const err = await rejection(t, c.list());
+  t.is(err.code, ClientErrorCodes.TIMEOUT);
+  t.is(err.message, 'no reply to "list" within 100 ms');
+  const second = c.list();
+  const [socket] = silent.sockets;
+  socket!.write('{"command":"list","data":"[[\\"late\\"]]"}\n{"command":"list","data":"[[\\"mine\\"]]"}\n');
+  t.deepEqual(await second, [['mine']]);
+});
+
+test('close() rejects waiting requests, ends message iterators, and is idempotent', async (t) => {
+  const silent = await silentServer(t);
+  const c = await connect(silent.url);
+  const iterator = c.messages();
+  const reading = iterator.next();
+  const waiting = c.ping();
+  const closed = next(c, 'close');
+  await Promise.all([c.close(), c.close()]);
+  await closed;
+  t.deepEqual(await reading, { value: undefined, done: true });
+  t.is((await rejection(t, waiting)).code, ClientErrorCodes.NOT_CONNECTED);
+  t.deepEqual(await c.messages().next(), { value: undefined, done: true });
+  await c.close();
+});
+
+test('data keeps its digits in the JSON text: dataText() reads it as published', async (t) => {
+  const { server } = await startTestServer(t);
+  const subscriber = await client(t, server.url('tcp'));
+  await subscriber.subscribe(['n']);
+  const raw = await LineClient.connect(t, server.url('tcp'));
+  raw.send({ command: 'ping' });
+  raw.write('{"command":"publish","tags":["n"],"data":12345678901234567890}\n');
+  const { value } = await subscriber.messages().next();
+  t.is(dataText(value!), '12345678901234567890');
+});
+
+test('a token is sent with auth over tcp and its refusal rejects connect()', async (t) => {
+  // Without auth on this server, `auth` is refused; what matters here is that the refusal reaches connect().
+  const { server } = await startTestServer(t);
+  const raw = await LineClient.connect(t, server.url('tcp'));
+  const expected = await raw.request({ command: 'auth', data: 'T' });
+  const attempt = connect(server.url('tcp'), { token: 'T' });
+  if (expected.error === undefined) {
+    t.pass('this server accepts auth without an authenticator');
+    await (await attempt).close();
+    return;
+  }
+  const err = await rejection(t, attempt);
+  t.is(err.code, ClientErrorCodes.REPLY);
+  t.is(err.message, expected.error);
+});
+
+test('ws: a wrong token is refused with 401 before the upgrade; the right one connects', async (t) => {
+  const { server } = await startTestServer(t);
+  const bridge = await startWsBridge(t, () => server.url('tcp'), { token: 'secret' });
+  const err = await rejection(t, connect(bridge.url, { token: 'wrong' }));
+  t.is(err.code, ClientErrorCodes.UNAUTHORIZED);
+  t.is(err.message, `${bridge.url}/subscribe/websocket refused the token (HTTP 401)`);
+  t.is((await rejection(t, connect(bridge.url))).code, ClientErrorCodes.UNAUTHORIZED);
+  const c = await client(t, bridge.url, { token: 'secret' });
+  await c.ping();
+});
+
+test('backoff grows by the factor up to the cap, less up to `jitter` of itself', (t) => {
+  const backoff = backoffOptions({ initialDelayMs: 100, maxDelayMs: 1000, factor: 2, jitter: 0.5 });
+  t.deepEqual(
+    [0, 1, 2, 3, 4, 10].map((attempt) => backoffDelay(backoff, attempt, () => 0)),
+    [100, 200, 400, 800, 1000, 1000],
+  );
+  t.deepEqual(
+    [0, 1, 4].map((attempt) => backoffDelay(backoff, attempt, () => 1)),
+    [50, 100, 500],
+  );
+  t.is(backoffOptions().maxAttempts, Infinity);
+});
+
+/** Runs a script that uses the client in a child process; resolves with its output and how long it took to exit after printing "closed". */
+async function runScript(t: ExecutionContext, body: string): Promise<{ code: number | null; stdout: string; stderr: string; lingerMs: number }> {
+  const index = new URL('../core/index.ts', import.meta.url).href;
+  const dir = await tempFolder(t, { 'script.mts': `import { connect } from '${index}';\n${body}\n` });
+  const child = spawn(process.execPath, ['--import=tsx', join(dir, 'script.mts')], {
+    cwd: fileURLToPath(new URL('..', import.meta.url)),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  t.teardown(() => {
+    child.kill('SIGKILL');
+  });
+  let stdout = '';
+  let stderr = '';
+  let closedAt = 0;
+  child.stdout.setEncoding('utf8').on('data', (text: string) => {
+    stdout += text;
+    if (!closedAt && stdout.includes('closed')) closedAt = Date.now();
+  });
+  child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
+  const [code] = (await once(child, 'close', { signal: AbortSignal.timeout(40_000) })) as [number | null];
+  return { code, stdout, stderr, lingerMs: closedAt ? Date.now() - closedAt : Infinity };
+}
+
+test('close() leaves nothing running: a process that subscribed, received and closed exits at once', async (t) => {
+  const { server } = await startTestServer(t);
+  const url = server.url('tcp');
+  const { code, stdout, stderr, lingerMs } = await runScript(
+    t,
+    [
+      `const a = await connect('${url}', { requestTimeoutMs: 60_000 });`,
+      `const b = await connect('${url}');`,
+      "await a.subscribe(['x']);",
+      "const received = a.messages().next();",
+      "await b.publish(['x'], 'hi');",
+      'console.log((await received).value.data);',
+      'await a.close(); await b.close();',
+      "console.log('closed');",
+    ].join('\n'),
+  );
+  t.is(code, 0, stderr);
+  t.is(stdout, 'hi\nclosed\n');
+  t.true(lingerMs < 1500, `exited ${lingerMs} ms after closing`);
+});
+
+test('close() while reconnecting leaves nothing running either', async (t) => {
+  const { server } = await startTestServer(t);
+  const url = server.url('tcp');
+  const script = runScript(
+    t,
+    [
+      `const c = await connect('${url}', { reconnect: { initialDelayMs: 50, maxDelayMs: 60_000 } });`,
+      "await c.subscribe(['x']);",
+      "console.log('ready');",
+      "await new Promise((resolve) => c.once('reconnecting', resolve));",
+      "await new Promise((resolve) => c.once('reconnecting', resolve));",
+      'await c.close();',
+      "console.log('closed');",
+    ].join('\n'),
+  );
+  // Stop the server once the script is connected; the script then retries until it closes.
+  const deadline = Date.now() + 40_000;
+  while (server.connections.count === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+  await server.close();
+  const { code, stdout, stderr, lingerMs } = await script;
+  t.is(code, 0, stderr);
+  t.is(stdout, 'ready\nclosed\n');
+  t.true(lingerMs < 1500, `exited ${lingerMs} ms after closing`);
+});
