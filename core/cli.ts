@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { CLIENT_USAGE, isClientCommand, runClientCommand } from './cli-client.ts';
 import { loadConfig } from './config.ts';
 import { ErrorCodes, MistError } from './errors.ts';
 import { createLogger } from './logger.ts';
@@ -12,11 +13,14 @@ import { MistServer } from './server.ts';
 const USAGE = `Usage:
   mist --server [--listeners tcp://127.0.0.1:1445,…] [--log-level TRACE|DEBUG|INFO|WARN|ERROR|FATAL]
                 [--config FILE]
+${CLIENT_USAGE}
   mist --version | -v
   mist --help | -h`;
 
 /** Exit codes: 0 success, 1 failure at run time, 2 bad usage or configuration. */
 export async function main(argv: string[]): Promise<number> {
+  const [first, ...rest] = argv;
+  if (first !== undefined && isClientCommand(first)) return runClientCommand(first, rest);
   let values: ReturnType<typeof parse>['values'];
   let positionals: string[];
   try {
