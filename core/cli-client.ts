@@ -3,6 +3,7 @@
  * `mist subscribe`, `mist publish`. Exit codes: 0 success, 1 failure at run
  * time (refused connection, bad token, error reply), 2 bad usage.
  */
+import type { Readable, Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { ClientErrorCodes, connect, dataText, MistClientError, type Delivery, type MistClient } from './client/index.ts';
 
@@ -46,15 +47,47 @@ interface Flags {
 
 class UsageError extends Error {}
 
+/** Where a command reads, writes and learns that it should stop; the process's own by default. */
+export interface ClientIo {
+  stdin: Readable;
+  stdout: Writable;
+  stderr: Writable;
+  /** Calls `stop` on SIGINT or SIGTERM (what `mist subscribe` ends on); returns a function that stops listening. */
+  onStop(stop: () => void): () => void;
+}
+
+const PROCESS_IO: ClientIo = {
+  stdin: process.stdin,
+  stdout: process.stdout,
+  stderr: process.stderr,
+  onStop(stop) {
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    return () => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+    };
+  },
+};
+
 /** Runs `mist <command> …argv`; resolves with the exit code. */
-export async function runClientCommand(command: ClientCommand, argv: string[]): Promise<number> {
+export async function runClientCommand(command: ClientCommand, argv: string[], io: ClientIo = PROCESS_IO): Promise<number> {
+  const { stdout, stderr } = io;
+  const failure = (message: string): number => {
+    stderr.write(`mist: ${message}\n`);
+    return 1;
+  };
+  const usageError = (message: string): number => {
+    stderr.write(`mist: ${message}\n${USAGE}\n`);
+    return 2;
+  };
   let flags: Flags;
   let url: string;
   try {
     const parsed = parseArgs({ args: argv, options: OPTIONS[command], allowPositionals: false, strict: true });
     flags = parsed.values as Flags;
     if (flags.help) {
-      process.stdout.write(USAGE + '\n');
+      stdout.write(USAGE + '\n');
       return 0;
     }
     url = serverUrl(flags);
@@ -65,13 +98,16 @@ export async function runClientCommand(command: ClientCommand, argv: string[]): 
   try {
     switch (command) {
       case 'ping':
-        return await ping(url, token);
+        await ping(url, token);
+        stdout.write('pong\n');
+        return 0;
       case 'subscribe':
-        return await subscribe(url, token, tagsOf(flags), flags.json ?? false);
+        return await subscribe(url, token, tagsOf(flags), flags.json ?? false, io);
       case 'publish': {
         const tags = tagsOf(flags);
         if (flags.data === undefined) throw new UsageError('publish needs --data TEXT (or --data - to read it from stdin)');
-        return await publish(url, token, tags, flags.data === '-' ? await readStdin() : flags.data);
+        await publish(url, token, tags, flags.data === '-' ? await readAll(io.stdin) : flags.data);
+        return 0;
       }
     }
   } catch (err) {
@@ -112,43 +148,40 @@ function tagsOf(flags: Flags): string[] {
   return tags;
 }
 
-async function ping(url: string, token: string | undefined): Promise<number> {
+async function ping(url: string, token: string | undefined): Promise<void> {
   const client = await open(url, token);
   try {
     await client.ping();
   } finally {
     await client.close();
   }
-  process.stdout.write('pong\n');
-  return 0;
 }
 
 /** Prints every message until SIGINT/SIGTERM; reconnects by itself if the server goes away. */
-async function subscribe(url: string, token: string | undefined, tags: string[], json: boolean): Promise<number> {
+async function subscribe(url: string, token: string | undefined, tags: string[], json: boolean, io: ClientIo): Promise<number> {
+  const { stdout, stderr } = io;
   let stop!: (code: number) => void;
   const stopped = new Promise<number>((resolve) => (stop = resolve));
-  const onSignal = () => stop(0);
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  const unlisten = io.onStop(() => stop(0));
   // A reader that went away (`mist subscribe … | head -1`) is a normal end.
-  const onStdoutError = (err: NodeJS.ErrnoException) => stop(err.code === 'EPIPE' ? 0 : failure(`stdout: ${err.message}`));
-  process.stdout.on('error', onStdoutError);
+  const onStdoutError = (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') stderr.write(`mist: stdout: ${err.message}\n`);
+    stop(err.code === 'EPIPE' ? 0 : 1);
+  };
+  stdout.on('error', onStdoutError);
   let client: MistClient | undefined;
   try {
     client = await open(url, token, true);
-    client.on('message', (message) => process.stdout.write(format(message, json) + '\n'));
-    client.on('disconnect', (err) => process.stderr.write(`mist: ${err.message}; reconnecting\n`));
-    client.on('reconnect', () => process.stderr.write(`mist: reconnected to ${url}, subscribed again\n`));
-    client.on('close', () => stop(failure(`connection to ${url} closed`)));
+    client.on('message', (message) => stdout.write(format(message, json) + '\n'));
+    client.on('disconnect', (err) => stderr.write(`mist: ${err.message}; reconnecting\n`));
+    client.on('reconnect', () => stderr.write(`mist: reconnected to ${url}, subscribed again\n`));
     await client.subscribe(tags);
-    process.stderr.write(`mist: subscribed to ${tags.join(',')} on ${url}\n`);
+    stderr.write(`mist: subscribed to ${tags.join(',')} on ${url}\n`);
     return await stopped;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    client?.removeAllListeners('close');
+    unlisten();
     await client?.close();
-    process.stdout.off('error', onStdoutError);
+    stdout.off('error', onStdoutError);
   }
 }
 
@@ -160,17 +193,18 @@ function format(message: Delivery, json: boolean): string {
 }
 
 /** Exits 0 only once the server accepted the message (the client confirms publishes with a ping). */
-async function publish(url: string, token: string | undefined, tags: string[], data: string): Promise<number> {
+async function publish(url: string, token: string | undefined, tags: string[], data: string): Promise<void> {
   const client = await open(url, token);
   try {
     await client.publish(tags, data);
   } catch (err) {
-    if (err instanceof MistClientError && err.code === ClientErrorCodes.REPLY) return failure(`publish refused: ${err.message}`);
+    if (err instanceof MistClientError && err.code === ClientErrorCodes.REPLY) {
+      throw new MistClientError(ClientErrorCodes.REPLY, `publish refused: ${err.message}`, { cause: err });
+    }
     throw err;
   } finally {
     await client.close();
   }
-  return 0;
 }
 
 async function open(url: string, token: string | undefined, reconnect = false): Promise<MistClient> {
@@ -185,19 +219,9 @@ async function open(url: string, token: string | undefined, reconnect = false): 
   }
 }
 
-/** stdin to its end, less one final newline (`echo hi | mist publish --data -` publishes "hi"). */
-async function readStdin(): Promise<string> {
+/** A stream to its end, less one final newline (`echo hi | mist publish --data -` publishes "hi"). */
+async function readAll(stream: Readable): Promise<string> {
   const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  for await (const chunk of stream) chunks.push(Buffer.from(chunk as Buffer | string));
   return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
-}
-
-function failure(message: string): number {
-  process.stderr.write(`mist: ${message}\n`);
-  return 1;
-}
-
-function usageError(message: string): number {
-  process.stderr.write(`mist: ${message}\n${USAGE}\n`);
-  return 2;
 }
