@@ -21,4 +21,5 @@ export const DEFAULT_LIMITS: Readonly<Limits> = {
 export const BUILTIN_PLUGINS: readonly string[] = [
   new URL('../plugins/commands/basic.commands.ts', import.meta.url).href,
   new URL('../plugins/listeners/tcp.listener.ts', import.meta.url).href,
+  new URL('../plugins/authenticators/memory.authenticator.ts', import.meta.url).href,
 ];

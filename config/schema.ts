@@ -14,6 +14,12 @@ export interface ConfigFile {
   logLevel?: LogLevel;
   limits?: Partial<Limits>;
   plugins?: PluginSetting[];
+  /** The authenticator's URI (`memory://`, `postgres://…`); needs `token`. */
+  authenticator?: string;
+  /** The admin token, when an authenticator is configured. */
+  token?: string;
+  /** The backplane's URI (`redis://…`, `nats://…`), to run as one node of a cluster. */
+  cluster?: string;
 }
 
 /** A config value that is not of its key's shape. */
@@ -33,7 +39,7 @@ const POLICIES = ['drop', 'disconnect'] as const;
 export function checkConfig(raw: unknown): ConfigFile {
   if (raw === null || raw === undefined) return {};
   const input = object(raw, 'the config');
-  const known = ['listeners', 'logLevel', 'limits', 'plugins'];
+  const known = ['listeners', 'logLevel', 'limits', 'plugins', 'authenticator', 'token', 'cluster'];
   for (const key of Object.keys(input)) {
     if (!known.includes(key)) throw new ConfigShapeError(key, `is not a known key (known: ${known.join(', ')})`);
   }
@@ -42,6 +48,9 @@ export function checkConfig(raw: unknown): ConfigFile {
   if (input.logLevel !== undefined) config.logLevel = logLevel(input.logLevel);
   if (input.limits !== undefined) config.limits = limits(input.limits);
   if (input.plugins !== undefined) config.plugins = plugins(input.plugins);
+  if (input.authenticator !== undefined) config.authenticator = uri(input.authenticator, 'authenticator', 'memory://');
+  if (input.token !== undefined) config.token = token(input.token);
+  if (input.cluster !== undefined) config.cluster = uri(input.cluster, 'cluster', 'redis://127.0.0.1:6379');
   return config;
 }
 
@@ -59,6 +68,18 @@ function listeners(value: unknown): string[] {
     if (typeof uri !== 'string' || uri.trim() === '') throw new ConfigShapeError(`listeners[${i}]`, 'must be a listener URI string');
     return uri.trim();
   });
+}
+
+function uri(value: unknown, key: string, example: string): string {
+  if (typeof value !== 'string' || !/^[a-z][a-z0-9+.-]*:\/\//i.test(value.trim())) {
+    throw new ConfigShapeError(key, `must be a URI such as "${example}"`);
+  }
+  return value.trim();
+}
+
+function token(value: unknown): string {
+  if (typeof value !== 'string' || value === '') throw new ConfigShapeError('token', 'must be a non-empty string');
+  return value;
 }
 
 function logLevel(value: unknown): LogLevel {

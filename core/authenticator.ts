@@ -2,6 +2,10 @@
  * The authenticator seam (SPEC §6): a small async store of tokens and the
  * tags each may use. It decides nothing; permission checks are the core's,
  * made once for every transport. Implementations register by URI scheme.
+ *
+ * A method refuses what the caller got wrong (an existing token, an unknown
+ * one) by throwing `CommandError`, whose message the admin sees; any other
+ * failure (a database gone) is a fault, logged and replied as an error.
  */
 import type { Logger } from './logger.ts';
 

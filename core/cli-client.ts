@@ -175,7 +175,11 @@ async function subscribe(url: string, token: string | undefined, tags: string[],
     client.on('message', (message) => stdout.write(format(message, json) + '\n'));
     client.on('disconnect', (err) => stderr.write(`mist: ${err.message}; reconnecting\n`));
     client.on('reconnect', () => stderr.write(`mist: reconnected to ${url}, subscribed again\n`));
-    await client.subscribe(tags);
+    await client.subscribe(tags).catch((err: unknown) => {
+      throw err instanceof MistClientError && err.code === ClientErrorCodes.REPLY
+        ? new MistClientError(ClientErrorCodes.REPLY, `subscribe refused: ${err.message}`, { cause: err })
+        : err;
+    });
     stderr.write(`mist: subscribed to ${tags.join(',')} on ${url}\n`);
     return await stopped;
   } finally {

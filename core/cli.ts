@@ -5,14 +5,14 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { CLIENT_USAGE, isClientCommand, runClientCommand } from './cli-client.ts';
-import { loadConfig } from './config.ts';
-import { ErrorCodes, MistError } from './errors.ts';
+import { loadConfig, type ConfigFlags } from './config.ts';
+import { MistError } from './errors.ts';
 import { createLogger } from './logger.ts';
 import { MistServer } from './server.ts';
 
 const USAGE = `Usage:
-  mist --server [--listeners tcp://127.0.0.1:1445,…] [--log-level TRACE|DEBUG|INFO|WARN|ERROR|FATAL]
-                [--config FILE]
+  mist --server [--listeners tcp://127.0.0.1:1445,…] [--authenticator URI --token T]
+                [--cluster URI] [--log-level TRACE|DEBUG|INFO|WARN|ERROR|FATAL] [--config FILE]
 ${CLIENT_USAGE}
   mist --version | -v
   mist --help | -h`;
@@ -38,7 +38,8 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (positionals.length > 0) return usageError(`unknown command "${positionals[0]}"`);
   if (!values.server) return usageError('nothing to do');
-  return serve({ config: values.config, listeners: values.listeners, logLevel: values['log-level'] });
+  const { config, listeners, authenticator, token, cluster } = values;
+  return serve({ config, listeners, logLevel: values['log-level'], authenticator, token, cluster });
 }
 
 function parse(argv: string[]) {
@@ -49,6 +50,9 @@ function parse(argv: string[]) {
       server: { type: 'boolean' },
       listeners: { type: 'string' },
       'log-level': { type: 'string' },
+      authenticator: { type: 'string' },
+      token: { type: 'string' },
+      cluster: { type: 'string' },
       config: { type: 'string' },
       version: { type: 'boolean', short: 'v' },
       help: { type: 'boolean', short: 'h' },
@@ -56,7 +60,7 @@ function parse(argv: string[]) {
   });
 }
 
-async function serve(flags: { config?: string; listeners?: string; logLevel?: string }): Promise<number> {
+async function serve(flags: ConfigFlags): Promise<number> {
   // Listen for signals from the start, so that one arriving during start-up still ends in a clean stop.
   const stopped = new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGINT', resolve);
@@ -70,9 +74,10 @@ async function serve(flags: { config?: string; listeners?: string; logLevel?: st
     await server.start();
   } catch (err) {
     if (!(err instanceof MistError)) throw err;
-    // Listener URIs that came from the config file: say which file.
+    // A URI that came from the config file, not a flag: say which file and key.
     const file = server?.config.file;
-    const where = err.code === ErrorCodes.UNKNOWN_SCHEME && file && !flags.listeners ? ` (${file}: listeners)` : '';
+    const key = err.key as keyof ConfigFlags | undefined;
+    const where = key && file && flags[key] === undefined ? ` (${file}: ${key})` : '';
     process.stderr.write(`mist: ${err.message}${where}\n`);
     return 2;
   }

@@ -19,11 +19,19 @@
 import type { DependencyContainer, InjectionToken } from 'tsyringe';
 import { ErrorCodes, MistError } from './errors.ts';
 import type { Message, Request } from './protocol.ts';
-import type { Role, Session } from './session.ts';
+import type { Role } from './auth.ts';
+import type { Session } from './session.ts';
 
 export interface CommandOptions {
-  /** Who may run it: `user` (default) or `admin` only. */
-  role?: Role;
+  /** Who may run it: `user` (default: any authenticated connection) or `admin` only. */
+  role?: Exclude<Role, 'anonymous'>;
+  /** Whether a connection that has not authenticated may run it (`ping`, `auth`). Default false. */
+  anonymous?: boolean;
+  /**
+   * Whether the request's tags must all be among the tags the connection's
+   * token permits (SPEC §4), as for subscribe and publish. Default false.
+   */
+  tagPermission?: boolean;
   /** `required`: the request must carry at least one tag. Default `optional`. */
   tags?: 'required' | 'optional';
   /** `string` (default): `data`, when present, must be a string; `any`: any JSON value. */
@@ -89,7 +97,7 @@ export class CommandRegistry {
         );
       }
       const handler = (instance[method] as CommandHandler).bind(instance);
-      this.specs.set(name, { name, plugin, handler, role: 'user', tags: 'optional', data: 'string', ...options });
+      this.specs.set(name, { name, plugin, handler, role: 'user', anonymous: false, tagPermission: false, tags: 'optional', data: 'string', ...options });
     }
   }
 

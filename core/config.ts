@@ -26,6 +26,12 @@ export interface MistConfig {
   logLevel: LogLevel;
   limits: Limits;
   plugins: PluginEntry[];
+  /** The authenticator's URI; when set, `token` is set too. */
+  authenticator: string | undefined;
+  /** The admin token. */
+  token: string | undefined;
+  /** The backplane's URI, when this node is part of a cluster. */
+  cluster: string | undefined;
   /** The config file that was read, if any. */
   file: string | undefined;
 }
@@ -35,6 +41,9 @@ export interface ConfigFlags {
   config?: string;
   listeners?: string;
   logLevel?: string;
+  authenticator?: string;
+  token?: string;
+  cluster?: string;
 }
 
 /** Where cosmiconfig looks, in the working directory, when no `--config` is given. */
@@ -75,7 +84,8 @@ export async function loadConfig(flags: ConfigFlags = {}, cwd = process.cwd()): 
     throw new MistError(ErrorCodes.CONFIG, `cannot read config file ${file ?? cwd}: ${(err as Error).message}`, { cause: err });
   }
   const fromFile = check(found?.config, (key) => `${found!.filepath}: ${key}`);
-  const fromFlags = check({ listeners: flags.listeners, logLevel: flags.logLevel }, flagOf);
+  const { listeners, logLevel, authenticator, token, cluster } = flags;
+  const fromFlags = check({ listeners, logLevel, authenticator, token, cluster }, flagOf);
   return buildConfig({ ...fromFile, ...definedOnly(fromFlags) }, found ? dirname(found.filepath) : cwd, found?.filepath);
 }
 
@@ -85,6 +95,10 @@ export async function loadConfig(flags: ConfigFlags = {}, cwd = process.cwd()): 
  */
 export function buildConfig(input: ConfigFile = {}, base = process.cwd(), file?: string): MistConfig {
   const config = check(input, (key) => `config: ${key}`);
+  if (config.authenticator !== undefined && config.token === undefined) {
+    const where = file ? ` (${file})` : '';
+    throw new MistError(ErrorCodes.CONFIG, `an authenticator needs an admin token: give --token or "token" in the config${where}`);
+  }
   return {
     listeners: config.listeners ?? [...DEFAULT_LISTENERS],
     logLevel: config.logLevel ?? DEFAULT_LOG_LEVEL,
@@ -92,6 +106,9 @@ export function buildConfig(input: ConfigFile = {}, base = process.cwd(), file?:
     plugins: (config.plugins ?? []).map((plugin) =>
       typeof plugin === 'string' ? { module: plugin, options: undefined, base } : { module: plugin.module, options: plugin.options, base },
     ),
+    authenticator: config.authenticator,
+    token: config.token,
+    cluster: config.cluster,
     file,
   };
 }

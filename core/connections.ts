@@ -4,6 +4,7 @@
  * its subscriptions) when it closes.
  */
 import { inject, injectable } from 'tsyringe';
+import type { Auth, Identity } from './auth.ts';
 import type { Broker } from './broker.ts';
 import type { Dispatcher } from './dispatcher.ts';
 import type { Limits } from './limits.ts';
@@ -25,6 +26,7 @@ export class Connections implements InputHandler {
     @inject(TOKENS.Dispatcher) private readonly dispatcher: Dispatcher,
     @inject(TOKENS.Limits) private readonly limits: Limits,
     @inject(TOKENS.Logger) private readonly logger: Logger,
+    @inject(TOKENS.Auth) private readonly auth: Auth,
   ) {}
 
   /** Connections open now. */
@@ -32,8 +34,13 @@ export class Connections implements InputHandler {
     return this.live.size;
   }
 
-  open(sink: Sink, info: ConnectionInfo): Session {
-    const session = new Session(this.nextId++, info, sink, this.limits, this, this.delivery);
+  /**
+   * Opens a session. `identity` is for transports that authenticate before
+   * the connection exists (a WebSocket's `X-AUTH-TOKEN`); others start
+   * unauthenticated when an authenticator is configured.
+   */
+  open(sink: Sink, info: ConnectionInfo, identity: Identity = this.auth.initial): Session {
+    const session = new Session(this.nextId++, info, sink, this.limits, this, this.delivery, identity);
     this.live.add(session);
     this.total++;
     this.logger.debug({ session: session.id, ...info }, 'connection opened');

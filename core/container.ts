@@ -1,6 +1,7 @@
 /** The per-server dependency-injection container, wired by the tokens of tokens.ts. */
 import 'reflect-metadata';
 import { container as root, Lifecycle, type DependencyContainer } from 'tsyringe';
+import { Auth } from './auth.ts';
 import type { AuthenticatorFactory } from './authenticator.ts';
 import type { BackplaneFactory } from './backplane.ts';
 import { Broker } from './broker.ts';
@@ -23,6 +24,7 @@ export function createContainer(config: MistConfig, logger: Logger): DependencyC
   c.register(TOKENS.Broker, { useClass: Broker }, scoped);
   c.register(TOKENS.Connections, { useClass: Connections }, scoped);
   c.register(TOKENS.Dispatcher, { useClass: Dispatcher }, scoped);
+  c.register(TOKENS.Auth, { useValue: new Auth() });
   c.register(TOKENS.Commands, { useValue: new CommandRegistry(c) });
   c.register(TOKENS.Listeners, { useValue: new SchemeRegistry<ListenerFactory>('listener') });
   c.register(TOKENS.Authenticators, { useValue: new SchemeRegistry<AuthenticatorFactory>('authenticator') });

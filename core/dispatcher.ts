@@ -1,9 +1,10 @@
 /**
- * Runs one frame of client input: parse, validate, check the role, call the
- * command's handler, reply. Every transport goes through here, so every
- * check is made once, the same way, for all of them.
+ * Runs one frame of client input: parse, validate, check identity and
+ * permissions, call the command's handler, reply. Every transport goes
+ * through here, so every check is made once, the same way, for all of them.
  */
 import { inject, injectable } from 'tsyringe';
+import type { Auth } from './auth.ts';
 import type { CommandRegistry, CommandSpec } from './commands.ts';
 import { TOKENS } from './tokens.ts';
 import { CommandError } from './errors.ts';
@@ -23,6 +24,7 @@ export class Dispatcher {
     @inject(TOKENS.Commands) private readonly commands: CommandRegistry,
     @inject(TOKENS.Limits) private readonly limits: Limits,
     @inject(TOKENS.Logger) private readonly logger: Logger,
+    @inject(TOKENS.Auth) private readonly auth: Auth,
   ) {}
 
   /** Handles one frame. Returns a promise only when the command is asynchronous. */
@@ -36,7 +38,7 @@ export class Dispatcher {
     }
     const spec = this.commands.get(request.command);
     if (!spec) return this.fail(session, request.command, UNKNOWN_COMMAND);
-    const refusal = refuse(spec, request, session);
+    const refusal = this.refuse(spec, request, session);
     if (refusal) return this.fail(session, spec.name, refusal);
 
     let result: ReturnType<CommandSpec['handler']>;
@@ -70,18 +72,24 @@ export class Dispatcher {
     this.logger.debug({ session: session.id, command, error }, 'command refused');
     session.reply({ command, error });
   }
+
+  /** Why `request` may not run `spec`, or undefined when it may. */
+  private refuse(spec: CommandSpec, request: Request, session: Session): string | undefined {
+    const role = session.identity.role;
+    if (role === 'anonymous' && !spec.anonymous) return 'not authenticated: send auth first';
+    if (spec.role === 'admin' && role !== 'admin') {
+      if (this.auth.required) return `"${spec.name}" needs the admin token`;
+      return `"${spec.name}" is an admin command: it needs an authenticator (start mist with --authenticator)`;
+    }
+    if (spec.tags === 'required' && request.tags.length === 0) return `"${spec.name}" needs at least one tag`;
+    if (spec.data === 'string' && request.data !== undefined && typeof request.data !== 'string') {
+      return '"data" must be a string';
+    }
+    if (spec.tagPermission) return this.auth.refuseTags(session, request.tags);
+    return undefined;
+  }
 }
 
 function isThenable(value: unknown): value is PromiseLike<Message | void> {
   return typeof (value as PromiseLike<unknown> | undefined)?.then === 'function';
-}
-
-/** Why `request` may not run `spec`, or undefined when it may. */
-function refuse(spec: CommandSpec, request: Request, session: Session): string | undefined {
-  if (spec.role === 'admin' && session.role !== 'admin') return `"${spec.name}" needs the admin role`;
-  if (spec.tags === 'required' && request.tags.length === 0) return `"${spec.name}" needs at least one tag`;
-  if (spec.data === 'string' && request.data !== undefined && typeof request.data !== 'string') {
-    return '"data" must be a string';
-  }
-  return undefined;
 }

@@ -13,6 +13,8 @@ export const ErrorCodes = {
   DUPLICATE_COMMAND: 'MIST_ERR_DUPLICATE_COMMAND',
   /** A plugin could not be loaded or failed to register. */
   PLUGIN: 'MIST_ERR_PLUGIN',
+  /** The authenticator could not be opened (database unreachable, corrupt file…). */
+  AUTHENTICATOR: 'MIST_ERR_AUTHENTICATOR',
   /** A listener could not start (address in use, bad address…). */
   LISTEN: 'MIST_ERR_LISTEN',
 } as const;
@@ -21,13 +23,17 @@ export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
 
 /** A start-up or configuration failure; its message is meant for the person running mist. */
 export class MistError extends Error {
+  /** The config key (and flag) the error is about, when one is: `listeners`, `authenticator`… */
+  readonly key: string | undefined;
+
   constructor(
     readonly code: ErrorCode,
     message: string,
-    options?: ErrorOptions,
+    options?: ErrorOptions & { key?: string },
   ) {
     super(message, options);
     this.name = 'MistError';
+    this.key = options?.key;
   }
 }
 

@@ -1,6 +1,7 @@
 /** The mist package: embed a server, write plugins. */
 // tsyringe throws on load unless the Reflect polyfill came first, and this may be the first module loaded.
 import 'reflect-metadata';
+export { Auth, type Identity, type Role } from './auth.ts';
 export type { Authenticator, AuthenticatorFactory } from './authenticator.ts';
 export type { Backplane, BackplaneContext, BackplaneFactory } from './backplane.ts';
 export { Broker } from './broker.ts';
@@ -16,7 +17,7 @@ export { SubscriptionIndex } from './matcher.ts';
 export { definePlugin, type MistPlugin, type PluginApi } from './plugin.ts';
 export { Frame, type Message, type Request } from './protocol.ts';
 export { MistServer, startServer } from './server.ts';
-export type { ConnectionInfo, Role, Session, Sink } from './session.ts';
+export type { ConnectionInfo, Session, Sink } from './session.ts';
 export { TOKENS } from './tokens.ts';
 // Plugins decorate with mist's own tsyringe, so that their classes and the
 // server's container share one registry of type information.

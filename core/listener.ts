@@ -2,14 +2,26 @@
  * The listener seam: a listener turns bytes into frames and frames into
  * bytes for one transport. It never interprets a command.
  */
+import type { Identity } from './auth.ts';
 import type { Limits } from './limits.ts';
 import type { Logger } from './logger.ts';
 import type { ConnectionInfo, Session, Sink } from './session.ts';
 
 /** What the core gives a listener. */
 export interface ListenerContext {
-  /** Opens a session for a new connection; the listener then feeds it frames. */
-  open(sink: Sink, info: ConnectionInfo): Session;
+  /**
+   * Opens a session for a new connection; the listener then feeds it frames.
+   * `identity` is what a token given with the connection itself (an HTTP
+   * header) granted; without it the connection starts unauthenticated.
+   */
+  open(sink: Sink, info: ConnectionInfo, identity?: Identity): Session;
+  /** Authentication, for transports that carry a token outside the protocol (SPEC §4). */
+  readonly auth: {
+    /** Whether connections must authenticate. */
+    readonly required: boolean;
+    /** The identity `token` grants, or undefined for a wrong token. Never log the token. */
+    identify(token: string): Promise<Identity | undefined>;
+  };
   readonly limits: Limits;
   readonly logger: Logger;
 }

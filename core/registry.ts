@@ -25,19 +25,22 @@ export class SchemeRegistry<Factory> {
     this.factories.set(scheme, { factory, plugin });
   }
 
-  /** Finds the factory for a URI, or fails naming the scheme and the known ones. */
-  resolve(uri: string): { url: URL; factory: Factory } {
+  /**
+   * Finds the factory for a URI, or fails naming the scheme and the known
+   * ones; `key` is the config key the URI came from, for the error.
+   */
+  resolve(uri: string, key?: string): { url: URL; factory: Factory } {
     let url: URL;
     try {
       url = new URL(uri);
     } catch {
-      throw new MistError(ErrorCodes.CONFIG, `invalid ${this.kind} URI "${uri}": expected scheme://host:port`);
+      throw new MistError(ErrorCodes.CONFIG, `invalid ${this.kind} URI "${uri}": expected scheme://host:port`, { key });
     }
     const scheme = url.protocol.slice(0, -1);
     const entry = this.factories.get(scheme);
     if (!entry) {
       const known = this.schemes().join(', ') || 'none';
-      throw new MistError(ErrorCodes.UNKNOWN_SCHEME, `unknown ${this.kind} scheme "${scheme}" in "${uri}" (known: ${known})`);
+      throw new MistError(ErrorCodes.UNKNOWN_SCHEME, `unknown ${this.kind} scheme "${scheme}" in "${uri}" (known: ${known})`, { key });
     }
     return { url, factory: entry.factory };
   }

@@ -4,6 +4,8 @@
  * idempotent and also cleans up after a failed start.
  */
 import type { DependencyContainer } from 'tsyringe';
+import type { Auth } from './auth.ts';
+import type { AuthenticatorFactory } from './authenticator.ts';
 import { BUILTIN_PLUGINS } from '../config/defaults.ts';
 import type { ConfigFile } from '../config/schema.ts';
 import type { Broker } from './broker.ts';
@@ -45,6 +47,10 @@ export class MistServer {
     return this.container.resolve(TOKENS.Dispatcher);
   }
 
+  get auth(): Auth {
+    return this.container.resolve(TOKENS.Auth);
+  }
+
   /** The URIs served, with real ports. */
   get urls(): string[] {
     return this.listeners.map((listener) => listener.url);
@@ -64,6 +70,7 @@ export class MistServer {
       const base = process.cwd();
       const builtins = BUILTIN_PLUGINS.map((module) => ({ module, options: undefined, base }));
       await loadPlugins(this.container, [...builtins, ...this.config.plugins]);
+      await this.startAuthenticator();
       await this.startListeners();
     } catch (err) {
       await this.close();
@@ -79,22 +86,47 @@ export class MistServer {
       const wasRunning = this.state === 'running';
       this.state = 'closing';
       for (const listener of [...this.listeners].reverse()) await listener.close();
+      await this.auth.close();
       this.state = 'closed';
       if (wasRunning) this.logger.info('closed');
     })();
     return this.closing;
   }
 
+  /** Opens the configured authenticator, if any; from then on connections must authenticate. */
+  private async startAuthenticator(): Promise<void> {
+    const { authenticator: uri, token } = this.config;
+    if (uri === undefined) return;
+    const registry = this.container.resolve<SchemeRegistry<AuthenticatorFactory>>(TOKENS.Authenticators);
+    const { url, factory } = registry.resolve(uri, 'authenticator');
+    let store;
+    try {
+      store = await factory(url, { logger: this.logger.child({ authenticator: url.protocol.slice(0, -1) }) });
+    } catch (err) {
+      if (err instanceof MistError) throw err;
+      throw new MistError(ErrorCodes.AUTHENTICATOR, `cannot open authenticator ${redact(url)}: ${(err as Error).message}`, { cause: err, key: 'authenticator' });
+    }
+    this.auth.enable(store, token!);
+    this.logger.info({ authenticator: redact(url) }, 'authentication required');
+  }
+
   private async startListeners(): Promise<void> {
     const registry = this.container.resolve<SchemeRegistry<ListenerFactory>>(TOKENS.Listeners);
     const connections = this.connections;
+    const auth = this.auth;
     const context: ListenerContext = {
-      open: (sink, info) => connections.open(sink, info),
+      open: (sink, info, identity) => connections.open(sink, info, identity),
+      auth: {
+        get required() {
+          return auth.required;
+        },
+        identify: (token) => auth.identify(token),
+      },
       limits: this.config.limits,
       logger: this.logger,
     };
     // Resolve every URI first, so a typo fails before anything is bound.
-    const planned = this.config.listeners.map((uri) => ({ uri, ...registry.resolve(uri) }));
+    const planned = this.config.listeners.map((uri) => ({ uri, ...registry.resolve(uri, 'listeners') }));
     for (const { uri, url, factory } of planned) {
       const listener = factory(url, context);
       try {
@@ -106,6 +138,14 @@ export class MistServer {
       this.logger.info({ url: listener.url }, `listening on ${listener.url}`);
     }
   }
+}
+
+/** A URI fit for logs: without its password. */
+function redact(url: URL): string {
+  if (!url.password) return url.href;
+  const copy = new URL(url.href);
+  copy.password = '***';
+  return copy.href;
 }
 
 /**

@@ -2,6 +2,7 @@
  * One client connection, whatever its transport: identity, subscriptions,
  * and the bounded outbound path of SPEC §7.
  */
+import type { Identity } from './auth.ts';
 import type { Limits } from './limits.ts';
 import { Frame, INVALID_MESSAGE_COMMAND, type Message } from './protocol.ts';
 
@@ -33,12 +34,6 @@ export interface ConnectionInfo {
   remote: string;
 }
 
-/**
- * A connection's role decides which commands it may run: `admin` ones need
- * the admin role.
- */
-export type Role = 'user' | 'admin';
-
 /** Handles a session's input; the core's dispatcher. */
 export interface InputHandler {
   /** Runs one frame's command; a returned promise holds back the session's next frames. */
@@ -61,7 +56,8 @@ type InputEvent = string | Buffer | typeof OVERSIZED | typeof INPUT_END;
 export class Session {
   /** Subscriptions by canonical key (see `canonicalTags`), each its sorted distinct tags. */
   readonly subscriptions = new Map<string, readonly string[]>();
-  role: Role = 'user';
+  /** Failed `auth` attempts; too many close the connection. */
+  failedAuths = 0;
   /** Messages dropped because this connection's buffer was full. */
   dropped = 0;
   /** Closed by the `disconnect` slow-consumer policy. */
@@ -85,6 +81,8 @@ export class Session {
     private readonly limits: Limits,
     private readonly input: InputHandler,
     private readonly stats: DeliveryStats,
+    /** Who the connection is; `auth` changes it. */
+    public identity: Identity,
   ) {}
 
   get isOpen(): boolean {

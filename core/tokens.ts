@@ -12,6 +12,8 @@ export const TOKENS = {
   Broker: Symbol('mist.Broker'),
   Connections: Symbol('mist.Connections'),
   Dispatcher: Symbol('mist.Dispatcher'),
+  /** Authentication and permissions (`Auth`). */
+  Auth: Symbol('mist.Auth'),
   Commands: Symbol('mist.Commands'),
   Listeners: Symbol('mist.Listeners'),
   Authenticators: Symbol('mist.Authenticators'),

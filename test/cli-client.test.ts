@@ -70,6 +70,9 @@ class InProcess {
   }
 }
 
+const ADMIN = 'admin-secret';
+const WITH_AUTH = { authenticator: 'memory://', token: ADMIN };
+
 /** `--host 127.0.0.1:PORT` for a server's TCP listener. */
 function hostOf(url: string): string {
   return new URL(url).host;
@@ -167,6 +170,14 @@ test.serial('mist publish --url ws://… publishes over WebSocket', async (t) =>
   t.is((await messages.next()).value?.data, 'over ws');
 });
 
+test.serial('a bad token exits 1 with "mist: authentication failed: invalid token"', async (t) => {
+  const { server } = await startTestServer(t, WITH_AUTH);
+  const cli = await MistCli.run(t, ['publish', '--tags', 'a', '--data', 'x', '--token', 'wrong', '--host', hostOf(server.url('tcp'))]);
+  t.is(cli.status.code, 1);
+  t.is(cli.stderr, 'mist: authentication failed: invalid token\n');
+  t.is(cli.stdout, '');
+});
+
 test.serial('an unknown flag exits 2 with a usage message', async (t) => {
   const cli = await MistCli.run(t, ['publish', '--frobnicate']);
   t.is(cli.status.code, 2);
@@ -232,6 +243,26 @@ test('a token refused by a WebSocket server exits 1; the right one works', async
   t.is(cli.stderr, `mist: ${bridge.url}/subscribe/websocket refused the token (HTTP 401)\n`);
   const ok = await InProcess.run(['ping', '--url', bridge.url, '--token', 'secret']);
   t.is(ok.code, 0, ok.stderr);
+});
+
+test('with an authenticator, --token lets publish and subscribe through; without one they exit 1', async (t) => {
+  const { server } = await startTestServer(t, WITH_AUTH);
+  const url = server.url('tcp');
+  const refused = await InProcess.run(['publish', '--tags', 'a', '--data', 'x', '--url', url]);
+  t.is(refused.code, 1);
+  t.is(refused.stderr, 'mist: publish refused: not authenticated: send auth first\n');
+  const notSubscribed = await InProcess.run(['subscribe', '--tags', 'a', '--url', url]);
+  t.is(notSubscribed.code, 1);
+  t.is(notSubscribed.stderr, 'mist: subscribe refused: not authenticated: send auth first\n');
+  t.is((await InProcess.run(['ping', '--url', url, '--token', 'wrong'])).stderr, 'mist: authentication failed: invalid token\n');
+
+  const cli = new InProcess(['subscribe', '--tags', 'a', '--url', url, '--token', ADMIN]);
+  await cli.waitFor('stderr', /subscribed to a/);
+  const published = await InProcess.run(['publish', '--tags', 'a', '--data', 'let in', '--url', url, '--token', ADMIN]);
+  t.is(published.code, 0, published.stderr);
+  await cli.waitFor('stdout', /let in\n/);
+  cli.stop();
+  t.is(await cli.result, 0);
 });
 
 const usage = test.macro({

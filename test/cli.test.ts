@@ -367,3 +367,18 @@ test('a port already in use exits non-zero naming the URI', async (t) => {
   t.true(mist.stderr.includes(url), mist.stderr);
   t.false(mist.logs.some((line) => line.msg === 'mist is ready'));
 });
+
+test('--authenticator without --token exits 2 with a clear message, binding nothing', async (t) => {
+  const dir = await tempFolder(t);
+  const mist = Mist.run(t, ['--server', '--listeners', 'tcp://127.0.0.1:0', '--authenticator', 'memory://'], dir);
+  t.is((await mist.exit()).code, 2);
+  t.regex(mist.stderr, /authenticator needs an admin token/);
+  t.false(mist.stdout.includes('listening on'), mist.stdout);
+});
+
+test('an unknown authenticator scheme in the config file exits 2 naming the file and key', async (t) => {
+  const dir = await tempFolder(t, { 'mist.config.yaml': 'authenticator: nope://x\ntoken: t\nlisteners: [tcp://127.0.0.1:0]\n' });
+  const mist = Mist.run(t, ['--server'], dir);
+  t.is((await mist.exit()).code, 2);
+  t.true(mist.stderr.includes(`${join(dir, 'mist.config.yaml')}: authenticator`), mist.stderr);
+});

@@ -19,6 +19,9 @@ const DEFAULTS = {
   logLevel: DEFAULT_LOG_LEVEL,
   limits: { ...DEFAULT_LIMITS },
   plugins: [],
+  authenticator: undefined,
+  token: undefined,
+  cluster: undefined,
 };
 
 const discovered = test.macro(async (t, name: string, content: string) => {

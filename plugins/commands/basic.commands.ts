@@ -1,15 +1,20 @@
 /**
  * The basic commands of SPEC §3, available on every transport:
- * ping, subscribe, unsubscribe, publish, list.
+ * ping, subscribe, unsubscribe, publish, list, auth.
  */
 import { inject, injectable } from 'tsyringe';
+import type { Auth } from '../../core/auth.ts';
 import type { Broker } from '../../core/broker.ts';
 import { command } from '../../core/commands.ts';
+import { CommandError } from '../../core/errors.ts';
 import { definePlugin } from '../../core/plugin.ts';
 import { dataJson, type Message, type Request } from '../../core/protocol.ts';
 import type { Session } from '../../core/session.ts';
 import { compareTagSets } from '../../core/tags.ts';
 import { TOKENS } from '../../core/tokens.ts';
+
+/** Failed `auth` attempts after which a connection is closed, so tokens cannot be guessed at leisure. */
+export const MAX_FAILED_AUTHS = 3;
 
 export default definePlugin({
   name: 'basic-commands',
@@ -20,14 +25,17 @@ export default definePlugin({
 
 @injectable()
 export class BasicCommands {
-  constructor(@inject(TOKENS.Broker) private readonly broker: Broker) {}
+  constructor(
+    @inject(TOKENS.Broker) private readonly broker: Broker,
+    @inject(TOKENS.Auth) private readonly access: Auth,
+  ) {}
 
-  @command('ping')
+  @command('ping', { anonymous: true })
   ping(): Message {
     return { command: 'ping', tags: [], data: 'pong' };
   }
 
-  @command('subscribe', { tags: 'required' })
+  @command('subscribe', { tags: 'required', tagPermission: true })
   subscribe(request: Request, session: Session): Message {
     this.broker.subscribe(session, request.tags);
     return { command: 'subscribe', tags: request.tags, data: 'success' };
@@ -41,7 +49,7 @@ export class BasicCommands {
   }
 
   /** Fire-and-forget, like the original: no reply unless it fails. `data` goes out exactly as it came. */
-  @command('publish', { tags: 'required', data: 'any' })
+  @command('publish', { tags: 'required', data: 'any', tagPermission: true })
   publish(request: Request, session: Session): void {
     this.broker.publish(session, request.tags, dataJson(request));
   }
@@ -54,5 +62,26 @@ export class BasicCommands {
   list(_request: Request, session: Session): Message {
     const subscriptions = [...session.subscriptions.values()].sort(compareTagSets);
     return { command: 'list', data: JSON.stringify(subscriptions) };
+  }
+
+  /**
+   * Takes the identity a token grants. A wrong token leaves the connection
+   * as it was; too many close it. Without an authenticator anyone may do
+   * anything, so any token succeeds.
+   */
+  @command('auth', { anonymous: true })
+  async auth(request: Request, session: Session): Promise<Message | void> {
+    if (typeof request.data !== 'string' || request.data === '') throw new CommandError('auth needs the token as data');
+    const identity = await this.access.identify(request.data);
+    if (identity) {
+      session.identity = identity;
+      session.failedAuths = 0;
+      return { command: 'auth', data: 'success' };
+    }
+    if (++session.failedAuths >= MAX_FAILED_AUTHS) {
+      session.reply({ command: 'auth', error: 'invalid token; too many failed attempts, closing the connection' });
+      return session.end();
+    }
+    throw new CommandError('invalid token');
   }
 }
