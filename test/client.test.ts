@@ -5,6 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readFile } from 'node:fs/promises';
 import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -446,14 +447,15 @@ test('backoff grows by the factor up to the cap, less up to `jitter` of itself',
   t.is(backoffOptions().maxAttempts, Infinity);
 });
 
-/** Runs a script that uses the client in a child process; resolves with its output and how long it took to exit after printing "closed". */
+const CLIENT = new URL('../core/client/index.ts', import.meta.url).href;
+
+/** Runs a script that uses the client in a child process (importing `connect` unless it has imports of its own); resolves with its output and how long it took to exit after printing "closed". */
 async function runScript(
   t: ExecutionContext,
   body: string,
   onOutput: (stdout: string) => void = () => {},
 ): Promise<{ code: number | null; stdout: string; stderr: string; lingerMs: number }> {
-  const index = new URL('../core/index.ts', import.meta.url).href;
-  const dir = await tempFolder(t, { 'script.mts': `import { connect } from '${index}';\n${body}\n` });
+  const dir = await tempFolder(t, { 'script.mts': body.includes('import ') ? body : `import { connect } from '${CLIENT}';\n${body}\n` });
   const child = spawn(process.execPath, ['--import=tsx', join(dir, 'script.mts')], {
     cwd: fileURLToPath(new URL('..', import.meta.url)),
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -522,4 +524,17 @@ test('close() while reconnecting leaves nothing running either', async (t) => {
   t.is(code, 0, stderr);
   t.is(stdout, 'ready\nclosed\n');
   t.true(lingerMs < 1500, `exited ${lingerMs} ms after closing`);
+});
+
+test('the runnable example of docs/client.md runs as documented and exits by itself', async (t) => {
+  const doc = await readFile(new URL('../docs/client.md', import.meta.url), 'utf8');
+  const example = /## A runnable example[\s\S]*?```ts\n([\s\S]*?)```/.exec(doc)?.[1];
+  t.truthy(example, 'docs/client.md has the example');
+  const { server } = await startTestServer(t);
+  const source = example!
+    .replace(`from 'mist/client'`, `from '${CLIENT}'`)
+    .replace(`process.env.MIST_URL ?? 'tcp://127.0.0.1:1445'`, `'${server.url('tcp')}'`);
+  const { code, stdout, stderr } = await runScript(t, source + "\nconsole.log('closed');\n");
+  t.is(code, 0, stderr);
+  t.is(stdout, "[ [ 'deploy' ] ]\n[ 'deploy', 'app-42' ] v1.2.3 is live\nclosed\n");
 });
