@@ -5,7 +5,9 @@
  */
 import type { Readable, Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
-import { ClientErrorCodes, connect, dataText, MistClientError, type Delivery, type MistClient } from './client/index.ts';
+// Only the light error module up front: `mist --server` and `--version` need not load the client and ws.
+import type { Delivery, MistClient } from './client/index.ts';
+import { ClientErrorCodes, MistClientError } from './client/errors.ts';
 
 export const CLIENT_USAGE = `  mist ping      [--host HOST:PORT | --url tcp://…|ws://…] [--token T]
   mist subscribe --tags a,b [--json] [--host … | --url …] [--token T]
@@ -172,7 +174,8 @@ async function subscribe(url: string, token: string | undefined, tags: string[],
   let client: MistClient | undefined;
   try {
     client = await open(url, token, true);
-    client.on('message', (message) => stdout.write(format(message, json) + '\n'));
+    const { dataText } = await import('./client/index.ts');
+    client.on('message', (message) => stdout.write(format(message, json, dataText) + '\n'));
     client.on('disconnect', (err) => stderr.write(`mist: ${err.message}; reconnecting\n`));
     client.on('reconnect', () => stderr.write(`mist: reconnected to ${url}, subscribed again\n`));
     await client.subscribe(tags).catch((err: unknown) => {
@@ -190,7 +193,7 @@ async function subscribe(url: string, token: string | undefined, tags: string[],
 }
 
 /** A string's text as is; any other data as its JSON text, as published (digits and all). */
-function format(message: Delivery, json: boolean): string {
+function format(message: Delivery, json: boolean, dataText: (message: Delivery) => string | undefined): string {
   if (json) return message.json;
   if (typeof message.data === 'string') return message.data;
   return dataText(message) ?? '';
@@ -212,6 +215,7 @@ async function publish(url: string, token: string | undefined, tags: string[], d
 }
 
 async function open(url: string, token: string | undefined, reconnect = false): Promise<MistClient> {
+  const { connect } = await import('./client/index.ts');
   try {
     return await connect(url, { token, reconnect });
   } catch (err) {

@@ -1,5 +1,5 @@
 /** Newline-delimited JSON over TCP (or TLS), as SPEC §1 frames it. */
-import { connect as netConnect, type Socket } from 'node:net';
+import { isIP, connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { LineFramer } from '../framing.ts';
 import { ClientErrorCodes, MistClientError } from './errors.ts';
@@ -14,7 +14,8 @@ export function openTcp(url: URL, options: TransportOptions, handlers: Transport
   const secure = url.protocol === 'tls:';
   return new Promise((resolve, reject) => {
     const socket: Socket = secure
-      ? tlsConnect({ host, port, servername: host, ...options.tls })
+      ? // SNI takes a host name, never an address.
+        tlsConnect({ host, port, ...(isIP(host) ? {} : { servername: host }), ...options.tls })
       : netConnect({ host, port });
     const timer = setTimeout(() => {
       socket.destroy(new Error(`no connection within ${options.connectTimeoutMs} ms`));
