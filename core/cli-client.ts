@@ -177,7 +177,16 @@ async function subscribe(url: string, token: string | undefined, tags: string[],
     const { dataText } = await import('./client/index.ts');
     client.on('message', (message) => stdout.write(format(message, json, dataText) + '\n'));
     client.on('disconnect', (err) => stderr.write(`mist: ${err.message}; reconnecting\n`));
-    client.on('reconnect', () => stderr.write(`mist: reconnected to ${url}, subscribed again\n`));
+    // Say why attempts fail, once per reason rather than once per attempt.
+    let lastReason = '';
+    client.on('reconnecting', ({ attempt, error }) => {
+      if (attempt > 1 && error.message !== lastReason) stderr.write(`mist: ${error.message}; still trying\n`);
+      lastReason = error.message;
+    });
+    client.on('reconnect', () => {
+      lastReason = '';
+      stderr.write(`mist: reconnected to ${url}, subscribed again\n`);
+    });
     await client.subscribe(tags).catch((err: unknown) => {
       throw err instanceof MistClientError && err.code === ClientErrorCodes.REPLY
         ? new MistClientError(ClientErrorCodes.REPLY, `subscribe refused: ${err.message}`, { cause: err })

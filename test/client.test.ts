@@ -244,15 +244,21 @@ test('with reconnect off, a lost connection closes the client', async (t) => {
   t.is((await rejection(t, c.ping())).code, ClientErrorCodes.NOT_CONNECTED);
 });
 
-test('after maxAttempts failed reconnects the client gives up and closes', async (t) => {
+test('after maxAttempts failed reconnects the client gives up and closes; each attempt says why', async (t) => {
   const { server } = await startTestServer(t);
   const c = await client(t, server.url('tcp'), { reconnect: { initialDelayMs: 10, maxDelayMs: 20, maxAttempts: 3 } });
   const attempts: number[] = [];
-  c.on('reconnecting', ({ attempt }) => attempts.push(attempt));
+  const reasons: string[] = [];
+  c.on('reconnecting', ({ attempt, error }) => {
+    attempts.push(attempt);
+    reasons.push(error.message);
+  });
   const closed = next(c, 'close');
   await server.close();
   await closed;
   t.deepEqual(attempts, [1, 2, 3]);
+  t.regex(reasons[0]!, /^connection to tcp:\/\/127\.0\.0\.1:\d+ lost/);
+  t.true(reasons.slice(1).every((reason) => reason.endsWith('connection refused')), reasons.join('\n'));
   t.is(c.state, 'closed');
 });
 

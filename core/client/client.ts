@@ -50,8 +50,8 @@ export interface MistClientEvents {
   message: [Delivery];
   /** The connection was lost; requests waiting for a reply were rejected. */
   disconnect: [MistClientError];
-  /** A reconnect attempt will be made in `delayMs`. */
-  reconnecting: [{ attempt: number; delayMs: number }];
+  /** A reconnect attempt will be made in `delayMs`; `error` says why the connection or the last attempt failed. */
+  reconnecting: [{ attempt: number; delayMs: number; error: Error }];
   /** Connected again, auth and every subscription restored. */
   reconnect: [{ attempts: number }];
   /** An error reply that answers no request of this client (e.g. to a publish sent with no one waiting). */
@@ -395,17 +395,17 @@ export class MistClient extends EventEmitter<MistClientEvents> {
     // While connecting, establish() fails with the requests it waits for and decides what comes next.
     if (this.currentState !== 'open') return;
     this.emit('disconnect', err);
-    this.scheduleReconnect();
+    this.scheduleReconnect(err);
   }
 
-  private scheduleReconnect(): void {
+  private scheduleReconnect(error: Error): void {
     if (!this.backoff || this.attempts >= this.backoff.maxAttempts) {
       void this.close();
       return;
     }
     this.currentState = 'reconnecting';
     const delayMs = backoffDelay(this.backoff, this.attempts++);
-    this.emit('reconnecting', { attempt: this.attempts, delayMs });
+    this.emit('reconnecting', { attempt: this.attempts, delayMs, error });
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = undefined;
       void this.reconnect();
@@ -415,12 +415,12 @@ export class MistClient extends EventEmitter<MistClientEvents> {
   private async reconnect(): Promise<void> {
     try {
       await this.establish();
-    } catch {
+    } catch (err) {
       if (this.currentState === 'closed') return;
       await this.dropTransport();
       // close() may have come while the transport closed.
       if (this.isClosed()) return;
-      this.scheduleReconnect();
+      this.scheduleReconnect(err as Error);
       return;
     }
     if (this.currentState === 'closed') return;
