@@ -72,6 +72,14 @@ interface Pending {
   seq?: number;
 }
 
+/** Transports by URL scheme. */
+const TRANSPORTS: Record<string, typeof openTcp | undefined> = {
+  'tcp:': openTcp,
+  'tls:': openTcp,
+  'ws:': openWebSocket,
+  'wss:': openWebSocket,
+};
+
 /** The identity of a subscription: its tags as a set. */
 function subscriptionKey(tags: readonly string[]): string {
   return JSON.stringify([...new Set(tags)].sort());
@@ -290,7 +298,7 @@ export class MistClient extends EventEmitter<MistClientEvents> {
       message: (json) => this.received(json),
       closed: (error) => this.lost(transport, error),
     };
-    const open = this.url.protocol === 'ws:' || this.url.protocol === 'wss:' ? openWebSocket : this.url.protocol === 'tcp:' || this.url.protocol === 'tls:' ? openTcp : undefined;
+    const open = TRANSPORTS[this.url.protocol];
     if (!open) {
       throw new MistClientError(
         ClientErrorCodes.URL,
