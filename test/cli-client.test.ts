@@ -78,8 +78,8 @@ function hostOf(url: string): string {
   return new URL(url).host;
 }
 
-async function subscriber(t: ExecutionContext, url: string, tags: string[]): Promise<AsyncIterator<{ data: unknown }>> {
-  const client: MistClient = await connect(url);
+async function subscriber(t: ExecutionContext, url: string, tags: string[], token?: string): Promise<AsyncIterator<{ data: unknown }>> {
+  const client: MistClient = await connect(url, { token });
   t.teardown(() => client.close());
   await client.subscribe(tags);
   return client.messages();
@@ -176,6 +176,16 @@ test.serial('a bad token exits 1 with "mist: authentication failed: invalid toke
   t.is(cli.status.code, 1);
   t.is(cli.stderr, 'mist: authentication failed: invalid token\n');
   t.is(cli.stdout, '');
+});
+
+test.serial('the token may come from MIST_TOKEN instead of --token', async (t) => {
+  const { server } = await startTestServer(t, WITH_AUTH);
+  const messages = await subscriber(t, server.url('tcp'), ['a'], ADMIN);
+  const cli = await MistCli.run(t, ['publish', '--tags', 'a', '--data', 'from env', '--host', hostOf(server.url('tcp'))], undefined, {
+    MIST_TOKEN: ADMIN,
+  });
+  t.is(cli.status.code, 0, cli.stderr);
+  t.is((await messages.next()).value?.data, 'from env');
 });
 
 test.serial('an unknown flag exits 2 with a usage message', async (t) => {

@@ -38,8 +38,8 @@ export class MistCli {
   }
 
   /** Starts `mist …args`; `input`, when given, is written to its stdin, which is then closed. */
-  static start(t: ExecutionContext, args: string[], input?: string): MistCli {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  static start(t: ExecutionContext, args: string[], input?: string, env: NodeJS.ProcessEnv = {}): MistCli {
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     const cli = new MistCli(child);
     child.stdin!.on('error', () => {});
     child.stdin!.end(input);
@@ -52,8 +52,8 @@ export class MistCli {
   }
 
   /** Runs `mist …args` to its end. */
-  static async run(t: ExecutionContext, args: string[], input?: string): Promise<MistCli & { status: Exit }> {
-    const cli = MistCli.start(t, args, input);
+  static async run(t: ExecutionContext, args: string[], input?: string, env?: NodeJS.ProcessEnv): Promise<MistCli & { status: Exit }> {
+    const cli = MistCli.start(t, args, input, env);
     await cli.exit();
     return cli as MistCli & { status: Exit };
   }
