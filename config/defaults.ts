@@ -5,7 +5,7 @@
 import type { LogLevel } from '../core/logger.ts';
 import type { Limits } from '../core/limits.ts';
 
-export const DEFAULT_LISTENERS: readonly string[] = ['tcp://127.0.0.1:1445'];
+export const DEFAULT_LISTENERS: readonly string[] = ['tcp://127.0.0.1:1445', 'http://127.0.0.1:8080', 'ws://127.0.0.1:8888'];
 
 export const DEFAULT_LOG_LEVEL: LogLevel = 'INFO';
 
@@ -21,5 +21,8 @@ export const DEFAULT_LIMITS: Readonly<Limits> = {
 export const BUILTIN_PLUGINS: readonly string[] = [
   new URL('../plugins/commands/basic.commands.ts', import.meta.url).href,
   new URL('../plugins/listeners/tcp.listener.ts', import.meta.url).href,
+  new URL('../plugins/listeners/tls.listener.ts', import.meta.url).href,
+  new URL('../plugins/listeners/ws.listener.ts', import.meta.url).href,
+  new URL('../plugins/listeners/http.listener.ts', import.meta.url).href,
   new URL('../plugins/authenticators/memory.authenticator.ts', import.meta.url).href,
 ];

@@ -20,6 +20,8 @@ export interface ConfigFile {
   token?: string;
   /** The backplane's URI (`redis://…`, `nats://…`), to run as one node of a cluster. */
   cluster?: string;
+  /** Certificate and key (PEM file paths) for the tls, wss and https listeners that give none in their URI. */
+  tls?: { cert: string; key: string };
 }
 
 /** A config value that is not of its key's shape. */
@@ -39,7 +41,7 @@ const POLICIES = ['drop', 'disconnect'] as const;
 export function checkConfig(raw: unknown): ConfigFile {
   if (raw === null || raw === undefined) return {};
   const input = object(raw, 'the config');
-  const known = ['listeners', 'logLevel', 'limits', 'plugins', 'authenticator', 'token', 'cluster'];
+  const known = ['listeners', 'logLevel', 'limits', 'plugins', 'authenticator', 'token', 'cluster', 'tls'];
   for (const key of Object.keys(input)) {
     if (!known.includes(key)) throw new ConfigShapeError(key, `is not a known key (known: ${known.join(', ')})`);
   }
@@ -51,6 +53,7 @@ export function checkConfig(raw: unknown): ConfigFile {
   if (input.authenticator !== undefined) config.authenticator = uri(input.authenticator, 'authenticator', 'memory://');
   if (input.token !== undefined) config.token = token(input.token);
   if (input.cluster !== undefined) config.cluster = uri(input.cluster, 'cluster', 'redis://127.0.0.1:6379');
+  if (input.tls !== undefined) config.tls = tls(input.tls);
   return config;
 }
 
@@ -75,6 +78,17 @@ function uri(value: unknown, key: string, example: string): string {
     throw new ConfigShapeError(key, `must be a URI such as "${example}"`);
   }
   return value.trim();
+}
+
+function tls(value: unknown): { cert: string; key: string } {
+  const input = object(value, 'tls');
+  for (const key of Object.keys(input)) {
+    if (key !== 'cert' && key !== 'key') throw new ConfigShapeError(`tls.${key}`, 'is not a known key (known: cert, key)');
+  }
+  for (const key of ['cert', 'key'] as const) {
+    if (typeof input[key] !== 'string' || input[key] === '') throw new ConfigShapeError(`tls.${key}`, 'must be the path of a PEM file');
+  }
+  return { cert: input.cert as string, key: input.key as string };
 }
 
 function token(value: unknown): string {

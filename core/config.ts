@@ -32,6 +32,8 @@ export interface MistConfig {
   token: string | undefined;
   /** The backplane's URI, when this node is part of a cluster. */
   cluster: string | undefined;
+  /** Certificate and key paths for TLS listeners that give none in their URI (relative to the config file). */
+  tls: { cert: string; key: string } | undefined;
   /** The config file that was read, if any. */
   file: string | undefined;
 }
@@ -109,6 +111,7 @@ export function buildConfig(input: ConfigFile = {}, base = process.cwd(), file?:
     authenticator: config.authenticator,
     token: config.token,
     cluster: config.cluster,
+    tls: config.tls && { cert: resolve(base, config.tls.cert), key: resolve(base, config.tls.key) },
     file,
   };
 }

@@ -15,6 +15,8 @@ import { TOKENS } from './tokens.ts';
 @injectable()
 export class Connections implements InputHandler {
   private readonly live = new Set<Session>();
+  /** Open connections by `ConnectionInfo.transport`; a transport seen once stays listed, at 0. */
+  private readonly perTransport = new Map<string, number>();
   private nextId = 1;
   /** Connections opened since start. */
   total = 0;
@@ -34,6 +36,11 @@ export class Connections implements InputHandler {
     return this.live.size;
   }
 
+  /** Connections open now, by transport (`tcp`, `ws`, `sse`…), for metrics. */
+  byTransport(): ReadonlyMap<string, number> {
+    return this.perTransport;
+  }
+
   /**
    * Opens a session. `identity` is for transports that authenticate before
    * the connection exists (a WebSocket's `X-AUTH-TOKEN`); others start
@@ -43,6 +50,7 @@ export class Connections implements InputHandler {
     const session = new Session(this.nextId++, info, sink, this.limits, this, this.delivery, identity);
     this.live.add(session);
     this.total++;
+    this.perTransport.set(info.transport, (this.perTransport.get(info.transport) ?? 0) + 1);
     this.logger.debug({ session: session.id, ...info }, 'connection opened');
     return session;
   }
@@ -53,6 +61,7 @@ export class Connections implements InputHandler {
 
   closed(session: Session): void {
     if (!this.live.delete(session)) return;
+    this.perTransport.set(session.info.transport, this.perTransport.get(session.info.transport)! - 1);
     this.broker.forget(session);
     // Operators need to see slow consumers without turning on debug logs.
     if (session.dropped > 0) {

@@ -11,6 +11,7 @@ import { Connections } from './connections.ts';
 import { Dispatcher } from './dispatcher.ts';
 import type { ListenerFactory } from './listener.ts';
 import type { Logger } from './logger.ts';
+import { Metrics } from './metrics.ts';
 import { SchemeRegistry } from './registry.ts';
 import { TOKENS } from './tokens.ts';
 
@@ -24,6 +25,7 @@ export function createContainer(config: MistConfig, logger: Logger): DependencyC
   c.register(TOKENS.Broker, { useClass: Broker }, scoped);
   c.register(TOKENS.Connections, { useClass: Connections }, scoped);
   c.register(TOKENS.Dispatcher, { useClass: Dispatcher }, scoped);
+  c.register(TOKENS.Metrics, { useClass: Metrics }, scoped);
   c.register(TOKENS.Auth, { useValue: new Auth() });
   c.register(TOKENS.Commands, { useValue: new CommandRegistry(c) });
   c.register(TOKENS.Listeners, { useValue: new SchemeRegistry<ListenerFactory>('listener') });

@@ -14,6 +14,7 @@ export type { Limits, SlowConsumerPolicy } from './limits.ts';
 export type { Listener, ListenerContext, ListenerFactory } from './listener.ts';
 export type { Logger, LogLevel } from './logger.ts';
 export { SubscriptionIndex } from './matcher.ts';
+export { Metrics } from './metrics.ts';
 export { definePlugin, type MistPlugin, type PluginApi } from './plugin.ts';
 export { Frame, type Message, type Request } from './protocol.ts';
 export { MistServer, startServer } from './server.ts';

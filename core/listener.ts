@@ -21,6 +21,12 @@ export interface ListenerContext {
     readonly required: boolean;
     /** The identity `token` grants, or undefined for a wrong token. Never log the token. */
     identify(token: string): Promise<Identity | undefined>;
+    /**
+     * Why `identity` may not use `tags`, or undefined when it may: the check
+     * the dispatcher makes, for transports that answer a refusal in their
+     * own terms (HTTP 403).
+     */
+    refuseTags(identity: Identity, tags: readonly string[]): string | undefined;
   };
   readonly limits: Limits;
   readonly logger: Logger;

@@ -121,6 +121,7 @@ export class MistServer {
           return auth.required;
         },
         identify: (token) => auth.identify(token),
+        refuseTags: (identity, tags) => auth.refuseTags({ identity }, tags),
       },
       limits: this.config.limits,
       logger: this.logger,

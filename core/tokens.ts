@@ -18,4 +18,6 @@ export const TOKENS = {
   Listeners: Symbol('mist.Listeners'),
   Authenticators: Symbol('mist.Authenticators'),
   Backplanes: Symbol('mist.Backplanes'),
+  /** The server's Prometheus registry (`Metrics`); plugins add their own metrics to it. */
+  Metrics: Symbol('mist.Metrics'),
 } as const;

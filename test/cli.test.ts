@@ -345,7 +345,7 @@ test('an unknown listener scheme exits 2 naming it and the known schemes, bindin
   const { code } = await mist.exit();
   t.is(code, 2);
   t.regex(mist.stderr, /"foo"/);
-  t.regex(mist.stderr, /known: tcp/);
+  t.regex(mist.stderr, /known: http, https, tcp, tls, ws, wss/);
   t.false(mist.stdout.includes('listening on'), mist.stdout);
 });
 

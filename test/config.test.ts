@@ -22,6 +22,7 @@ const DEFAULTS = {
   authenticator: undefined,
   token: undefined,
   cluster: undefined,
+  tls: undefined,
 };
 
 const discovered = test.macro(async (t, name: string, content: string) => {

@@ -432,7 +432,7 @@ test('an unknown listener scheme fails start-up before anything is bound, naming
     ErrorCodes.UNKNOWN_SCHEME,
   );
   t.regex(message, /"foo"/);
-  t.regex(message, /known: null, tcp/);
+  t.regex(message, /known: http, https, null, tcp, tls, ws, wss/);
 });
 
 test('a scheme registered by a plugin serves listeners from the config', async (t) => {

@@ -21,32 +21,46 @@ export default definePlugin({
   },
 });
 
+/** How a {@link TcpListener} is varied for TLS (tls.listener.ts). */
+export interface TcpListenerOptions {
+  /** The scheme of `url` and the transport sessions report; default `tcp`. */
+  scheme?: string;
+  /** Makes the server, calling `accept` for each connection ready to talk; default a plain TCP server. */
+  createServer?: (accept: (socket: Socket) => void) => Server | Promise<Server>;
+}
+
 export class TcpListener implements Listener {
-  private readonly server: Server;
+  private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
   private closing: Promise<void> | undefined;
   url: string;
 
+  private readonly scheme: string;
+
   constructor(
     private readonly address: URL,
     private readonly context: ListenerContext,
+    private readonly options: TcpListenerOptions = {},
   ) {
     this.url = address.href;
-    // Half-open: a client that ends its side still gets the replies to what it sent.
-    this.server = createServer({ allowHalfOpen: true }, (socket) => this.accept(socket));
+    this.scheme = options.scheme ?? 'tcp';
   }
 
-  listen(): Promise<void> {
+  async listen(): Promise<void> {
+    const accept = (socket: Socket): void => this.accept(socket);
+    // Half-open: a client that ends its side still gets the replies to what it sent.
+    const server = await (this.options.createServer?.(accept) ?? createServer({ allowHalfOpen: true }, accept));
+    this.server = server;
     return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
+      server.once('error', reject);
       // `[::1]` arrives bracketed from URL; net wants it bare.
       const host = this.address.hostname.replace(/^\[(.*)\]$/, '$1') || '127.0.0.1';
-      this.server.listen(Number(this.address.port || 1445), host, () => {
-        this.server.off('error', reject);
+      server.listen(Number(this.address.port || 1445), host, () => {
+        server.off('error', reject);
         // Once listening, errors (say, EMFILE on accept) must not crash the process.
-        this.server.on('error', (err) => this.context.logger.error({ err, url: this.url }, 'tcp listener error'));
-        const bound = this.server.address();
-        if (bound && typeof bound === 'object') this.url = `tcp://${this.address.hostname}:${bound.port}`;
+        server.on('error', (err) => this.context.logger.error({ err, url: this.url }, `${this.scheme} listener error`));
+        const bound = server.address();
+        if (bound && typeof bound === 'object') this.url = `${this.scheme}://${this.address.hostname}:${bound.port}`;
         resolve();
       });
     });
@@ -56,7 +70,7 @@ export class TcpListener implements Listener {
     this.closing ??= (async () => {
       // Resolve only once every session has seen its socket close, so the server is really empty.
       const sockets = [...this.sockets].map((socket) => new Promise((resolve) => socket.once('close', resolve)));
-      const server = new Promise((resolve) => this.server.close(resolve));
+      const server = new Promise((resolve) => (this.server ? this.server.close(resolve) : resolve(undefined)));
       for (const socket of this.sockets) socket.destroy();
       await Promise.all([server, ...sockets]);
     })();
@@ -69,7 +83,7 @@ export class TcpListener implements Listener {
     // A peer that vanished without a FIN or RST is found and reaped.
     socket.setKeepAlive(true, KEEPALIVE_MS);
     const session = this.context.open(new SocketSink(socket), {
-      transport: 'tcp',
+      transport: this.scheme,
       remote: `${socket.remoteAddress}:${socket.remotePort}`,
     });
     const framer = new LineFramer(this.context.limits.maxMessageBytes, {

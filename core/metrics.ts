@@ -1,0 +1,88 @@
+/**
+ * The server's metrics, in a Prometheus registry of its own (not
+ * prom-client's global one), so that several servers in one process do not
+ * collide. The http listener serves it at `GET /metrics`.
+ *
+ * The core's figures are read from the live objects at scrape time, so the
+ * hot path pays nothing for them. A plugin adds its own metrics to the same
+ * registry through the container:
+ *
+ * @example
+ * ```ts
+ * import { Gauge } from 'prom-client';
+ * // in a plugin's register(api):
+ * const metrics = api.container.resolve<Metrics>(TOKENS.Metrics);
+ * new Gauge({
+ *   name: 'mist_backplane_connected',
+ *   help: 'Whether the backplane is connected (1) or not (0).',
+ *   registers: [metrics.registry],
+ *   collect() { this.set(backplane.connected ? 1 : 0); },
+ * });
+ * ```
+ */
+import { Counter, Gauge, Registry } from 'prom-client';
+import { inject, injectable } from 'tsyringe';
+import type { Broker } from './broker.ts';
+import type { Connections } from './connections.ts';
+import type { Dispatcher } from './dispatcher.ts';
+import { TOKENS } from './tokens.ts';
+
+@injectable()
+export class Metrics {
+  /** Where every metric of this server is registered; `metrics()` renders it. */
+  readonly registry = new Registry();
+
+  constructor(
+    @inject(TOKENS.Connections) connections: Connections,
+    @inject(TOKENS.Broker) broker: Broker,
+    @inject(TOKENS.Dispatcher) dispatcher: Dispatcher,
+  ) {
+    const registers = [this.registry];
+    new Gauge({
+      name: 'mist_connections',
+      help: 'Connections open now, by transport (tcp, tls, ws, wss, sse, http).',
+      labelNames: ['transport'],
+      registers,
+      collect() {
+        for (const [transport, count] of connections.byTransport()) this.set({ transport }, count);
+      },
+    });
+    this.counter('mist_connections_opened_total', 'Connections opened since start (an HTTP publish counts as one).', () => connections.total);
+    new Gauge({
+      name: 'mist_subscriptions',
+      help: 'Distinct subscriptions (tag sets) held on this node.',
+      registers,
+      collect() {
+        this.set(broker.subscriptionCount);
+      },
+    });
+    this.counter('mist_messages_published_total', 'Messages published on this node.', () => broker.stats.published);
+    this.counter('mist_messages_delivered_total', 'Messages handed to subscribers (one per receiving connection).', () => broker.stats.delivered);
+    this.counter('mist_messages_dropped_total', 'Messages dropped because a subscriber was over maxBufferedBytes (policy drop).', () => connections.delivery.dropped);
+    this.counter('mist_slow_consumers_disconnected_total', 'Connections closed for being over maxBufferedBytes (policy disconnect).', () => connections.delivery.disconnectedSlow);
+    this.counter('mist_command_errors_total', 'Commands answered with an error (bad input, refusals, handler faults).', () => dispatcher.errors);
+  }
+
+  /** The registry in the Prometheus text format. */
+  render(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  /** A counter whose value is read from `read` at scrape time. */
+  private counter(name: string, help: string, read: () => number): void {
+    new Counter({
+      name,
+      help,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        const value = read();
+        if (value > 0) this.inc(value);
+      },
+    });
+  }
+}

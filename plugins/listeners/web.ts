@@ -1,0 +1,149 @@
+/**
+ * What the WebSocket and HTTP listeners share: an HTTP(S) server bound from
+ * a listener URI, token lookup, small response helpers. Not a plugin.
+ */
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { Duplex } from 'node:stream';
+import type { Identity } from '../../core/auth.ts';
+import type { Listener, ListenerContext } from '../../core/listener.ts';
+import { tlsCredentials, type TlsPaths } from './tls-credentials.ts';
+
+/** The header and query parameter that carry a token (SPEC §4); Node lower-cases header names. */
+export const TOKEN_HEADER = 'x-auth-token';
+export const TOKEN_PARAM = 'x-auth-token';
+
+/** Default WebSocket ping interval: `?ping=MS` on the listener URI overrides it. */
+export const DEFAULT_PING_INTERVAL_MS = 30_000;
+/** Default SSE heartbeat interval: `?heartbeat=MS` on the listener URI overrides it. */
+export const DEFAULT_HEARTBEAT_MS = 15_000;
+
+/** A positive integer from the listener URI's query, or `fallback` when absent. */
+export function intervalParam(url: URL, name: string, fallback: number): number {
+  const raw = url.searchParams.get(name);
+  if (raw === null) return fallback;
+  const value = Number(raw);
+  if (!Number.isSafeInteger(value) || value <= 0) throw new Error(`?${name}= must be a positive integer of milliseconds, not "${raw}"`);
+  return value;
+}
+
+/** The request's URL; `undefined` when it cannot be parsed. */
+export function requestUrl(req: IncomingMessage): URL | undefined {
+  try {
+    return new URL(req.url ?? '/', 'http://mist.invalid');
+  } catch {
+    return undefined;
+  }
+}
+
+/** The token a request carries in its `X-AUTH-TOKEN` header or `x-auth-token` query parameter. */
+export function tokenOf(req: IncomingMessage, url: URL): string | undefined {
+  const header = req.headers[TOKEN_HEADER];
+  const value = Array.isArray(header) ? header[0] : header;
+  return value || url.searchParams.get(TOKEN_PARAM) || undefined;
+}
+
+/**
+ * What a request's token grants: `{ identity }` (undefined without a token:
+ * the connection starts as every new connection does), or `{ refused }`
+ * with the reason for a 401.
+ */
+export async function identityOf(
+  req: IncomingMessage,
+  url: URL,
+  context: ListenerContext,
+): Promise<{ identity: Identity | undefined; refused?: undefined } | { refused: string }> {
+  const token = tokenOf(req, url);
+  if (token === undefined) return { identity: undefined };
+  const identity = await context.auth.identify(token);
+  return identity ? { identity } : { refused: 'invalid token' };
+}
+
+/** Answers with `{"error":message}`. */
+export function sendError(res: ServerResponse, status: number, message: string, headers: Record<string, string> = {}): void {
+  sendJson(res, status, { error: message }, headers);
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  if (res.headersSent) return void res.destroy();
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), ...headers });
+  res.end(text);
+}
+
+/** Refuses an upgrade request on its raw socket, before any WebSocket exists. */
+export function refuseUpgrade(socket: Duplex, status: number, reason: string, message: string): void {
+  if (!socket.writable) return void socket.destroy();
+  const body = JSON.stringify({ error: message });
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+}
+
+/** The peer of a request, for logs: `127.0.0.1:53412`. */
+export function remoteOf(req: IncomingMessage): string {
+  return `${req.socket.remoteAddress}:${req.socket.remotePort}`;
+}
+
+/**
+ * A listener over an HTTP or HTTPS server. Subclasses route requests and
+ * upgrades; this binds, reports the real port, and closes.
+ */
+export abstract class WebListener implements Listener {
+  url: string;
+  protected server: Server | undefined;
+  private closing: Promise<void> | undefined;
+
+  constructor(
+    protected readonly address: URL,
+    protected readonly context: ListenerContext,
+    /** TLS (wss, https) or not. */
+    protected readonly secure: boolean,
+    private readonly tlsConfig: TlsPaths | undefined,
+  ) {
+    this.url = address.href;
+  }
+
+  protected abstract request(req: IncomingMessage, res: ServerResponse): void;
+  protected abstract upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+  /** Closes what the subclass holds (WebSockets, streams) before the server closes. */
+  protected abstract closeConnections(): Promise<void>;
+
+  async listen(): Promise<void> {
+    const server = this.secure
+      ? createHttpsServer(await tlsCredentials(this.address, this.tlsConfig, this.context.logger))
+      : createHttpServer();
+    this.server = server;
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => this.request(req, res));
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head));
+    // A client's malformed request must not crash anything: answer 400 and drop it.
+    server.on('clientError', (_err, socket: Duplex) => refuseUpgrade(socket, 400, 'Bad Request', 'malformed HTTP request'));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      // `[::1]` arrives bracketed from URL; net wants it bare. An omitted port is the scheme's standard one.
+      const host = this.address.hostname.replace(/^\[(.*)\]$/, '$1') || '127.0.0.1';
+      const port = Number(this.address.port || (this.secure ? 443 : 80));
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        server.on('error', (err) => this.context.logger.error({ err, url: this.url }, 'listener error'));
+        const bound = server.address();
+        if (bound && typeof bound === 'object') this.url = `${this.address.protocol}//${this.address.hostname}:${bound.port}`;
+        resolve();
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      const server = this.server;
+      if (!server) return;
+      const closed = new Promise((resolve) => server.close(resolve));
+      await this.closeConnections();
+      // Idle keep-alive connections and streams still being answered (SSE) go now.
+      server.closeAllConnections();
+      await closed;
+    })();
+    return this.closing;
+  }
+}

@@ -1,0 +1,193 @@
+/**
+ * The WebSocket endpoint (`GET /subscribe/websocket`) that the ws and http
+ * listeners both serve: one JSON message per frame, handed to the session
+ * like a TCP line (SPEC §1, §5). Not a plugin.
+ *
+ * - Auth: a token in `X-AUTH-TOKEN` or `?x-auth-token=` is checked before
+ *   the upgrade; a wrong one gets HTTP 401 and no WebSocket. Without a token
+ *   the connection opens unauthenticated and may still send `auth`.
+ * - Frames over `maxMessageBytes` get an error reply, then a close with
+ *   1009. ws itself reads no frame over twice that (or the limit plus
+ *   64 KiB, whichever is more) and closes with 1009 at once, without a reply.
+ * - Binary frames are read as UTF-8 text through the same validation
+ *   (invalid UTF-8 gets an error reply); replies are always text frames.
+ * - Liveness: every `pingIntervalMs` each peer is pinged; one that has
+ *   answered none of the last two pings is terminated (unless its input is
+ *   paused by backpressure, when its pongs cannot be read). A dead peer is
+ *   so reaped within two to three intervals.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocket, WebSocketServer } from 'ws';
+import type { Identity } from '../../core/auth.ts';
+import type { ListenerContext } from '../../core/listener.ts';
+import type { Frame } from '../../core/protocol.ts';
+import type { Session, Sink } from '../../core/session.ts';
+import { identityOf, refuseUpgrade, remoteOf } from './web.ts';
+
+export const WEBSOCKET_PATH = '/subscribe/websocket';
+/** How long a closing WebSocket may take to flush before it is terminated. */
+const END_TIMEOUT_MS = 2000;
+/** WebSocket close code for a message too big to process (RFC 6455). */
+const CLOSE_TOO_BIG = 1009;
+
+export interface WebSocketOptions {
+  /** `ws` or `wss`: the transport sessions report. */
+  transport: string;
+  /** Ping every this many milliseconds; default 30 000 (`?ping=MS` on the listener URI). */
+  pingIntervalMs: number;
+}
+
+interface Peer {
+  session: Session;
+  sink: WebSocketSink;
+  /** Pings sent since the last pong. */
+  missed: number;
+}
+
+export class WebSocketEndpoint {
+  private readonly server: WebSocketServer;
+  private readonly peers = new Map<WebSocket, Peer>();
+  private readonly timer: NodeJS.Timeout;
+  private closing = false;
+  private lastSweep = Date.now();
+
+  constructor(
+    private readonly context: ListenerContext,
+    private readonly options: WebSocketOptions,
+  ) {
+    const limit = context.limits.maxMessageBytes;
+    this.server = new WebSocketServer({
+      noServer: true,
+      clientTracking: false,
+      perMessageDeflate: false,
+      maxPayload: limit + Math.max(limit, 64 * 1024),
+    });
+    this.timer = setInterval(() => this.sweep(), options.pingIntervalMs);
+    this.timer.unref();
+  }
+
+  /** Whether `path` is the endpoint's. */
+  serves(path: string): boolean {
+    return path === WEBSOCKET_PATH;
+  }
+
+  /** Takes over an HTTP upgrade request for {@link WEBSOCKET_PATH}. Never throws. */
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): void {
+    socket.on('error', (err) => this.context.logger.debug({ err }, 'websocket upgrade error'));
+    this.authenticate(req, socket, head, url).catch((err: unknown) => {
+      this.context.logger.error({ err }, 'websocket upgrade failed');
+      socket.destroy();
+    });
+  }
+
+  /** Terminates every WebSocket and resolves once all are closed. Idempotent. */
+  async close(): Promise<void> {
+    this.closing = true;
+    clearInterval(this.timer);
+    const closed = [...this.peers.keys()].map((ws) => new Promise((resolve) => ws.once('close', resolve)));
+    for (const ws of this.peers.keys()) ws.terminate();
+    await Promise.all(closed);
+    this.server.close();
+  }
+
+  private async authenticate(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): Promise<void> {
+    const result = await identityOf(req, url, this.context);
+    if (this.closing) return void socket.destroy();
+    if (result.refused !== undefined) return refuseUpgrade(socket, 401, 'Unauthorized', result.refused);
+    this.server.handleUpgrade(req, socket, head, (ws) => this.accept(ws, req, socket, result.identity));
+  }
+
+  private accept(ws: WebSocket, req: IncomingMessage, socket: Duplex, identity: Identity | undefined): void {
+    if (this.closing) return void ws.terminate();
+    const sink = new WebSocketSink(ws, socket);
+    const session = this.context.open(sink, { transport: this.options.transport, remote: remoteOf(req) }, identity);
+    const peer: Peer = { session, sink, missed: 0 };
+    this.peers.set(ws, peer);
+    const limit = this.context.limits.maxMessageBytes;
+    ws.on('message', (data: Buffer, isBinary: boolean) => {
+      if (data.length > limit) {
+        sink.closeCode = CLOSE_TOO_BIG;
+        return session.rejectOversized();
+      }
+      session.receive(isBinary ? data : data.toString());
+    });
+    ws.on('pong', () => {
+      peer.missed = 0;
+    });
+    ws.on('error', (err) => this.context.logger.debug({ err, session: session.id }, 'websocket error'));
+    ws.on('close', () => {
+      this.peers.delete(ws);
+      session.closed();
+    });
+  }
+
+  /** Reaps peers that answered none of the last two pings, and pings the rest. */
+  private sweep(): void {
+    const now = Date.now();
+    // A late sweep means this process was too busy to read the pongs in time: nobody is reaped for that.
+    const late = now - this.lastSweep > this.options.pingIntervalMs * 1.5;
+    this.lastSweep = now;
+    for (const [ws, peer] of this.peers) {
+      if (peer.missed >= 2 && !peer.sink.paused && !late) {
+        this.context.logger.debug({ session: peer.session.id }, 'websocket peer did not answer ping: terminated');
+        ws.terminate();
+        continue;
+      }
+      peer.missed++;
+      ws.ping();
+    }
+  }
+}
+
+/** The UTF-8 bytes of each frame's JSON, encoded once however many WebSockets send it. */
+const textBytes = new WeakMap<Frame, Buffer>();
+
+/** Writes a session's frames as WebSocket text frames. */
+class WebSocketSink implements Sink {
+  /** The close code `end` sends: 1000, or 1009 after an oversized frame. */
+  closeCode = 1000;
+  paused = false;
+
+  constructor(
+    private readonly ws: WebSocket,
+    /** The upgraded socket, for drain events (ws has none of its own). */
+    private readonly socket: Duplex,
+  ) {}
+
+  write(frame: Frame): void {
+    let bytes = textBytes.get(frame);
+    if (!bytes) textBytes.set(frame, (bytes = Buffer.from(frame.json)));
+    this.ws.send(bytes, { binary: false });
+  }
+
+  get bufferedBytes(): number {
+    return this.ws.bufferedAmount;
+  }
+
+  end(): void {
+    this.ws.close(this.closeCode);
+    // A peer that never answers the close would hold the socket open for ws's 30 s.
+    const timer = setTimeout(() => this.ws.terminate(), END_TIMEOUT_MS).unref();
+    this.ws.once('close', () => clearTimeout(timer));
+  }
+
+  destroy(): void {
+    this.ws.terminate();
+  }
+
+  pause(): void {
+    this.paused = true;
+    this.ws.pause();
+  }
+
+  resume(): void {
+    this.paused = false;
+    this.ws.resume();
+  }
+
+  whenDrained(callback: () => void): void {
+    if (this.socket.writableNeedDrain) this.socket.once('drain', callback);
+    else queueMicrotask(callback);
+  }
+}
