@@ -11,7 +11,6 @@ import { connect, type MistClient } from '../core/index.ts';
 import { MistCli } from './helpers/mist-cli.ts';
 import { Wakeup } from './helpers/wakeup.ts';
 import { startTestServer } from './helpers/server.ts';
-import { startWsBridge } from './helpers/ws-bridge.ts';
 
 /** A client command run in this process: its output, its exit code, and a stop() standing for SIGINT. */
 class InProcess {
@@ -72,6 +71,7 @@ class InProcess {
 
 const ADMIN = 'admin-secret';
 const WITH_AUTH = { authenticator: 'memory://', token: ADMIN };
+const BOTH = { listeners: ['tcp://127.0.0.1:0', 'ws://127.0.0.1:0'] };
 
 /** `--host 127.0.0.1:PORT` for a server's TCP listener. */
 function hostOf(url: string): string {
@@ -162,10 +162,9 @@ test.serial('mist subscribe --json prints whole messages and exits 0 on SIGTERM'
 });
 
 test.serial('mist publish --url ws://… publishes over WebSocket', async (t) => {
-  const { server } = await startTestServer(t);
-  const bridge = await startWsBridge(t, () => server.url('tcp'));
+  const { server } = await startTestServer(t, BOTH);
   const messages = await subscriber(t, server.url('tcp'), ['a']);
-  const cli = await MistCli.run(t, ['publish', '--tags', 'a', '--data', 'over ws', '--url', bridge.url]);
+  const cli = await MistCli.run(t, ['publish', '--tags', 'a', '--data', 'over ws', '--url', server.url('ws')]);
   t.is(cli.status.code, 0, cli.stderr);
   t.is((await messages.next()).value?.data, 'over ws');
 });
@@ -233,11 +232,10 @@ test('mist subscribe survives a server restart: it reconnects and subscribes aga
 });
 
 test('mist subscribe --url ws://… receives over WebSocket and stops with exit 0', async (t) => {
-  const { server } = await startTestServer(t);
-  const bridge = await startWsBridge(t, () => server.url('tcp'));
-  const cli = new InProcess(['subscribe', '--tags', 'a', '--url', bridge.url]);
+  const { server } = await startTestServer(t, BOTH);
+  const cli = new InProcess(['subscribe', '--tags', 'a', '--url', server.url('ws')]);
   await cli.waitFor('stderr', /subscribed to a/);
-  const publisher = await connect(bridge.url);
+  const publisher = await connect(server.url('tcp'));
   t.teardown(() => publisher.close());
   await publisher.publish(['a'], 'over ws');
   await cli.waitFor('stdout', /over ws\n/);
@@ -246,12 +244,12 @@ test('mist subscribe --url ws://… receives over WebSocket and stops with exit 
 });
 
 test('a token refused by a WebSocket server exits 1; the right one works', async (t) => {
-  const { server } = await startTestServer(t);
-  const bridge = await startWsBridge(t, () => server.url('tcp'), { token: 'secret' });
-  const cli = await InProcess.run(['ping', '--url', bridge.url, '--token', 'wrong']);
+  const { server } = await startTestServer(t, { ...WITH_AUTH, ...BOTH });
+  const url = server.url('ws');
+  const cli = await InProcess.run(['ping', '--url', url, '--token', 'wrong']);
   t.is(cli.code, 1);
-  t.is(cli.stderr, `mist: ${bridge.url}/subscribe/websocket refused the token (HTTP 401)\n`);
-  const ok = await InProcess.run(['ping', '--url', bridge.url, '--token', 'secret']);
+  t.is(cli.stderr, `mist: ${url}/subscribe/websocket refused the token (HTTP 401)\n`);
+  const ok = await InProcess.run(['ping', '--url', url, '--token', ADMIN]);
   t.is(ok.code, 0, ok.stderr);
 });
 

@@ -1,7 +1,6 @@
 /**
  * The client library against a real server over real sockets: over TCP,
- * and over WebSocket through a test-only bridge (see helpers/ws-bridge.ts)
- * until the ws listener lands.
+ * and over WebSocket to the server's ws listener.
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -25,25 +24,27 @@ import {
 import type { MistServer } from '../core/server.ts';
 import { tempFolder } from './helpers/files.ts';
 import { LineClient, startTestServer } from './helpers/server.ts';
-import { startWsBridge } from './helpers/ws-bridge.ts';
 
 type Transport = 'tcp' | 'ws';
 
 const FAST_RECONNECT: ConnectOptions = { reconnect: { initialDelayMs: 20, maxDelayMs: 200 } };
 
-/** A server, and the URL a client of `transport` connects to; `restart()` replaces the server on the same port. */
+/** Listens for TCP and WebSocket clients on free ports. */
+const BOTH = { listeners: ['tcp://127.0.0.1:0', 'ws://127.0.0.1:0'] };
+
+/** A server, and the URL a client of `transport` connects to; `restart()` replaces the server on the same ports. */
 async function scene(t: ExecutionContext, transport: Transport) {
-  let { server } = await startTestServer(t);
-  const tcpUrl = server.url('tcp');
-  const url = transport === 'tcp' ? tcpUrl : (await startWsBridge(t, () => tcpUrl)).url;
+  let { server } = await startTestServer(t, BOTH);
+  const url = server.url(transport);
   return {
     url,
     get server(): MistServer {
       return server;
     },
     async restart(): Promise<void> {
+      const listeners = server.urls;
       await server.close();
-      ({ server } = await startTestServer(t, { listeners: [tcpUrl] }));
+      ({ server } = await startTestServer(t, { listeners }));
     },
   };
 }
@@ -429,15 +430,33 @@ test('admin calls send the requests of SPEC §3 and decode their replies', async
   ]);
 });
 
-test('ws: a wrong token is refused with 401 before the upgrade; the right one connects', async (t) => {
-  const { server } = await startTestServer(t);
-  const bridge = await startWsBridge(t, () => server.url('tcp'), { token: 'secret' });
-  const err = await rejection(t, connect(bridge.url, { token: 'wrong' }));
+test('ws: a wrong token is refused with 401 before the upgrade; the right one, in the header, authenticates', async (t) => {
+  const { server } = await startTestServer(t, { ...WITH_AUTH, ...BOTH });
+  const url = server.url('ws');
+  const err = await rejection(t, connect(url, { token: 'wrong' }));
   t.is(err.code, ClientErrorCodes.UNAUTHORIZED);
-  t.is(err.message, `${bridge.url}/subscribe/websocket refused the token (HTTP 401)`);
-  t.is((await rejection(t, connect(bridge.url))).code, ClientErrorCodes.UNAUTHORIZED);
-  const c = await client(t, bridge.url, { token: 'secret' });
+  t.is(err.message, `${url}/subscribe/websocket refused the token (HTTP 401)`);
+  const admin = await client(t, url, { token: ADMIN });
+  await admin.subscribe(['a']);
+  t.deepEqual(await admin.list(), [['a']]);
+});
+
+test('ws: without a token the connection opens unauthenticated, and auth() lets it in', async (t) => {
+  const { server } = await startTestServer(t, { ...WITH_AUTH, ...BOTH });
+  const c = await client(t, server.url('ws'));
+  t.is((await rejection(t, c.subscribe(['a']))).message, 'not authenticated: send auth first');
+  await c.auth(ADMIN);
+  await c.subscribe(['a']);
+});
+
+test('ws: a URL with a path uses it, here the http listener\'s WebSocket endpoint', async (t) => {
+  const { server } = await startTestServer(t, { listeners: ['http://127.0.0.1:0'] });
+  const port = new URL(server.url('http')).port;
+  const c = await client(t, `ws://127.0.0.1:${port}/subscribe/websocket`);
   await c.ping();
+  const err = await rejection(t, connect(`ws://127.0.0.1:${port}/elsewhere`));
+  t.is(err.code, ClientErrorCodes.CONNECTION);
+  t.regex(err.message, /HTTP 404/);
 });
 
 test('backoff grows by the factor up to the cap, less up to `jitter` of itself', (t) => {
