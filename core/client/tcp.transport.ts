@@ -71,8 +71,8 @@ class TcpTransport implements Transport {
     if (!this.socket.destroyed) {
       // end() lets what was written reach the server; destroy() if it does not answer with its own end.
       this.socket.end();
+      // Not unref'd: close() must settle even when nothing else keeps the process alive.
       const timer = setTimeout(() => this.socket.destroy(), CLOSE_GRACE_MS);
-      timer.unref();
       void this.done.then(() => clearTimeout(timer));
     }
     return this.done;

@@ -67,8 +67,8 @@ class WebSocketTransport implements Transport {
   close(): Promise<void> {
     if (this.socket.readyState === WebSocket.OPEN) {
       this.socket.close(1000);
+      // Not unref'd: close() must settle even when nothing else keeps the process alive.
       const timer = setTimeout(() => this.socket.terminate(), CLOSE_GRACE_MS);
-      timer.unref();
       void this.done.then(() => clearTimeout(timer));
     } else if (this.socket.readyState !== WebSocket.CLOSED) {
       this.socket.terminate();
