@@ -20,9 +20,12 @@ export const DEFAULT_LIMITS: Readonly<Limits> = {
 /** Built-in features, loaded before the config's plugins and exactly like them. */
 export const BUILTIN_PLUGINS: readonly string[] = [
   new URL('../plugins/commands/basic.commands.ts', import.meta.url).href,
+  new URL('../plugins/commands/admin.commands.ts', import.meta.url).href,
   new URL('../plugins/listeners/tcp.listener.ts', import.meta.url).href,
   new URL('../plugins/listeners/tls.listener.ts', import.meta.url).href,
   new URL('../plugins/listeners/ws.listener.ts', import.meta.url).href,
   new URL('../plugins/listeners/http.listener.ts', import.meta.url).href,
   new URL('../plugins/authenticators/memory.authenticator.ts', import.meta.url).href,
+  new URL('../plugins/authenticators/scribble.authenticator.ts', import.meta.url).href,
+  new URL('../plugins/authenticators/postgres.authenticator.ts', import.meta.url).href,
 ];

@@ -8,11 +8,16 @@
  * admin commands change store and cache together through this service, so a
  * change reaches that token's live connections from their next command. A
  * change made to a shared store by another node reaches this node's
- * connections when they authenticate again.
+ * connections when they authenticate again (see docs/auth.md).
+ *
+ * Tokens never reach a log line: store faults are logged by their message
+ * with every token in play masked, never with the store's error object
+ * (a PostgreSQL error's `detail` quotes the offending key).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Authenticator } from './authenticator.ts';
 import { CommandError } from './errors.ts';
+import type { Logger } from './logger.ts';
 
 /**
  * Who a connection is. `user` without a token is the unrestricted user of a
@@ -28,11 +33,19 @@ export interface Authenticated {
   identity: Identity;
 }
 
+/** The reply to a command that needed the store while it was failing. */
+export const STORE_UNAVAILABLE = 'authenticator unavailable, try again later';
+
 export class Auth {
   private authenticator: Authenticator | undefined;
   private adminDigest: Buffer | undefined;
+  private logger: Logger | undefined;
   /** Tags by token, for the tokens this node has seen. */
   private readonly cache = new Map<string, ReadonlySet<string>>();
+  /** Bumped by every change to the cache made by a change to the store; lets a concurrent read know it is stale. */
+  private changes = 0;
+  /** Changes run one at a time on this node, so the cache ends as the store does. */
+  private queue: Promise<unknown> = Promise.resolve();
 
   /** Whether connections must authenticate: an authenticator is configured. */
   get required(): boolean {
@@ -44,10 +57,14 @@ export class Auth {
     return this.authenticator;
   }
 
-  /** Turns authentication on, with `authenticator` as the store and `adminToken` as the admin's. */
-  enable(authenticator: Authenticator, adminToken: string): void {
+  /**
+   * Turns authentication on, with `authenticator` as the store and
+   * `adminToken` as the admin's. Store faults are logged on `logger`.
+   */
+  enable(authenticator: Authenticator, adminToken: string, logger?: Logger): void {
     this.authenticator = authenticator;
     this.adminDigest = digest(adminToken);
+    this.logger = logger;
   }
 
   /** The identity a new connection starts with, before any `auth`. */
@@ -55,21 +72,31 @@ export class Auth {
     return this.required ? { role: 'anonymous' } : { role: 'user' };
   }
 
+  /** Whether `token` is the admin token, compared in constant time. */
+  isAdminToken(token: string): boolean {
+    // Compare digests, so the comparison takes the same time whatever the token's length or content.
+    return this.adminDigest !== undefined && timingSafeEqual(digest(token), this.adminDigest);
+  }
+
   /**
    * The identity `token` grants, or undefined for a wrong one. Without an
-   * authenticator every token is the unrestricted user.
+   * authenticator every token is the unrestricted user. Throws
+   * `CommandError` when the store cannot be read.
    */
   async identify(token: string): Promise<Identity | undefined> {
     if (!this.authenticator) return { role: 'user' };
-    // Compare digests, so the comparison takes the same time whatever the token's length or content.
-    if (timingSafeEqual(digest(token), this.adminDigest!)) return { role: 'admin' };
-    const tags = await this.authenticator.tagsFor(token);
-    if (tags === undefined) return undefined;
-    this.cache.set(token, new Set(tags));
-    return { role: 'user', token };
+    if (this.isAdminToken(token)) return { role: 'admin' };
+    // A change that lands while the store is read may make the read stale: read again.
+    for (let attempt = 0; ; attempt++) {
+      const before = this.changes;
+      const tags = await this.call('identify', [token], (store) => store.tagsFor(token));
+      if (this.changes !== before && attempt < 3) continue;
+      this.remember(token, tags);
+      return tags === undefined ? undefined : { role: 'user', token };
+    }
   }
 
-  /** Why `who` may not use `tags`, or undefined when it may. */
+  /** Why `who` may not use `tags`, or undefined when it may. Synchronous: it runs on every publish. */
   refuseTags(who: Authenticated, tags: readonly string[]): string | undefined {
     const identity = who.identity;
     if (identity.role === 'admin') return undefined;
@@ -81,48 +108,117 @@ export class Auth {
     return denied.length === 0 ? undefined : `not permitted to use tags: ${denied.join(', ')}`;
   }
 
-  /** Creates `token` with `tags`. */
-  async register(token: string, tags: readonly string[]): Promise<void> {
-    const store = this.storeOrFail();
-    await store.addToken(token, tags);
-    this.cache.set(token, new Set(tags));
+  /** The subscriptions `who` holds but may no longer hold, after its permissions changed. */
+  forbiddenSubscriptions(who: Authenticated & { subscriptions: ReadonlyMap<string, readonly string[]> }): Array<readonly string[]> {
+    return [...who.subscriptions.values()].filter((tags) => this.refuseTags(who, tags) !== undefined);
   }
 
-  async unregister(token: string): Promise<void> {
-    await this.storeOrFail().removeToken(token);
-    this.cache.delete(token);
+  /** The tags `token` may use now on this node, or undefined when it is not registered. */
+  permitted(token: string): ReadonlySet<string> | undefined {
+    return this.cache.get(token);
   }
 
-  async addTags(token: string, tags: readonly string[]): Promise<void> {
-    await this.storeOrFail().addTags(token, tags);
-    await this.refresh(token);
+  /** Creates `token` with `tags`. The admin token cannot be registered: it already may do everything. */
+  register(token: string, tags: readonly string[]): Promise<void> {
+    if (this.isAdminToken(token)) return Promise.reject(new CommandError('the admin token cannot be registered'));
+    return this.change(token, 'register', (store) => store.addToken(token, tags));
   }
 
-  async removeTags(token: string, tags: readonly string[]): Promise<void> {
-    await this.storeOrFail().removeTags(token, tags);
-    await this.refresh(token);
+  unregister(token: string): Promise<void> {
+    return this.change(token, 'unregister', (store) => store.removeToken(token));
   }
 
+  addTags(token: string, tags: readonly string[]): Promise<void> {
+    return this.change(token, 'set', (store) => store.addTags(token, tags));
+  }
+
+  removeTags(token: string, tags: readonly string[]): Promise<void> {
+    return this.change(token, 'unset', (store) => store.removeTags(token, tags));
+  }
+
+  /** The token's tags as the store holds them now (sorted), or undefined for an unknown token. */
+  async tagsOf(token: string): Promise<string[] | undefined> {
+    const before = this.changes;
+    const tags = await this.call('tags', [token], (store) => store.tagsFor(token));
+    if (this.changes === before) this.remember(token, tags);
+    return tags && [...tags].sort();
+  }
+
+  /** Lets the changes under way finish, then closes the store. */
   async close(): Promise<void> {
+    await this.queue;
     const store = this.authenticator;
     this.authenticator = undefined;
     this.cache.clear();
     await store?.close();
   }
 
-  /** Re-reads a token's tags from the store after a change. */
-  private async refresh(token: string): Promise<void> {
-    const tags = await this.storeOrFail().tagsFor(token);
+  /**
+   * Runs a change to the store, then re-reads the token so that the cache
+   * holds what the store holds — also after a refusal, which may mean that
+   * another node changed the token. Changes run one at a time.
+   */
+  private change(token: string, operation: string, apply: (store: Authenticator) => Promise<void>): Promise<void> {
+    const run = async (): Promise<void> => {
+      let applied = false;
+      try {
+        await this.call(operation, [token], apply);
+        applied = true;
+      } finally {
+        // Refused or failed, nothing changed here; but a refusal may mean another node changed the token.
+        const tags = await this.call(operation, [token], (store) => store.tagsFor(token)).catch(() => null);
+        this.changes++;
+        // Changed but unreadable: forget the token, so its connections are refused rather than trusted on stale tags.
+        if (tags !== null) this.remember(token, tags);
+        else if (applied) this.remember(token, undefined);
+      }
+    };
+    const done = this.queue.then(run, run);
+    this.queue = done.catch(() => {});
+    return done;
+  }
+
+  private remember(token: string, tags: readonly string[] | undefined): void {
     if (tags === undefined) this.cache.delete(token);
     else this.cache.set(token, new Set(tags));
   }
 
-  private storeOrFail(): Authenticator {
-    if (!this.authenticator) throw new CommandError('no authenticator is configured');
-    return this.authenticator;
+  /**
+   * Calls the store. A `CommandError` (the caller's mistake) passes through;
+   * any other failure is logged without the tokens and becomes a
+   * `CommandError` saying the store is unavailable, so clients get an error
+   * reply and the server carries on.
+   */
+  private async call<T>(operation: string, tokens: readonly string[], fn: (store: Authenticator) => Promise<T>): Promise<T> {
+    const store = this.authenticator;
+    if (!store) throw new CommandError('no authenticator is configured');
+    try {
+      return await fn(store);
+    } catch (err) {
+      if (err instanceof CommandError) throw err;
+      this.logger?.error({ operation, error: mask(describe(err), tokens) }, 'authenticator failed');
+      throw new CommandError(STORE_UNAVAILABLE);
+    }
   }
 }
 
 function digest(token: string): Buffer {
   return createHash('sha256').update(token, 'utf8').digest();
+}
+
+function describe(err: unknown): string {
+  // Node reports a refused connection to a dual-stack host as an AggregateError with an empty message.
+  if (err instanceof AggregateError && !err.message && err.errors.length > 0) return describe(err.errors[0]);
+  if (err instanceof Error) {
+    const code = (err as { code?: unknown }).code;
+    return typeof code === 'string' ? `${err.message} (${code})` : err.message;
+  }
+  return String(err);
+}
+
+/** `text` with every token in it replaced by `***`. */
+export function mask(text: string, tokens: readonly string[]): string {
+  let masked = text;
+  for (const token of tokens) if (token !== '') masked = masked.split(token).join('***');
+  return masked;
 }

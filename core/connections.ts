@@ -55,6 +55,11 @@ export class Connections implements InputHandler {
     return session;
   }
 
+  /** The open sessions, for admin commands (`who`, `listall`, revoking permissions); not for the hot path. */
+  sessions(): IterableIterator<Session> {
+    return this.live.values();
+  }
+
   handle(session: Session, frame: string | Buffer): Promise<void> | void {
     return this.dispatcher.dispatch(session, frame);
   }

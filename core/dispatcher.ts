@@ -34,7 +34,8 @@ export class Dispatcher {
       request = parseRequest(frame, this.limits);
     } catch (err) {
       if (!(err instanceof ProtocolError)) throw err;
-      return this.fail(session, err.command, err.message);
+      // V8 quotes the start of bad JSON in its message, which may hold a token: the client sees it, the log does not.
+      return this.fail(session, err.command, err.message, err.message.startsWith('invalid JSON') ? 'invalid JSON' : err.message);
     }
     const spec = this.commands.get(request.command);
     if (!spec) return this.fail(session, request.command, UNKNOWN_COMMAND);
@@ -67,9 +68,9 @@ export class Dispatcher {
     this.fail(session, command, 'internal error');
   }
 
-  private fail(session: Session, command: string, error: string): void {
+  private fail(session: Session, command: string, error: string, logged = error): void {
     this.errors++;
-    this.logger.debug({ session: session.id, command, error }, 'command refused');
+    this.logger.debug({ session: session.id, command, error: logged }, 'command refused');
     session.reply({ command, error });
   }
 

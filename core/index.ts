@@ -38,4 +38,5 @@ export {
   type Delivery,
   type MistClientEvents,
   type ReconnectOptions,
+  type WhoReply,
 } from './client/index.ts';

@@ -19,7 +19,11 @@ export interface ListenerContext {
   readonly auth: {
     /** Whether connections must authenticate. */
     readonly required: boolean;
-    /** The identity `token` grants, or undefined for a wrong token. Never log the token. */
+    /**
+     * The identity `token` grants, or undefined for a wrong token (answer
+     * 401). Rejects with a `CommandError` when the authenticator's store is
+     * unavailable (answer 503). Never log the token.
+     */
     identify(token: string): Promise<Identity | undefined>;
     /**
      * Why `identity` may not use `tags`, or undefined when it may: the check

@@ -99,14 +99,15 @@ export class MistServer {
     if (uri === undefined) return;
     const registry = this.container.resolve<SchemeRegistry<AuthenticatorFactory>>(TOKENS.Authenticators);
     const { url, factory } = registry.resolve(uri, 'authenticator');
+    const logger = this.logger.child({ authenticator: url.protocol.slice(0, -1) });
     let store;
     try {
-      store = await factory(url, { logger: this.logger.child({ authenticator: url.protocol.slice(0, -1) }) });
+      store = await factory(url, { logger });
     } catch (err) {
       if (err instanceof MistError) throw err;
       throw new MistError(ErrorCodes.AUTHENTICATOR, `cannot open authenticator ${redact(url)}: ${(err as Error).message}`, { cause: err, key: 'authenticator' });
     }
-    this.auth.enable(store, token!);
+    this.auth.enable(store, token!, logger);
     this.logger.info({ authenticator: redact(url) }, 'authentication required');
   }
 

@@ -344,31 +344,30 @@ test('after a restart the client authenticates again before restoring its subscr
   t.is((await iterator.next()).value?.data, 'restored');
 });
 
-test('admin calls this server does not offer reject with its error', async (t) => {
+test('admin calls manage tokens whose tags then bound what a user may do', async (t) => {
   const { server } = await startTestServer(t, WITH_AUTH);
-  const admin = await client(t, server.url('tcp'), { token: ADMIN });
-  const calls: Array<[string, () => Promise<unknown>]> = [
-    ['register', () => admin.register('user-1', ['a'])],
-    ['unregister', () => admin.unregister('user-1')],
-    ['set', () => admin.set('user-1', ['b'])],
-    ['unset', () => admin.unset('user-1', ['b'])],
-    ['tags', () => admin.tags('user-1')],
-    ['who', () => admin.who()],
-    ['listall', () => admin.listall()],
-  ];
-  for (const [command, call] of calls) {
-    const raw = await LineClient.connect(t, server.url('tcp'));
-    await raw.request({ command: 'auth', data: ADMIN });
-    const expected = await raw.request({ command, data: 'user-1', tags: ['a'] });
-    raw.close();
-    if (expected.error === undefined) {
-      // Issue 3 landed this command: the scripted-server test below covers its wire format.
-      await t.notThrowsAsync(call(), command);
-      continue;
-    }
-    const err = await rejection(t, call());
-    t.is(err.message, expected.error, command);
-  }
+  const url = server.url('tcp');
+  const admin = await client(t, url, { token: ADMIN });
+  await admin.register('user-1', ['a', 'b']);
+  t.deepEqual(await admin.tags('user-1'), ['a', 'b']);
+  const exists = await rejection(t, admin.register('user-1', ['z']));
+  t.is(exists.code, ClientErrorCodes.REPLY);
+  t.is((exists as MistReplyError).command, 'register');
+  await admin.set('user-1', ['c']);
+  await admin.unset('user-1', ['a']);
+  t.deepEqual(await admin.tags('user-1'), ['b', 'c']);
+
+  const user = await client(t, url, { token: 'user-1' });
+  await user.subscribe(['b', 'c']);
+  t.regex((await rejection(t, user.subscribe(['a']))).message, /not permitted to use tags: a/);
+  t.regex((await rejection(t, user.register('user-2', ['a']))).message, /.+/);
+  await admin.subscribe(['x']);
+  t.deepEqual(await admin.listall(), [['b', 'c'], ['x']]);
+  t.like(await admin.who(), { connections: 2, subscriptions: 2 });
+
+  await admin.unregister('user-1');
+  const gone = await rejection(t, connect(url, { token: 'user-1' }));
+  t.is(gone.message, 'invalid token');
 });
 
 /**
@@ -398,7 +397,7 @@ async function scriptedServer(t: ExecutionContext, answer: (request: Record<stri
 }
 
 test('admin calls send the requests of SPEC §3 and decode their replies', async (t) => {
-  const who = { connections: 2, since: 5 };
+  const who = { connections: 2, total: 5, subscriptions: 1 };
   const { url, requests } = await scriptedServer(t, ({ command }) => {
     switch (command) {
       case 'tags':

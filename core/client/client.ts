@@ -43,6 +43,17 @@ export interface Delivery {
   json: string;
 }
 
+/** The `who` reply's data (the original mist's fields may differ; unknown ones are kept). */
+export interface WhoReply {
+  /** Connections open now. */
+  connections: number;
+  /** Connections since the server started. */
+  total: number;
+  /** Distinct subscriptions. */
+  subscriptions: number;
+  [field: string]: unknown;
+}
+
 export type ClientState = 'connecting' | 'open' | 'reconnecting' | 'closed';
 
 export interface MistClientEvents {
@@ -218,15 +229,14 @@ export class MistClient extends EventEmitter<MistClientEvents> {
     return [...(reply.tags ?? [])];
   }
 
-  /** Connection statistics; `data` decoded when it is JSON text. */
-  async who(): Promise<unknown> {
-    const { data } = await this.request({ command: 'who' });
-    if (typeof data !== 'string') return data;
-    try {
-      return JSON.parse(data) as unknown;
-    } catch {
-      return data;
+  /** Connections open now and since start, and distinct subscriptions, on the server's node. */
+  async who(): Promise<WhoReply> {
+    const reply = await this.request({ command: 'who' });
+    const value: unknown = typeof reply.data === 'string' ? JSON.parse(reply.data) : reply.data;
+    if (typeof value !== 'object' || value === null) {
+      throw new MistClientError(ClientErrorCodes.REPLY, `unexpected "who" reply: ${JSON.stringify(reply)}`);
     }
+    return value as WhoReply;
   }
 
   /** Every distinct subscription on the server's node. */

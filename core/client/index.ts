@@ -19,7 +19,7 @@ export function connect(url: string | URL, options: ConnectOptions = {}): Promis
   return new MistClient(url, options).open();
 }
 
-export { MistClient, dataText, type ClientState, type ConnectOptions, type Delivery, type MistClientEvents } from './client.ts';
+export { MistClient, dataText, type ClientState, type ConnectOptions, type Delivery, type MistClientEvents, type WhoReply } from './client.ts';
 export type { ReconnectOptions } from './backoff.ts';
 export { ClientErrorCodes, MistClientError, MistReplyError, type ClientErrorCode } from './errors.ts';
 export { WEBSOCKET_PATH } from './ws.transport.ts';

@@ -65,8 +65,8 @@ export class BasicCommands {
   }
 
   /**
-   * Takes the identity a token grants. A wrong token leaves the connection
-   * as it was; too many close it. Without an authenticator anyone may do
+   * Takes the identity a token grants, keeping only the subscriptions it
+   * permits. A wrong token leaves the connection as it was; too many close it. Without an authenticator anyone may do
    * anything, so any token succeeds.
    */
   @command('auth', { anonymous: true })
@@ -76,6 +76,8 @@ export class BasicCommands {
     if (identity) {
       session.identity = identity;
       session.failedAuths = 0;
+      // Subscriptions made under another identity, or before this token lost tags on another node, go.
+      for (const tags of this.access.forbiddenSubscriptions(session)) this.broker.unsubscribe(session, tags);
       return { command: 'auth', data: 'success' };
     }
     if (++session.failedAuths >= MAX_FAILED_AUTHS) {

@@ -1,0 +1,94 @@
+/**
+ * The Auth service's cache against its store: concurrent reads and changes,
+ * and a store that fails.
+ */
+import test from 'ava';
+import { Auth, STORE_UNAVAILABLE } from '../core/auth.ts';
+import { CommandError } from '../core/errors.ts';
+import { createLogger } from '../core/logger.ts';
+import { MemoryAuthenticator } from '../plugins/authenticators/memory.authenticator.ts';
+import { logCapture, type LogLines } from './helpers/server.ts';
+
+const ADMIN = 'admin-token-0a';
+const TOKEN = 'user-token-1b';
+
+/** A memory store whose reads can be held back until released. */
+class SlowReads extends MemoryAuthenticator {
+  waiting: Array<() => void> = [];
+  hold = false;
+  override async tagsFor(token: string): Promise<string[] | undefined> {
+    const tags = await super.tagsFor(token);
+    if (this.hold) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    return tags;
+  }
+  release(): void {
+    for (const resolve of this.waiting.splice(0)) resolve();
+  }
+}
+
+test('a read that started before an unregister does not bring the token back into the cache', async (t) => {
+  const store = new SlowReads();
+  const auth = new Auth();
+  auth.enable(store, ADMIN);
+  await auth.register(TOKEN, ['a']);
+  store.hold = true;
+  const identifying = auth.identify(TOKEN);
+  await new Promise((resolve) => setImmediate(resolve));
+  store.hold = false;
+  await auth.unregister(TOKEN);
+  store.release();
+  t.is(await identifying, undefined);
+  t.is(auth.permitted(TOKEN), undefined);
+  t.is(auth.refuseTags({ identity: { role: 'user', token: TOKEN } }, ['a']), 'token is no longer registered');
+});
+
+test('concurrent changes to one token leave the cache equal to the store', async (t) => {
+  const store = new MemoryAuthenticator();
+  const auth = new Auth();
+  auth.enable(store, ADMIN);
+  await auth.register(TOKEN, ['base']);
+  const tags = Array.from({ length: 30 }, (_, i) => `t${i}`);
+  await Promise.all([...tags.map((tag) => auth.addTags(TOKEN, [tag])), ...tags.slice(0, 10).map((tag) => auth.removeTags(TOKEN, [tag]))]);
+  t.deepEqual([...auth.permitted(TOKEN)!].sort(), (await store.tagsFor(TOKEN))!.sort());
+});
+
+test('the admin token is compared by value, cannot be registered, and grants admin', async (t) => {
+  const auth = new Auth();
+  auth.enable(new MemoryAuthenticator(), ADMIN);
+  t.deepEqual(await auth.identify(ADMIN), { role: 'admin' });
+  t.false(auth.isAdminToken(ADMIN + 'x'));
+  t.false(auth.isAdminToken(''));
+  const error = await t.throwsAsync(auth.register(ADMIN, ['a']));
+  t.true(error instanceof CommandError);
+});
+
+test('a failing store gives CommandError "authenticator unavailable" and is logged without any token', async (t) => {
+  const logs: LogLines = [];
+  const store = new MemoryAuthenticator();
+  // Like PostgreSQL's unique-violation detail, the failure quotes the token.
+  const fail = async (token: string): Promise<never> => {
+    throw Object.assign(new Error(`Key (token)=(${token}) is broken`), { detail: `Key (token)=(${token})` });
+  };
+  store.tagsFor = fail;
+  store.addToken = fail;
+  const auth = new Auth();
+  auth.enable(store, ADMIN, createLogger('TRACE', logCapture(logs)));
+  for (const attempt of [auth.identify(TOKEN), auth.register(TOKEN, ['a']), auth.tagsOf(TOKEN)]) {
+    const error = await t.throwsAsync(attempt);
+    t.true(error instanceof CommandError);
+    t.is(error.message, STORE_UNAVAILABLE);
+  }
+  await new Promise((resolve) => setImmediate(resolve));
+  t.true(logs.length >= 3);
+  t.true(logs.every((line) => line.msg === 'authenticator failed'));
+  t.false(JSON.stringify(logs).includes(TOKEN));
+  t.true(JSON.stringify(logs).includes('Key (token)=(***) is broken'));
+});
+
+test('without an authenticator, every token is the unrestricted user and every tag is allowed', async (t) => {
+  const auth = new Auth();
+  t.false(auth.required);
+  t.deepEqual(auth.initial, { role: 'user' });
+  t.deepEqual(await auth.identify('anything'), { role: 'user' });
+  t.is(auth.refuseTags({ identity: { role: 'user' } }, ['x']), undefined);
+});

@@ -1,0 +1,151 @@
+/**
+ * The contract every authenticator keeps (SPEC §6), as ava tests registered
+ * once per store by {@link authenticatorContract}.
+ */
+import test, { type ExecutionContext } from 'ava';
+import type { Authenticator } from '../core/authenticator.ts';
+import { CommandError } from '../core/errors.ts';
+
+export interface StoreUnderTest {
+  store: Authenticator;
+  /** Closes the store and opens it again on the same data; only for stores that keep data. */
+  reopen?: () => Promise<Authenticator>;
+}
+
+export type StoreFactory = (t: ExecutionContext) => Promise<StoreUnderTest>;
+
+/** Tokens and tags that a careless store would mangle. */
+export const HOSTILE = [
+  "o'brien",
+  "'; DROP TABLE mist_tokens; --",
+  'quote"double',
+  'back\\slash',
+  'ünïcödé-トークン-🔑',
+  '__proto__',
+  'constructor',
+  '%s %d $1 ?',
+  ' spaced ',
+];
+
+/** Registers the contract's tests for one store, each test name prefixed with `name`. */
+export function authenticatorContract(name: string, open: StoreFactory, options: { skip?: boolean } = {}): void {
+  const it = options.skip ? test.skip : test;
+
+  async function fresh(t: ExecutionContext): Promise<Authenticator> {
+    const { store } = await open(t);
+    t.teardown(() => store.close().catch(() => {}));
+    return store;
+  }
+
+  async function refuses(t: ExecutionContext, promise: Promise<unknown>, message: string): Promise<void> {
+    const error = await t.throwsAsync(promise);
+    t.true(error instanceof CommandError, `expected a CommandError, got ${String(error)}`);
+    t.is(error.message, message);
+  }
+
+  it(`${name}: a registered token has its tags, sorted and distinct; an unknown token has none`, async (t) => {
+    const store = await fresh(t);
+    await store.addToken('t1', ['b', 'a', 'b']);
+    t.deepEqual(await store.tagsFor('t1'), ['a', 'b']);
+    t.is(await store.tagsFor('nope'), undefined);
+    t.is(await store.tagsFor(''), undefined);
+  });
+
+  it(`${name}: a token registered with no tags exists, with an empty list`, async (t) => {
+    const store = await fresh(t);
+    await store.addToken('bare', []);
+    t.deepEqual(await store.tagsFor('bare'), []);
+  });
+
+  it(`${name}: registering an existing token is a CommandError and changes nothing`, async (t) => {
+    const store = await fresh(t);
+    await store.addToken('t1', ['a']);
+    await refuses(t, store.addToken('t1', ['z']), 'token already exists');
+    t.deepEqual(await store.tagsFor('t1'), ['a']);
+  });
+
+  it(`${name}: removing a token forgets it; removing an unknown one is a CommandError`, async (t) => {
+    const store = await fresh(t);
+    await store.addToken('t1', ['a']);
+    await store.addToken('t2', ['a']);
+    await store.removeToken('t1');
+    t.is(await store.tagsFor('t1'), undefined);
+    t.deepEqual(await store.tagsFor('t2'), ['a']);
+    await refuses(t, store.removeToken('t1'), 'no such token');
+    // A removed token may be registered again, afresh.
+    await store.addToken('t1', ['c']);
+    t.deepEqual(await store.tagsFor('t1'), ['c']);
+  });
+
+  it(`${name}: addTags adds without duplicates; to an unknown token it is a CommandError`, async (t) => {
+    const store = await fresh(t);
+    await store.addToken('t1', ['b']);
+    await store.addTags('t1', ['a', 'b', 'c', 'c']);
+    t.deepEqual(await store.tagsFor('t1'), ['a', 'b', 'c']);
+    await refuses(t, store.addTags('nope', ['a']), 'no such token');
+    t.is(await store.tagsFor('nope'), undefined);
+  });
+
+  it(`${name}: removeTags removes exactly those tags, keeps the token even when none are left; unknown token is a CommandError`, async (t) => {
+    const store = await fresh(t);
+    await store.addToken('t1', ['a', 'b', 'c']);
+    await store.removeTags('t1', ['b', 'not-held']);
+    t.deepEqual(await store.tagsFor('t1'), ['a', 'c']);
+    await store.removeTags('t1', ['a', 'c']);
+    t.deepEqual(await store.tagsFor('t1'), []);
+    await refuses(t, store.removeTags('nope', ['a']), 'no such token');
+  });
+
+  it(`${name}: tokens and tags with quotes, SQL, unicode and prototype names round-trip unharmed`, async (t) => {
+    const store = await fresh(t);
+    for (const token of HOSTILE) await store.addToken(token, [...HOSTILE, token]);
+    for (const token of HOSTILE) t.deepEqual(await store.tagsFor(token), [...new Set([...HOSTILE, token])].sort(), token);
+    await store.removeTags("o'brien", ["'; DROP TABLE mist_tokens; --"]);
+    t.false((await store.tagsFor("o'brien"))!.includes("'; DROP TABLE mist_tokens; --"));
+    await store.removeToken("'; DROP TABLE mist_tokens; --");
+    t.is(await store.tagsFor("'; DROP TABLE mist_tokens; --"), undefined);
+    // Everything else is still there: nothing was dropped.
+    t.deepEqual(await store.tagsFor('__proto__'), [...HOSTILE].sort());
+  });
+
+  it(`${name}: concurrent changes to one token lose no update`, async (t) => {
+    const store = await fresh(t);
+    await store.addToken('busy', []);
+    const tags = Array.from({ length: 100 }, (_, i) => `tag-${String(i).padStart(3, '0')}`);
+    await Promise.all(tags.map((tag) => store.addTags('busy', [tag])));
+    t.deepEqual(await store.tagsFor('busy'), tags);
+    await Promise.all(tags.slice(0, 50).map((tag) => store.removeTags('busy', [tag])));
+    t.deepEqual(await store.tagsFor('busy'), tags.slice(50));
+  });
+
+  it(`${name}: the tags returned are a copy the caller may change`, async (t) => {
+    const store = await fresh(t);
+    await store.addToken('t1', ['a']);
+    (await store.tagsFor('t1'))!.push('b');
+    t.deepEqual(await store.tagsFor('t1'), ['a']);
+  });
+
+  it(`${name}: close resolves`, async (t) => {
+    const { store } = await open(t);
+    await t.notThrowsAsync(store.close());
+  });
+}
+
+/** The extra contract of a store that keeps its data: what it held comes back when reopened. */
+export function persistenceContract(name: string, open: StoreFactory, options: { skip?: boolean } = {}): void {
+  const it = options.skip ? test.skip : test;
+  it(`${name}: tokens and tags survive closing and reopening`, async (t) => {
+    const { store, reopen } = await open(t);
+    await store.addToken('kept', ['a', 'b']);
+    await store.addToken("o'brien", ['ü']);
+    await store.addToken('gone', ['x']);
+    await store.removeToken('gone');
+    await store.removeTags('kept', ['b']);
+    await store.addTags('kept', ['c']);
+    const again = await reopen!();
+    t.teardown(() => again.close().catch(() => {}));
+    t.deepEqual(await again.tagsFor('kept'), ['a', 'c']);
+    t.deepEqual(await again.tagsFor("o'brien"), ['ü']);
+    t.is(await again.tagsFor('gone'), undefined);
+  });
+}
