@@ -63,7 +63,7 @@ export class MistCli {
   }
 
   async exit(): Promise<Exit> {
-    await this.until(() => this.exitStatus !== undefined, 'the process to exit');
+    await this.until(() => this.exitStatus !== undefined, 'exit');
     return this.exitStatus!;
   }
 
@@ -76,7 +76,7 @@ export class MistCli {
     const deadline = Date.now() + CHILD_WAIT_MS;
     while (!condition()) {
       if (this.exitStatus && !condition()) throw new Error(`exited before ${what}\nstdout: ${this.stdout}\nstderr: ${this.stderr}`);
-      if (Date.now() > deadline) throw new Error(`no ${what} within ${CHILD_WAIT_MS} ms\nstdout: ${this.stdout}\nstderr: ${this.stderr}`);
+      if (Date.now() > deadline) throw new Error(`waited ${CHILD_WAIT_MS} ms for ${what} in vain\nstdout: ${this.stdout}\nstderr: ${this.stderr}`);
       await this.wakeup.wait(deadline);
     }
   }
