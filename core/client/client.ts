@@ -96,6 +96,15 @@ function subscriptionKey(tags: readonly string[]): string {
   return JSON.stringify([...new Set(tags)].sort());
 }
 
+/**
+ * A connection to a mist server; made and opened by {@link connect}.
+ *
+ * @example
+ * const client = await connect('ws://127.0.0.1:8888', { token: process.env.MIST_TOKEN });
+ * client.on('reconnect', () => console.error('back, subscriptions restored'));
+ * await client.subscribe(['deploy', 'app-42']);
+ * for await (const { tags, data } of client) console.log(tags, data);
+ */
 export class MistClient extends EventEmitter<MistClientEvents> {
   readonly url: URL;
   private readonly options: Required<Omit<ConnectOptions, 'token' | 'tls' | 'reconnect'>> & Pick<ConnectOptions, 'tls'>;
