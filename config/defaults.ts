@@ -28,4 +28,6 @@ export const BUILTIN_PLUGINS: readonly string[] = [
   new URL('../plugins/authenticators/memory.authenticator.ts', import.meta.url).href,
   new URL('../plugins/authenticators/scribble.authenticator.ts', import.meta.url).href,
   new URL('../plugins/authenticators/postgres.authenticator.ts', import.meta.url).href,
+  new URL('../plugins/backplanes/redis.backplane.ts', import.meta.url).href,
+  new URL('../plugins/backplanes/nats.backplane.ts', import.meta.url).href,
 ];

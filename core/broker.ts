@@ -7,6 +7,19 @@ import { Frame } from './protocol.ts';
 import type { Session } from './session.ts';
 import { canonicalTags, tagSetKey } from './tags.ts';
 
+/**
+ * Told of what other nodes may need: local publishes (after local delivery)
+ * and subscriptions coming and going. The cluster (core/cluster.ts) sets it.
+ */
+export interface BrokerHooks {
+  /** A publish from a local connection, already delivered here; `data` as in {@link Broker.publish}. */
+  published(tags: readonly string[], data: string | undefined): void;
+  /** A session took the subscription `canonical` (sorted, distinct tags). */
+  subscribed(canonical: readonly string[]): void;
+  /** A session dropped the subscription `canonical`. */
+  unsubscribed(canonical: readonly string[]): void;
+}
+
 export class Broker {
   private readonly index = new SubscriptionIndex<Session>();
   /** Increases with every publish; a session stamped with it has had the message. */
@@ -27,6 +40,10 @@ export class Broker {
   };
 
   readonly stats = { published: 0, delivered: 0 };
+  /** Set by the cluster, when this node is part of one. */
+  hooks: BrokerHooks | undefined;
+  /** True while delivering a message from another node: it must not go back to the backplane. */
+  private remote = false;
 
   /** Distinct subscriptions held on this node. */
   get subscriptionCount(): number {
@@ -42,17 +59,24 @@ export class Broker {
     if (session.subscriptions.has(key)) return;
     session.subscriptions.set(key, canonical);
     this.index.add(canonical, session);
+    this.hooks?.subscribed(canonical);
   }
 
   /** Removes exactly the subscription `tags`, if `session` holds it. */
   unsubscribe(session: Session, tags: readonly string[]): void {
     const canonical = canonicalTags(tags);
-    if (session.subscriptions.delete(tagSetKey(canonical))) this.index.remove(canonical, session);
+    if (session.subscriptions.delete(tagSetKey(canonical))) {
+      this.index.remove(canonical, session);
+      this.hooks?.unsubscribed(canonical);
+    }
   }
 
   /** Drops every subscription of a closed session. */
   forget(session: Session): void {
-    for (const canonical of session.subscriptions.values()) this.index.remove(canonical, session);
+    for (const canonical of session.subscriptions.values()) {
+      this.index.remove(canonical, session);
+      this.hooks?.unsubscribed(canonical);
+    }
     session.subscriptions.clear();
   }
 
@@ -71,6 +95,21 @@ export class Broker {
     this.frame = undefined;
     this.stats.published++;
     this.stats.delivered += this.delivered;
+    if (!this.remote) this.hooks?.published(tags, data);
     return this.delivered;
+  }
+
+  /**
+   * Delivers a message published on another node to this node's
+   * subscribers, like {@link publish} without a publisher, and does not hand
+   * it back to the backplane (no re-broadcast).
+   */
+  publishRemote(tags: readonly string[], data: string | undefined): number {
+    this.remote = true;
+    try {
+      return this.publish(undefined, tags, data);
+    } finally {
+      this.remote = false;
+    }
   }
 }

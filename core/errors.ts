@@ -15,6 +15,8 @@ export const ErrorCodes = {
   PLUGIN: 'MIST_ERR_PLUGIN',
   /** The authenticator could not be opened (database unreachable, corrupt file…). */
   AUTHENTICATOR: 'MIST_ERR_AUTHENTICATOR',
+  /** The cluster backplane could not be created (bad URI for its plugin). */
+  BACKPLANE: 'MIST_ERR_BACKPLANE',
   /** A listener could not start (address in use, bad address…). */
   LISTEN: 'MIST_ERR_LISTEN',
 } as const;

@@ -48,14 +48,7 @@ export class Metrics {
       },
     });
     this.counter('mist_connections_opened_total', 'Connections opened since start (an HTTP publish counts as one).', () => connections.total);
-    new Gauge({
-      name: 'mist_subscriptions',
-      help: 'Distinct subscriptions (tag sets) held on this node.',
-      registers,
-      collect() {
-        this.set(broker.subscriptionCount);
-      },
-    });
+    this.gauge('mist_subscriptions', 'Distinct subscriptions (tag sets) held on this node.', () => broker.subscriptionCount);
     this.counter('mist_messages_published_total', 'Messages published on this node.', () => broker.stats.published);
     this.counter('mist_messages_delivered_total', 'Messages handed to subscribers (one per receiving connection).', () => broker.stats.delivered);
     this.counter('mist_messages_dropped_total', 'Messages dropped because a subscriber was over maxBufferedBytes (policy drop).', () => connections.delivery.dropped);
@@ -72,8 +65,20 @@ export class Metrics {
     return this.registry.contentType;
   }
 
+  /** A gauge whose value is read from `read` at scrape time. */
+  gauge(name: string, help: string, read: () => number): void {
+    new Gauge({
+      name,
+      help,
+      registers: [this.registry],
+      collect() {
+        this.set(read());
+      },
+    });
+  }
+
   /** A counter whose value is read from `read` at scrape time. */
-  private counter(name: string, help: string, read: () => number): void {
+  counter(name: string, help: string, read: () => number): void {
     new Counter({
       name,
       help,

@@ -6,9 +6,12 @@
 import type { DependencyContainer } from 'tsyringe';
 import type { Auth } from './auth.ts';
 import type { AuthenticatorFactory } from './authenticator.ts';
+import type { BackplaneFactory } from './backplane.ts';
 import { BUILTIN_PLUGINS } from '../config/defaults.ts';
 import type { ConfigFile } from '../config/schema.ts';
 import type { Broker } from './broker.ts';
+import { Cluster } from './cluster.ts';
+import { registerClusterMetrics } from './cluster-metrics.ts';
 import { buildConfig, type MistConfig } from './config.ts';
 import type { Connections } from './connections.ts';
 import { createContainer } from './container.ts';
@@ -16,6 +19,7 @@ import type { Dispatcher } from './dispatcher.ts';
 import { ErrorCodes, MistError } from './errors.ts';
 import type { Listener, ListenerContext, ListenerFactory } from './listener.ts';
 import { createLogger, type Logger } from './logger.ts';
+import type { Metrics } from './metrics.ts';
 import { loadPlugins } from './plugins.ts';
 import type { SchemeRegistry } from './registry.ts';
 import { TOKENS } from './tokens.ts';
@@ -26,6 +30,7 @@ export class MistServer {
   readonly container: DependencyContainer;
   private readonly listeners: Listener[] = [];
   private closing: Promise<void> | undefined;
+  private clusterNode: Cluster | undefined;
   state: ServerState = 'idle';
 
   constructor(
@@ -45,6 +50,11 @@ export class MistServer {
 
   get dispatcher(): Dispatcher {
     return this.container.resolve(TOKENS.Dispatcher);
+  }
+
+  /** This node's part of the cluster, when `config.cluster` is set: `cluster.status()` for metrics. */
+  get cluster(): Cluster | undefined {
+    return this.clusterNode;
   }
 
   get auth(): Auth {
@@ -71,6 +81,7 @@ export class MistServer {
       const builtins = BUILTIN_PLUGINS.map((module) => ({ module, options: undefined, base }));
       await loadPlugins(this.container, [...builtins, ...this.config.plugins]);
       await this.startAuthenticator();
+      await this.startCluster();
       await this.startListeners();
     } catch (err) {
       await this.close();
@@ -86,6 +97,7 @@ export class MistServer {
       const wasRunning = this.state === 'running';
       this.state = 'closing';
       for (const listener of [...this.listeners].reverse()) await listener.close();
+      await this.cluster?.close();
       await this.auth.close();
       this.state = 'closed';
       if (wasRunning) this.logger.info('closed');
@@ -109,6 +121,25 @@ export class MistServer {
     }
     this.auth.enable(store, token!, logger);
     this.logger.info({ authenticator: redact(url) }, 'authentication required');
+  }
+
+  /** Joins the cluster of `config.cluster`, if any; connecting goes on in the background. */
+  private async startCluster(): Promise<void> {
+    const uri = this.config.cluster;
+    if (uri === undefined) return;
+    const registry = this.container.resolve<SchemeRegistry<BackplaneFactory>>(TOKENS.Backplanes);
+    const { url, factory } = registry.resolve(uri, 'cluster');
+    const scheme = url.protocol.slice(0, -1);
+    const cluster = new Cluster(this.broker, this.logger.child({ backplane: scheme }), url, redact(url));
+    try {
+      await cluster.start(factory);
+    } catch (err) {
+      if (err instanceof MistError) throw err;
+      throw new MistError(ErrorCodes.BACKPLANE, `cannot use backplane ${redact(url)}: ${(err as Error).message}`, { cause: err, key: 'cluster' });
+    }
+    this.clusterNode = cluster;
+    this.container.register(TOKENS.Cluster, { useValue: cluster });
+    registerClusterMetrics(this.container.resolve<Metrics>(TOKENS.Metrics), cluster);
   }
 
   private async startListeners(): Promise<void> {

@@ -20,4 +20,6 @@ export const TOKENS = {
   Backplanes: Symbol('mist.Backplanes'),
   /** The server's Prometheus registry (`Metrics`); plugins add their own metrics to it. */
   Metrics: Symbol('mist.Metrics'),
+  /** This node's `Cluster`, registered only when `--cluster` is set. */
+  Cluster: Symbol('mist.Cluster'),
 } as const;

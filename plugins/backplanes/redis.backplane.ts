@@ -1,0 +1,112 @@
+/**
+ * `redis://[user:password@]host:port` (and `rediss://` over TLS) — the
+ * cluster backplane over Redis pub/sub, through ioredis. Transport only:
+ * the cluster (core/cluster.ts) decides what to send.
+ *
+ * Two connections, because a Redis connection in subscriber mode cannot
+ * publish. The publishing one has no offline queue: while Redis is down a
+ * publish is dropped at once rather than queued (at-most-once, and no
+ * memory growing with the outage). Both reconnect with exponential backoff
+ * (100 ms doubling to 5 s); the subscriber resubscribes before the node is
+ * reported connected again. Query parameters belong to the cluster
+ * (`?prefix=`…) and are not passed to Redis.
+ */
+import type { Redis, RedisOptions } from 'ioredis';
+import type { Backplane, BackplaneContext } from '../../core/backplane.ts';
+import { definePlugin } from '../../core/plugin.ts';
+import { backoffMs, settleWithin } from './backoff.ts';
+
+export default definePlugin({
+  name: 'redis-backplane',
+  register(api) {
+    // The client library loads only when a node joins a cluster, not with every server.
+    const factory = async (url: URL, context: BackplaneContext): Promise<Backplane> => new RedisBackplane((await import('ioredis')).Redis, url, context);
+    api.backplanes.register('redis', factory);
+    api.backplanes.register('rediss', factory);
+  },
+});
+
+export class RedisBackplane implements Backplane {
+  private readonly pub: Redis;
+  private readonly sub: Redis;
+  private pubReady = false;
+  private subReady = false;
+  private up = false;
+  private closed = false;
+  private lastError: string | undefined;
+
+  constructor(
+    RedisClient: typeof Redis,
+    url: URL,
+    private readonly context: BackplaneContext,
+  ) {
+    const base: RedisOptions = {
+      host: url.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1',
+      port: url.port ? Number(url.port) : 6379,
+      username: url.username ? decodeURIComponent(url.username) : undefined,
+      password: url.password ? decodeURIComponent(url.password) : undefined,
+      tls: url.protocol === 'rediss:' ? {} : undefined,
+      connectionName: 'mist-backplane',
+      retryStrategy: (attempt) => (this.closed ? null : backoffMs(attempt)),
+    };
+    this.pub = new RedisClient({ ...base, enableOfflineQueue: false, maxRetriesPerRequest: 0 });
+    this.sub = new RedisClient({ ...base, autoResubscribe: false, maxRetriesPerRequest: null });
+
+    this.pub.on('ready', () => {
+      this.pubReady = true;
+      this.update();
+    });
+    this.sub.on('ready', () => {
+      this.sub.subscribe(...context.channels).then(
+        () => {
+          this.subReady = true;
+          this.update();
+        },
+        (err: Error) => this.failed(err),
+      );
+    });
+    for (const client of [this.pub, this.sub]) {
+      client.on('error', (err: Error) => this.failed(err));
+      client.on('close', () => {
+        if (client === this.pub) this.pubReady = false;
+        else this.subReady = false;
+        this.update();
+      });
+    }
+    this.sub.on('message', (channel: string, message: string) => context.receive(channel, message));
+  }
+
+  publish(channel: string, payload: string): boolean {
+    if (!this.up || this.pub.status !== 'ready') return false;
+    // A publish that fails after all (the connection dropped mid-flight) is lost, as at-most-once allows.
+    this.pub.publish(channel, payload).catch(() => {});
+    return true;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all(
+      [this.pub, this.sub].map(async (client) => {
+        // QUIT flushes what was published before it; a connection that is down is just dropped.
+        if (client.status === 'ready') await settleWithin(client.quit(), 1000);
+        client.disconnect();
+      }),
+    );
+  }
+
+  private failed(err: Error): void {
+    this.lastError = err.message;
+    this.context.logger.debug({ err: err.message }, 'redis backplane error');
+    if (!this.up && !this.closed) this.context.disconnected(err.message);
+  }
+
+  private update(): void {
+    if (this.closed) return;
+    const up = this.pubReady && this.subReady;
+    if (up === this.up) return;
+    this.up = up;
+    if (up) this.context.connected();
+    else this.context.disconnected(this.lastError ?? 'connection closed');
+  }
+}

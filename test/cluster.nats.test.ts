@@ -1,0 +1,4 @@
+/** The cluster over a real Nats: the shared scenarios of test/helpers/cluster-scenarios.ts. */
+import { clusterTests } from './helpers/cluster-scenarios.ts';
+
+await clusterTests('nats');
