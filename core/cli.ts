@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { CLIENT_USAGE, isClientCommand, runClientCommand } from './cli-client.ts';
 import { loadConfig, type ConfigFlags } from './config.ts';
 import { MistError } from './errors.ts';
 import { createLogger } from './logger.ts';
@@ -13,6 +14,7 @@ import { MistServer } from './server.ts';
 const USAGE = `Usage:
   mist --server [--listeners tcp://127.0.0.1:1445,…] [--authenticator URI --token T]
                 [--cluster URI] [--log-level TRACE|DEBUG|INFO|WARN|ERROR|FATAL] [--config FILE]
+${CLIENT_USAGE}
   mist new listener|authenticator|command NAME [--dir DIR]
   mist --version | -v
   mist --help | -h`;
@@ -20,6 +22,8 @@ const USAGE = `Usage:
 /** Exit codes: 0 success, 1 failure at run time, 2 bad usage or configuration. */
 export async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'new') return newPlugin(argv.slice(1));
+  const [first, ...rest] = argv;
+  if (first !== undefined && isClientCommand(first)) return runClientCommand(first, rest);
   let values: ReturnType<typeof parse>['values'];
   let positionals: string[];
   try {

@@ -27,3 +27,20 @@ export { TOKENS } from './tokens.ts';
 // Plugins decorate with mist's own tsyringe, so that their classes and the
 // server's container share one registry of type information.
 export { inject, injectable } from 'tsyringe';
+// The client library (SPEC §11).
+export {
+  ClientErrorCodes,
+  connect,
+  dataText,
+  MistClient,
+  MistClientError,
+  MistReplyError,
+  WEBSOCKET_PATH,
+  type ClientErrorCode,
+  type ClientState,
+  type ConnectOptions,
+  type Delivery,
+  type MistClientEvents,
+  type ReconnectOptions,
+  type WhoReply,
+} from './client/index.ts';

@@ -29,6 +29,12 @@ export interface TcpListenerOptions {
 export class TcpListener implements Listener {
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
+  /**
+   * Every TCP connection, including a TLS one still in its handshake, which
+   * has no session yet (a client that refused the certificate and half-closed
+   * is one) but would hold up `server.close()`.
+   */
+  private readonly connections = new Set<Socket>();
   private closing: Promise<void> | undefined;
   url: string;
 
@@ -48,6 +54,10 @@ export class TcpListener implements Listener {
     // Half-open: a client that ends its side still gets the replies to what it sent.
     const server = await (this.options.createServer?.(accept) ?? createServer({ allowHalfOpen: true }, accept));
     this.server = server;
+    server.on('connection', (connection: Socket) => {
+      this.connections.add(connection);
+      connection.once('close', () => this.connections.delete(connection));
+    });
     return new Promise((resolve, reject) => {
       server.once('error', reject);
       // `[::1]` arrives bracketed from URL; net wants it bare.
@@ -69,6 +79,7 @@ export class TcpListener implements Listener {
       const sockets = [...this.sockets].map((socket) => new Promise((resolve) => socket.once('close', resolve)));
       const server = new Promise((resolve) => (this.server ? this.server.close(resolve) : resolve(undefined)));
       for (const socket of this.sockets) socket.destroy();
+      for (const connection of this.connections) connection.destroy();
       await Promise.all([server, ...sockets]);
     })();
     return this.closing;

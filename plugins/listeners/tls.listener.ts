@@ -21,8 +21,12 @@ export default definePlugin({
           createServer: async (accept) => {
             const credentials = await tlsCredentials(url, tls, context.logger);
             const server = createServer({ ...credentials, allowHalfOpen: true }, accept);
-            // A failed handshake (a plain-TCP client, a scanner) concerns that connection only.
-            server.on('tlsClientError', (err) => context.logger.debug({ err }, 'tls handshake failed'));
+            // A failed handshake (a plain-TCP client, a scanner) concerns that connection only. Its
+            // socket never reached `accept`, so close it here or it would hold up the server's close.
+            server.on('tlsClientError', (err, socket) => {
+              context.logger.debug({ err }, 'tls handshake failed');
+              socket.destroy();
+            });
             return server;
           },
         }),

@@ -1,0 +1,300 @@
+/**
+ * `mist ping|subscribe|publish` against a real server: what they print and
+ * how they exit. The main paths run `bin/mist.js` as a child process (one
+ * at a time: the machine is small and shared); the many variations run the
+ * same command function in this process, with its own streams.
+ */
+import { PassThrough, Readable } from 'node:stream';
+import test, { type ExecutionContext } from 'ava';
+import { isClientCommand, runClientCommand } from '../core/cli-client.ts';
+import { connect, type MistClient } from '../core/index.ts';
+import { MistCli } from './helpers/mist-cli.ts';
+import { Wakeup } from './helpers/wakeup.ts';
+import { startTestServer } from './helpers/server.ts';
+
+/** A client command run in this process: its output, its exit code, and a stop() standing for SIGINT. */
+class InProcess {
+  stdout = '';
+  stderr = '';
+  code: number | undefined;
+  readonly result: Promise<number>;
+  private stopper: (() => void) | undefined;
+  private readonly wakeup = new Wakeup();
+
+  constructor(args: string[], input = '') {
+    const [command, ...rest] = args;
+    if (!isClientCommand(command!)) throw new Error(`not a client command: ${command}`);
+    const capture = (into: 'stdout' | 'stderr') => {
+      const stream = new PassThrough();
+      stream.setEncoding('utf8').on('data', (text: string) => {
+        this[into] += text;
+        this.wakeup.wake();
+      });
+      return stream;
+    };
+    this.result = runClientCommand(command, rest, {
+      stdin: Readable.from([input]),
+      stdout: capture('stdout'),
+      stderr: capture('stderr'),
+      onStop: (stop) => {
+        this.stopper = stop;
+        return () => (this.stopper = undefined);
+      },
+    }).then((code) => {
+      this.code = code;
+      this.wakeup.wake();
+      return code;
+    });
+  }
+
+  static async run(args: string[], input?: string): Promise<InProcess> {
+    const cli = new InProcess(args, input);
+    await cli.result;
+    // Let the captured streams deliver what was written last.
+    await new Promise((resolve) => setImmediate(resolve));
+    return cli;
+  }
+
+  stop(): void {
+    this.stopper?.();
+  }
+
+  async waitFor(stream: 'stdout' | 'stderr', pattern: RegExp): Promise<void> {
+    const deadline = Date.now() + 10_000;
+    while (!pattern.test(this[stream])) {
+      if (this.code !== undefined) throw new Error(`ended (${this.code}) before ${pattern}\nstdout: ${this.stdout}\nstderr: ${this.stderr}`);
+      if (Date.now() > deadline) throw new Error(`no ${pattern} on ${stream}\nstdout: ${this.stdout}\nstderr: ${this.stderr}`);
+      await this.wakeup.wait(deadline);
+    }
+  }
+}
+
+const ADMIN = 'admin-secret';
+const WITH_AUTH = { authenticator: 'memory://', token: ADMIN };
+const BOTH = { listeners: ['tcp://127.0.0.1:0', 'ws://127.0.0.1:0'] };
+
+/** `--host 127.0.0.1:PORT` for a server's TCP listener. */
+function hostOf(url: string): string {
+  return new URL(url).host;
+}
+
+async function subscriber(t: ExecutionContext, url: string, tags: string[], token?: string): Promise<AsyncIterator<{ data: unknown }>> {
+  const client: MistClient = await connect(url, { token });
+  t.teardown(() => client.close());
+  await client.subscribe(tags);
+  return client.messages();
+}
+
+// ---- child processes: bin/mist.js as a user runs it ----
+
+test.serial('mist ping prints pong and exits 0', async (t) => {
+  const { server } = await startTestServer(t);
+  const cli = await MistCli.run(t, ['ping', '--host', hostOf(server.url('tcp'))]);
+  t.deepEqual(cli.status, { code: 0, signal: null });
+  t.is(cli.stdout, 'pong\n');
+  t.is(cli.stderr, '');
+});
+
+test.serial('a refused connection exits 1 with "mist: cannot connect to … connection refused"', async (t) => {
+  const { server } = await startTestServer(t);
+  const url = server.url('tcp');
+  await server.close();
+  const cli = await MistCli.run(t, ['ping', '--host', hostOf(url)]);
+  t.is(cli.status.code, 1);
+  t.is(cli.stderr, `mist: cannot connect to ${url}: connection refused\n`);
+  t.is(cli.stdout, '');
+});
+
+test.serial('mist publish exits 0 once accepted, and subscribers get the data', async (t) => {
+  const { server } = await startTestServer(t);
+  const messages = await subscriber(t, server.url('tcp'), ['a']);
+  const cli = await MistCli.run(t, ['publish', '--tags', 'a,b', '--data', 'hello world', '--host', hostOf(server.url('tcp'))]);
+  t.deepEqual(cli.status, { code: 0, signal: null }, cli.stderr);
+  t.is(cli.stdout, '');
+  t.is(cli.stderr, '');
+  t.is((await messages.next()).value?.data, 'hello world');
+});
+
+test.serial('mist publish --data - reads the data from stdin, less its final newline', async (t) => {
+  const { server } = await startTestServer(t);
+  const messages = await subscriber(t, server.url('tcp'), ['a']);
+  const cli = await MistCli.run(t, ['publish', '--tags', 'a', '--data', '-', '--host', hostOf(server.url('tcp'))], 'line one\nline two\n');
+  t.is(cli.status.code, 0, cli.stderr);
+  t.is((await messages.next()).value?.data, 'line one\nline two');
+});
+
+test.serial('mist publish refused by the server exits 1 with its error', async (t) => {
+  const { server } = await startTestServer(t);
+  const cli = await MistCli.run(t, ['publish', '--tags', `a,${'x'.repeat(300)}`, '--data', 'x', '--host', hostOf(server.url('tcp'))]);
+  t.is(cli.status.code, 1);
+  t.is(cli.stderr, 'mist: publish refused: tag too long: 300 bytes (limit 256)\n');
+});
+
+test.serial("mist subscribe prints each message's data on its own line and exits 0 on SIGINT", async (t) => {
+  const { server } = await startTestServer(t);
+  const url = server.url('tcp');
+  const cli = MistCli.start(t, ['subscribe', '--tags', 'a,b', '--host', hostOf(url)]);
+  await cli.waitFor('stderr', /^mist: subscribed to a,b on /m);
+  const publisher = await connect(url);
+  t.teardown(() => publisher.close());
+  await publisher.publish(['a'], 'not all the tags');
+  await publisher.publish(['a', 'b', 'c'], 'first');
+  await publisher.publish(['b', 'a'], { n: 12345678901234567890n.toString() });
+  await publisher.publish(['a', 'b'], 'last');
+  await cli.waitFor('stdout', /last\n/);
+  t.is(cli.stdout, 'first\n{"n":"12345678901234567890"}\nlast\n');
+  cli.child.kill('SIGINT');
+  t.deepEqual(await cli.exit(), { code: 0, signal: null });
+});
+
+test.serial('mist subscribe --json prints whole messages and exits 0 on SIGTERM', async (t) => {
+  const { server } = await startTestServer(t);
+  const url = server.url('tcp');
+  const cli = MistCli.start(t, ['subscribe', '--tags', 'a', '--json', '--host', hostOf(url)]);
+  await cli.waitFor('stderr', /^mist: subscribed to a on /m);
+  const publisher = await connect(url);
+  t.teardown(() => publisher.close());
+  await publisher.publish(['a', 'z'], 'hi');
+  await cli.waitFor('stdout', /\n/);
+  t.is(cli.stdout, '{"command":"publish","tags":["a","z"],"data":"hi"}\n');
+  cli.child.kill('SIGTERM');
+  t.deepEqual(await cli.exit(), { code: 0, signal: null });
+});
+
+test.serial('mist publish --url ws://… publishes over WebSocket', async (t) => {
+  const { server } = await startTestServer(t, BOTH);
+  const messages = await subscriber(t, server.url('tcp'), ['a']);
+  const cli = await MistCli.run(t, ['publish', '--tags', 'a', '--data', 'over ws', '--url', server.url('ws')]);
+  t.is(cli.status.code, 0, cli.stderr);
+  t.is((await messages.next()).value?.data, 'over ws');
+});
+
+test.serial('a bad token exits 1 with "mist: authentication failed: invalid token"', async (t) => {
+  const { server } = await startTestServer(t, WITH_AUTH);
+  const cli = await MistCli.run(t, ['publish', '--tags', 'a', '--data', 'x', '--token', 'wrong', '--host', hostOf(server.url('tcp'))]);
+  t.is(cli.status.code, 1);
+  t.is(cli.stderr, 'mist: authentication failed: invalid token\n');
+  t.is(cli.stdout, '');
+});
+
+test.serial('the token may come from MIST_TOKEN instead of --token', async (t) => {
+  const { server } = await startTestServer(t, WITH_AUTH);
+  const messages = await subscriber(t, server.url('tcp'), ['a'], ADMIN);
+  const cli = await MistCli.run(t, ['publish', '--tags', 'a', '--data', 'from env', '--host', hostOf(server.url('tcp'))], undefined, {
+    MIST_TOKEN: ADMIN,
+  });
+  t.is(cli.status.code, 0, cli.stderr);
+  t.is((await messages.next()).value?.data, 'from env');
+});
+
+test.serial('an unknown flag exits 2 with a usage message', async (t) => {
+  const cli = await MistCli.run(t, ['publish', '--frobnicate']);
+  t.is(cli.status.code, 2);
+  t.regex(cli.stderr, /^mist: Unknown option '--frobnicate'\nUsage:\n/);
+  t.is(cli.stdout, '');
+});
+
+// ---- in this process: the same command functions, more cases ----
+
+test('a refused connection fails publish and subscribe with exit 1 too', async (t) => {
+  const { server } = await startTestServer(t);
+  const url = server.url('tcp');
+  await server.close();
+  for (const args of [['publish', '--tags', 'a', '--data', 'x'], ['subscribe', '--tags', 'a']]) {
+    const cli = await InProcess.run([...args, '--url', url]);
+    t.is(cli.code, 1);
+    t.is(cli.stderr, `mist: cannot connect to ${url}: connection refused\n`);
+  }
+});
+
+test('mist ping --url tcp://… works too', async (t) => {
+  const { server } = await startTestServer(t);
+  const cli = await InProcess.run(['ping', '--url', server.url('tcp')]);
+  t.is(cli.code, 0, cli.stderr);
+  t.is(cli.stdout, 'pong\n');
+});
+
+test('mist subscribe survives a server restart: it reconnects and subscribes again', async (t) => {
+  const first = await startTestServer(t);
+  const url = first.server.url('tcp');
+  const cli = new InProcess(['subscribe', '--tags', 'a', '--url', url]);
+  await cli.waitFor('stderr', /subscribed to a/);
+  await first.server.close();
+  await cli.waitFor('stderr', /lost; reconnecting/);
+  await startTestServer(t, { listeners: [url] });
+  await cli.waitFor('stderr', /reconnected/);
+  const publisher = await connect(url);
+  t.teardown(() => publisher.close());
+  await publisher.publish(['a'], 'after the restart');
+  await cli.waitFor('stdout', /after the restart\n/);
+  cli.stop();
+  t.is(await cli.result, 0);
+});
+
+test('mist subscribe --url ws://… receives over WebSocket and stops with exit 0', async (t) => {
+  const { server } = await startTestServer(t, BOTH);
+  const cli = new InProcess(['subscribe', '--tags', 'a', '--url', server.url('ws')]);
+  await cli.waitFor('stderr', /subscribed to a/);
+  const publisher = await connect(server.url('tcp'));
+  t.teardown(() => publisher.close());
+  await publisher.publish(['a'], 'over ws');
+  await cli.waitFor('stdout', /over ws\n/);
+  cli.stop();
+  t.is(await cli.result, 0);
+});
+
+test('a token refused by a WebSocket server exits 1; the right one works', async (t) => {
+  const { server } = await startTestServer(t, { ...WITH_AUTH, ...BOTH });
+  const url = server.url('ws');
+  const cli = await InProcess.run(['ping', '--url', url, '--token', 'wrong']);
+  t.is(cli.code, 1);
+  t.is(cli.stderr, `mist: ${url}/subscribe/websocket refused the token (HTTP 401)\n`);
+  const ok = await InProcess.run(['ping', '--url', url, '--token', ADMIN]);
+  t.is(ok.code, 0, ok.stderr);
+});
+
+test('with an authenticator, --token lets publish and subscribe through; without one they exit 1', async (t) => {
+  const { server } = await startTestServer(t, WITH_AUTH);
+  const url = server.url('tcp');
+  const refused = await InProcess.run(['publish', '--tags', 'a', '--data', 'x', '--url', url]);
+  t.is(refused.code, 1);
+  t.is(refused.stderr, 'mist: publish refused: not authenticated: send auth first\n');
+  const notSubscribed = await InProcess.run(['subscribe', '--tags', 'a', '--url', url]);
+  t.is(notSubscribed.code, 1);
+  t.is(notSubscribed.stderr, 'mist: subscribe refused: not authenticated: send auth first\n');
+  t.is((await InProcess.run(['ping', '--url', url, '--token', 'wrong'])).stderr, 'mist: authentication failed: invalid token\n');
+
+  const cli = new InProcess(['subscribe', '--tags', 'a', '--url', url, '--token', ADMIN]);
+  await cli.waitFor('stderr', /subscribed to a/);
+  const published = await InProcess.run(['publish', '--tags', 'a', '--data', 'let in', '--url', url, '--token', ADMIN]);
+  t.is(published.code, 0, published.stderr);
+  await cli.waitFor('stdout', /let in\n/);
+  cli.stop();
+  t.is(await cli.result, 0);
+});
+
+const usage = test.macro({
+  async exec(t, args: string[], message: string) {
+    const cli = await InProcess.run(args);
+    t.is(cli.code, 2);
+    t.true(cli.stderr.startsWith(`mist: ${message}\nUsage:\n`), cli.stderr);
+    t.is(cli.stdout, '');
+  },
+  title: (what = '') => `${what} exits 2 with a usage message`,
+});
+
+test('publish without --tags', usage, ['publish', '--data', 'x'], '--tags needs at least one tag (e.g. --tags a,b)');
+test('publish with only commas for tags', usage, ['publish', '--tags', ',', '--data', 'x'], '--tags needs at least one tag (e.g. --tags a,b)');
+test('publish without --data', usage, ['publish', '--tags', 'a'], 'publish needs --data TEXT (or --data - to read it from stdin)');
+test('subscribe without --tags', usage, ['subscribe'], '--tags needs at least one tag (e.g. --tags a,b)');
+test('--data on ping', usage, ['ping', '--data', 'x'], "Unknown option '--data'");
+test('a positional argument', usage, ['ping', 'extra'], "Unexpected argument 'extra'. This command does not take positional arguments");
+test('--host and --url together', usage, ['ping', '--host', 'a:1', '--url', 'tcp://a:1'], 'give --host or --url, not both');
+test('an unsupported --url scheme', usage, ['ping', '--url', 'http://127.0.0.1:1'], '--url: unsupported scheme "http" (known: tcp, tls, ws, wss)');
+test('a --url that is no URL', usage, ['ping', '--url', 'nope'], '--url: not a URL: nope');
+
+test('mist publish --help prints the client usage and exits 0', async (t) => {
+  const cli = await InProcess.run(['publish', '--help']);
+  t.is(cli.code, 0);
+  t.regex(cli.stdout, /mist publish +--tags a,b --data TEXT\|-/);
+});
