@@ -12,6 +12,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import test, { type ExecutionContext } from 'ava';
 import { startServer } from 'mist';
+import { connect as mistClient } from 'mist/client';
 
 /** This package's folder: what a mist config's `plugins:` would name. */
 const PLUGIN = fileURLToPath(new URL('..', import.meta.url));
@@ -45,9 +46,9 @@ test('a client on the __name__ socket subscribes and receives what a tcp client 
   local.send({ command: 'subscribe', tags: ['news'] });
   t.deepEqual(await local.next(), { command: 'subscribe', tags: ['news'], data: 'success' });
 
-  const { hostname, port } = new URL(server.url('tcp'));
-  const remote = await lineClient(t, connect(Number(port), hostname));
-  remote.send({ command: 'publish', tags: ['news', 'sports'], data: 'hello' });
+  const remote = await mistClient(server.url('tcp'), { reconnect: false });
+  t.teardown(() => remote.close());
+  await remote.publish(['news', 'sports'], 'hello');
   t.deepEqual(await local.next(), { command: 'publish', tags: ['news', 'sports'], data: 'hello' });
 });
 
