@@ -10,6 +10,13 @@ export interface Limits {
   maxBufferedBytes: number;
   /** `drop`: new messages for a full connection are dropped and counted; `disconnect`: it is closed. */
   slowConsumerPolicy: SlowConsumerPolicy;
+  /**
+   * How long outgoing messages may wait to be written together: 0 (the
+   * default) writes at the end of each event-loop turn whatever that turn
+   * queued, one write per connection; a few milliseconds batch more under
+   * steady load, at the cost of up to that much latency.
+   */
+  flushDelayMs: number;
 }
 
 export type SlowConsumerPolicy = 'drop' | 'disconnect';
