@@ -203,6 +203,7 @@ function row(r: Result): Array<string | number> {
     r.server,
     `${fmt((s.rate * s.publishers * s.subscribers) / 1000)}k/s`,
     fmt(r.cpuUsPerDelivery),
+    fmt(r.writesPerDelivery, 2),
     `${Math.round(r.serverCore * 100)}%`,
     `${Math.round(r.loadgenCore * 100)}%`,
     fmt(r.p50Ms),
@@ -212,13 +213,20 @@ function row(r: Result): Array<string | number> {
   ];
 }
 
-const HEADERS = ['shape', 'server', 'offered', 'CPU µs/delivery', 'server CPU', 'loadgen CPU', 'p50 ms', 'p99 ms', 'lost', 'reordered'];
+const HEADERS = ['shape', 'server', 'offered', 'CPU µs/delivery', 'writes/delivery', 'server CPU', 'loadgen CPU', 'p50 ms', 'p99 ms', 'lost', 'reordered'];
 
-/** Flush settings of mist compared in the main shape. */
+/** Flush settings of mist compared in the main shape: the default (1 ms) and a flush at the end of every turn. */
 const FLUSH_VARIANTS = [
   { name: 'mist', limits: {} },
-  { name: 'mist flushIntervalMs=1', limits: { flushIntervalMs: 1 } },
+  { name: 'mist flushIntervalMs=0', limits: { flushIntervalMs: 0 } },
 ];
+/** Rounds of the main comparison, interleaved (redis, mist, mist…, redis, …) so that noise hits all alike; medians are compared. */
+const ROUNDS = 3;
+
+/** The round with the median CPU per delivery. */
+function medianRun(runs: Result[]): Result {
+  return [...runs].sort((a, b) => a.cpuUsPerDelivery - b.cpuUsPerDelivery)[Math.floor(runs.length / 2)]!;
+}
 
 export async function fanoutBench(): Promise<void> {
   console.log('\n## fanout — server CPU per delivery at a fixed offered load (100-byte data, JSON lines / RESP over loopback TCP)\n');
@@ -235,17 +243,24 @@ export async function fanoutBench(): Promise<void> {
     return result;
   };
 
-  const redis = await run(() => startRedis(), main);
-  const mists: Result[] = [];
-  for (const variant of FLUSH_VARIANTS) mists.push(await run(() => startMist({ name: variant.name, limits: variant.limits }), main));
+  const redisRuns: Result[] = [];
+  const mistRuns: Result[][] = FLUSH_VARIANTS.map(() => []);
+  for (let round = 0; round < ROUNDS; round++) {
+    redisRuns.push(await run(() => startRedis(), main));
+    for (const [i, variant] of FLUSH_VARIANTS.entries()) mistRuns[i]!.push(await run(() => startMist({ name: variant.name, limits: variant.limits }), main));
+  }
+  const redis = medianRun(redisRuns);
+  const mists = mistRuns.map(medianRun);
   const mistNear = await run(() => startMist(), nearMiss);
   await run(() => startRedis(), oneToOne);
   await run(() => startMist(), oneToOne);
   await run(() => startRedis(), wide);
   await run(() => startMist(), wide);
 
-  console.log('');
+  console.log(`\nEvery run (the main shape ${ROUNDS} times, interleaved; its verdicts use each server's median run):\n`);
   table(HEADERS, results.map(row));
+  console.log('\nMedian runs of the main shape:\n');
+  table(HEADERS, [redis, ...mists].map(row));
   console.log('');
 
   const mist = mists[0]!;

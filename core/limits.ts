@@ -11,12 +11,13 @@ export interface Limits {
   /** `drop`: new messages for a full connection are dropped and counted; `disconnect`: it is closed. */
   slowConsumerPolicy: SlowConsumerPolicy;
   /**
-   * How long outgoing messages may wait to be written together: 0 (the
-   * default) writes at the end of each event-loop turn whatever that turn
-   * queued, one write per connection; a few milliseconds batch more under
-   * steady load, at the cost of up to that much latency.
+   * Outgoing messages are written in batches, one write per connection per
+   * flush, at most one flush per this many milliseconds (default 1). A
+   * message after a quiet spell goes out at the end of the event-loop turn;
+   * under steady load a longer interval means fewer, larger writes (less
+   * CPU) and up to that much more latency. 0: flush at the end of every turn.
    */
-  flushDelayMs: number;
+  flushIntervalMs: number;
 }
 
 export type SlowConsumerPolicy = 'drop' | 'disconnect';
