@@ -1,10 +1,10 @@
 /**
  * Write coalescing for stream transports. A sink queues the frames it is
- * given and registers with a {@link FlushScheduler}; once per event-loop turn
- * (or after a bounded delay) the scheduler flushes every sink that has
- * something queued, so a connection that gets many messages in one turn pays
- * one syscall for all of them instead of one each. At a few thousand
- * messages a second per-message syscalls are most of a server's CPU time.
+ * given and registers with a {@link FlushScheduler}; the scheduler flushes
+ * every sink with something queued together, so a connection that gets many
+ * messages between two flushes pays one write (one syscall) for all of them
+ * instead of one each. At a few thousand messages a second, per-message
+ * syscalls are most of a server's CPU time (see docs/performance.md).
  */
 
 /** Something holding queued output until {@link flush}. */
@@ -14,33 +14,41 @@ export interface Flushable {
 }
 
 /**
- * Flushes registered sinks together: with `delayMs` 0 at the end of the
- * current event-loop turn (`setImmediate`, after every input event of the
- * turn has been handled), otherwise `delayMs` milliseconds after the first
- * write since the last flush. A delay trades latency (up to `delayMs` more)
- * for fewer, larger writes when messages arrive one per turn.
+ * Flushes registered sinks together, at most once per `intervalMs`:
  *
- * One scheduler serves many sinks: one timer per turn, not one per sink or
- * per message, and no closure per write.
+ * - after a quiet spell (no flush in the last `intervalMs`), at the end of
+ *   the current event-loop turn (`setImmediate`, once every input event of
+ *   the turn has been handled) — a lone message or reply waits for nothing;
+ * - under steady traffic, `intervalMs` after the previous flush, so each
+ *   connection gets one write per interval with everything queued meanwhile.
+ *
+ * `intervalMs` 0 flushes at the end of every turn that queued something.
+ * A larger interval trades latency (at most the interval, plus timer slack)
+ * for fewer, larger writes. One scheduler serves many sinks: one timer per
+ * flush, not one per sink or per message, and no closure per write.
  */
 export class FlushScheduler {
   private dirty: Flushable[] = [];
   private spare: Flushable[] = [];
   private scheduled = false;
+  /** When the last flush ran (`performance.now()`). */
+  private last = -Infinity;
 
-  constructor(readonly delayMs: number) {}
+  constructor(readonly intervalMs: number) {}
 
   /** Flushes `sink` with the next batch. Call once per batch: when it goes from nothing queued to something. */
   add(sink: Flushable): void {
     this.dirty.push(sink);
     if (this.scheduled) return;
     this.scheduled = true;
-    if (this.delayMs > 0) setTimeout(this.run, this.delayMs);
+    const wait = this.intervalMs > 0 ? this.last + this.intervalMs - performance.now() : 0;
+    if (wait > 0) setTimeout(this.run, wait);
     else setImmediate(this.run);
   }
 
   private readonly run = (): void => {
     this.scheduled = false;
+    if (this.intervalMs > 0) this.last = performance.now();
     // Swap the lists, so a sink that queues again while being flushed joins the next batch.
     const batch = this.dirty;
     this.dirty = this.spare;

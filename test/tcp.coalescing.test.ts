@@ -1,7 +1,7 @@
 /**
  * Coalesced writes over real TCP sockets: what one event-loop turn queues for
  * a connection goes out in one write, in order, replies and deliveries alike;
- * `limits.flushDelayMs` batches over a bounded delay instead.
+ * `limits.flushIntervalMs` batches over a bounded delay instead.
  */
 import test from 'ava';
 import { Socket } from 'node:net';
@@ -64,14 +64,14 @@ test('replies and deliveries keep their order on one connection', async (t) => {
   t.is(client.pending, 0);
 });
 
-test('with limits.flushDelayMs, messages still arrive, in order, within about that delay', async (t) => {
-  const { server } = await startTestServer(t, { limits: { flushDelayMs: 20 } });
+test('with limits.flushIntervalMs, messages still arrive, in order, within about that interval', async (t) => {
+  const { server } = await startTestServer(t, { limits: { flushIntervalMs: 20 } });
   const sub = await LineClient.connect(t, server.url('tcp'));
   t.like(await sub.request({ command: 'subscribe', tags: ['d'] }), { data: 'success' });
   const publisher = await LineClient.connect(t, server.url('tcp'));
   const started = Date.now();
   const writes = await countWrites(sub.socket.localPort!, async () => {
-    // Three publishes in separate turns, all inside one delay: one write.
+    // Three publishes in separate turns inside one interval: the first goes at once (after a quiet spell), the other two together.
     for (let seq = 0; seq < 3; seq++) {
       publisher.send({ command: 'publish', tags: ['d'], data: seq });
       await new Promise((resolve) => setImmediate(resolve));

@@ -35,7 +35,7 @@ export class TcpListener implements Listener {
     private readonly context: ListenerContext,
   ) {
     this.url = address.href;
-    this.flusher = new FlushScheduler(context.limits.flushDelayMs);
+    this.flusher = new FlushScheduler(context.limits.flushIntervalMs);
     // Half-open: a client that ends its side still gets the replies to what it sent.
     this.server = createServer({ allowHalfOpen: true }, (socket) => this.accept(socket));
   }
