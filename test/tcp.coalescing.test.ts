@@ -112,3 +112,27 @@ test('FlushScheduler flushes each registered sink once per turn, and a sink regi
   await new Promise((resolve) => setImmediate(resolve));
   t.deepEqual(flushed, ['a', 'b', 'again']);
 });
+
+test('FlushScheduler with an interval: the first batch after a quiet spell goes at the end of the turn, the next one an interval after it', async (t) => {
+  const scheduler = new FlushScheduler(50);
+  const flushed: Array<{ name: string; at: number }> = [];
+  const started = performance.now();
+  const sink = (name: string): Flushable => ({ flush: () => flushed.push({ name, at: performance.now() - started }) });
+  scheduler.add(sink('first'));
+  await new Promise((resolve) => setImmediate(resolve));
+  t.deepEqual(
+    flushed.map((f) => f.name),
+    ['first'],
+    'after a quiet spell: the end of the turn',
+  );
+  scheduler.add(sink('second'));
+  scheduler.add(sink('third'));
+  await new Promise((resolve) => setImmediate(resolve));
+  t.is(flushed.length, 1, 'within the interval: held back');
+  await new Promise((resolve) => setTimeout(resolve, 120));
+  t.deepEqual(
+    flushed.map((f) => f.name),
+    ['first', 'second', 'third'],
+  );
+  t.true(flushed[1]!.at - flushed[0]!.at >= 45, `an interval later (${flushed[1]!.at - flushed[0]!.at} ms)`);
+});
