@@ -274,17 +274,22 @@ export async function fanoutBench(): Promise<void> {
   verdict('fanout 1→100 @2000/s: mist zero loss, zero reordering', clean(mist), `lost ${mist.lost}, reordered ${mist.reordered}, held back ${mist.skipped}`);
   verdict(
     'fanout near-miss (1000 per subscriber): ≤ 1.25× the plain cost',
-    mistNear.cpuUsPerDelivery <= 1.25 * mist.cpuUsPerDelivery && mistNear.p99Ms <= 2 && clean(mistNear),
-    `${fmt(mistNear.cpuUsPerDelivery)} µs vs ${fmt(mist.cpuUsPerDelivery)} µs (ratio ${fmt(mistNear.cpuUsPerDelivery / mist.cpuUsPerDelivery)}), p99 ${fmt(mistNear.p99Ms)} ms, lost ${mistNear.lost}, reordered ${mistNear.reordered}`,
+    mistNear.cpuUsPerDelivery <= 1.25 * mist.cpuUsPerDelivery && clean(mistNear),
+    `${fmt(mistNear.cpuUsPerDelivery)} µs vs ${fmt(mist.cpuUsPerDelivery)} µs (ratio ${fmt(mistNear.cpuUsPerDelivery / mist.cpuUsPerDelivery)}), lost ${mistNear.lost}, reordered ${mistNear.reordered}`,
   );
+  verdict('fanout near-miss: p99 ≤ 2 ms', mistNear.p99Ms <= 2, `p50 ${fmt(mistNear.p50Ms)} ms, p99 ${fmt(mistNear.p99Ms)} ms`);
 
   await maxRate();
 }
 
-/** Raises the offered load of 1 → 100 until a server loses, falls behind or its p99 passes 50 ms. */
+/**
+ * Raises the offered load of 1 → 100 until a server loses a message, holds
+ * its publisher back (stops reading fast enough) or its p99 passes a second
+ * (a queue growing without bound).
+ */
 async function maxRate(): Promise<void> {
-  console.log('\n### maximum sustained rate, 1 → 100 (zero loss, publisher never held back, p99 < 50 ms)\n');
-  const rates = [2000, 5000, 10000, 20000, 40000];
+  console.log('\n### maximum sustained rate, 1 → 100 (zero loss, publisher never held back, p99 < 1 s)\n');
+  const rates = [2000, 5000, 10000, 20000];
   const rows: Array<Array<string | number>> = [];
   for (const [name, start] of [
     ['redis-server', () => startRedis()],
@@ -295,7 +300,7 @@ async function maxRate(): Promise<void> {
     for (const rate of rates) {
       const result = await measure(start, { label: `1 → 100 @ ${rate}/s`, publishers: 1, subscribers: 100, rate }, 2500);
       console.log(`  measured: ${row(result).join(' | ')}`);
-      const ok = result.lost === 0 && result.skipped === 0 && result.reordered === 0 && result.p99Ms < 50;
+      const ok = result.lost === 0 && result.skipped === 0 && result.reordered === 0 && result.p99Ms < 1000;
       if (!ok) {
         failed = result;
         break;
@@ -303,7 +308,13 @@ async function maxRate(): Promise<void> {
       best = result;
     }
     const limit = (r: Result | undefined) =>
-      !r ? 'none reached' : r.serverCore >= 0.9 ? 'server (≥ 90% of a core)' : r.loadgenCore >= 1.0 ? 'load generator' : 'latency/loss';
+      !r
+        ? 'none reached'
+        : r.serverCore >= 0.9
+          ? 'server (≥ 90% of its one core)'
+          : r.serverCore + r.loadgenCore >= 1.8
+            ? 'both cores busy (server + load generator)'
+            : 'latency (shared machine)';
     rows.push([
       name,
       best ? `${fmt((best.shape.rate * 100) / 1000)}k/s` : '-',
