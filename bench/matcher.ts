@@ -157,6 +157,13 @@ export async function matcherBench(): Promise<void> {
   table(['subscriptions', 'holders matched', 'match µs', 'baseline µs (every connection)', 'speed-up', '64-tag message µs', 'add µs', 'remove µs'], rows);
   console.log('');
 
+  // How slow this machine is right now: one small allocation-heavy operation, for scaling the figures above.
+  const maps: Array<Map<number, object>> = [];
+  const start = cpuNow();
+  for (let i = 0; i < 200_000; i++) maps.push(new Map([[i, { i }]]));
+  const calibration = ((cpuNow() - start) * 1000) / maps.length;
+  console.log(`calibration: new Map() with one entry costs ${fmt(calibration)} µs of CPU here (well under half a microsecond on an idle machine; compare across runs)\n`);
+
   const small = perSize.get(1_000)!;
   const large = perSize.get(1_000_000)!;
   const mid = perSize.get(100_000)!;
