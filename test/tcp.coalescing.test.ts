@@ -136,3 +136,28 @@ test('FlushScheduler with an interval: the first batch after a quiet spell goes 
   );
   t.true(flushed[1]!.at - flushed[0]!.at >= 45, `an interval later (${flushed[1]!.at - flushed[0]!.at} ms)`);
 });
+
+test('bytes queued for the next flush count towards maxBufferedBytes: a burst bigger than the limit within one flush is partly dropped, in order', async (t) => {
+  const { server } = await startTestServer(t, { limits: { maxBufferedBytes: 1024, flushIntervalMs: 50 } });
+  const sub = await LineClient.connect(t, server.url('tcp'));
+  t.like(await sub.request({ command: 'subscribe', tags: ['q'] }), { data: 'success' });
+  const publisher = await LineClient.connect(t, server.url('tcp'));
+  const COUNT = 40;
+  const pad = 'x'.repeat(80);
+  // One write, so one read and one turn on the server: everything queues before the flush.
+  publisher.write(
+    Array.from({ length: COUNT }, (_, seq) => JSON.stringify({ command: 'publish', tags: ['q'], data: { seq, pad } }) + '\n').join(''),
+  );
+  await publisher.sync();
+  const dropped = server.connections.delivery.dropped;
+  t.true(dropped > 0, 'the queue reached the limit');
+  const seqs: number[] = [];
+  for (let i = 0; i < COUNT - dropped; i++) seqs.push(((await sub.next()).data as { seq: number }).seq);
+  await sub.sync();
+  t.is(sub.pending, 0, 'each message was delivered or counted dropped, not both');
+  t.deepEqual(
+    seqs,
+    Array.from({ length: seqs.length }, (_, i) => i),
+    'the first ones, in order',
+  );
+});
