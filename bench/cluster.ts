@@ -1,8 +1,8 @@
 /**
  * Cross-node fan-out against single-node fan-out.
  *
- *   npm run bench:cluster -- [--messages 20000] [--subscribers 10] [--size 64]
- *   (or: TSX_TSCONFIG_PATH=tsconfig.runtime.json node --import=tsx bench/cluster.ts)
+ *   npm run bench -- cluster [--messages 20000] [--subscribers 10] [--size 64]
+ *   (npm run bench:cluster is the same)
  *
  * One publisher connection sends `messages` publishes as fast as it can;
  * `subscribers` connections all subscribed to the tag receive them. In the
@@ -18,8 +18,10 @@ import { connect, type Socket } from 'node:net';
 import { parseArgs } from 'node:util';
 import { createLogger } from '../core/logger.ts';
 import { startServer, type MistServer } from '../core/server.ts';
+import { verdict } from './lib.ts';
 
 const { values } = parseArgs({
+  allowPositionals: true,
   options: {
     messages: { type: 'string', default: '20000' },
     subscribers: { type: 'string', default: '10' },
@@ -124,26 +126,30 @@ async function clusterRow(kind: 'redis' | 'nats', port: number): Promise<Row> {
   }
 }
 
-const rows: Row[] = [];
-{
-  const single = await node();
-  rows.push(await measure('single node', single, single));
-  await single.close();
-}
-rows.push(await clusterRow('redis', 6379));
-rows.push(await clusterRow('nats', 4222));
-
-const base = rows[0]!.rate!;
-console.log(`cluster fan-out: ${MESSAGES} messages × ${SUBSCRIBERS} subscribers, ${PAYLOAD.length}-byte data`);
-console.log('| scenario | deliveries/s | elapsed ms | lost | vs single node |');
-console.log('|---|---:|---:|---:|---:|');
-for (const row of rows) {
-  if (row.note) {
-    console.log(`| ${row.scenario} | – | – | – | ${row.note} |`);
-    continue;
+/** Prints the single-node row and one cross-node row per reachable backplane. */
+export async function clusterBench(): Promise<void> {
+  const rows: Row[] = [];
+  {
+    const single = await node();
+    rows.push(await measure('single node', single, single));
+    await single.close();
   }
-  const rate = row.rate === undefined ? 'timed out' : Math.round(row.rate).toLocaleString('en-US');
-  const ratio = row.rate === undefined ? '–' : `${(row.rate / base).toFixed(2)}×`;
-  console.log(`| ${row.scenario} | ${rate} | ${row.elapsedMs!.toFixed(0)} | ${row.lost} | ${ratio} |`);
+  rows.push(await clusterRow('redis', 6379));
+  rows.push(await clusterRow('nats', 4222));
+
+  const base = rows[0]!.rate!;
+  console.log(`cluster fan-out: ${MESSAGES} messages × ${SUBSCRIBERS} subscribers, ${PAYLOAD.length}-byte data`);
+  console.log('| scenario | deliveries/s | elapsed ms | lost | vs single node |');
+  console.log('|---|---:|---:|---:|---:|');
+  for (const row of rows) {
+    if (row.note) {
+      console.log(`| ${row.scenario} | – | – | – | ${row.note} |`);
+      continue;
+    }
+    const rate = row.rate === undefined ? 'timed out' : Math.round(row.rate).toLocaleString('en-US');
+    const ratio = row.rate === undefined ? '–' : `${(row.rate / base).toFixed(2)}×`;
+    console.log(`| ${row.scenario} | ${rate} | ${row.elapsedMs!.toFixed(0)} | ${row.lost} | ${ratio} |`);
+  }
+  const lost = rows.reduce((sum, row) => sum + (row.lost ?? 0), 0);
+  verdict('cluster: zero loss across nodes', lost === 0, `${lost} lost over ${rows.length} rows`);
 }
-if (rows.some((row) => row.lost)) process.exitCode = 1;

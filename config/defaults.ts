@@ -15,6 +15,7 @@ export const DEFAULT_LIMITS: Readonly<Limits> = {
   maxTagBytes: 256,
   maxBufferedBytes: 8 * 1024 * 1024,
   slowConsumerPolicy: 'drop',
+  flushIntervalMs: 1,
 };
 
 /** Built-in features, loaded before the config's plugins and exactly like them. */

@@ -36,6 +36,8 @@ export class ConfigShapeError extends Error {
 
 const LIMIT_KEYS = ['maxMessageBytes', 'maxTags', 'maxTagBytes', 'maxBufferedBytes'] as const;
 const POLICIES = ['drop', 'disconnect'] as const;
+/** Longest flush delay accepted: anything near it is a mistake, not a latency trade-off. */
+const MAX_FLUSH_INTERVAL_MS = 1000;
 
 /** Checks a parsed config file (or flags); returns it typed or throws {@link ConfigShapeError}. */
 export function checkConfig(raw: unknown): ConfigFile {
@@ -113,8 +115,14 @@ function limits(value: unknown): Partial<Limits> {
     } else if (key === 'slowConsumerPolicy') {
       if (!POLICIES.includes(v as (typeof POLICIES)[number])) throw new ConfigShapeError('limits.slowConsumerPolicy', 'must be "drop" or "disconnect"');
       result.slowConsumerPolicy = v as (typeof POLICIES)[number];
+    } else if (key === 'flushIntervalMs') {
+      if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > MAX_FLUSH_INTERVAL_MS) {
+        throw new ConfigShapeError('limits.flushIntervalMs', `must be a number of milliseconds from 0 to ${MAX_FLUSH_INTERVAL_MS}`);
+      }
+      result.flushIntervalMs = v;
     } else {
-      throw new ConfigShapeError(`limits.${key}`, `is not a known limit (known: ${[...LIMIT_KEYS, 'slowConsumerPolicy'].join(', ')})`);
+      const known = [...LIMIT_KEYS, 'slowConsumerPolicy', 'flushIntervalMs'];
+      throw new ConfigShapeError(`limits.${key}`, `is not a known limit (known: ${known.join(', ')})`);
     }
   }
   return result;

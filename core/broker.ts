@@ -27,16 +27,14 @@ export class Broker {
   /** The publish under way, read by `visit` (bound once, so no closure per publish). */
   private frame: Frame | undefined;
   private delivered = 0;
-  // `deliver` may close a slow session, which removes it from `holders` and
-  // may prune the trie mid-walk; Set and Map iteration tolerate deletion.
-  private readonly visit = (holders: ReadonlySet<Session>): void => {
-    const stamp = this.stamp;
-    for (const session of holders) {
-      if (session.stamp === stamp) continue;
-      session.stamp = stamp;
-      session.deliver(this.frame!);
-      this.delivered++;
-    }
+  // `deliver` may close a slow session, which removes its subscriptions and
+  // may prune the trie mid-walk; the walk tolerates that (Map and Set
+  // iteration tolerate deletion).
+  private readonly visit = (session: Session): void => {
+    if (session.stamp === this.stamp) return;
+    session.stamp = this.stamp;
+    session.deliver(this.frame!);
+    this.delivered++;
   };
 
   readonly stats = { published: 0, delivered: 0 };

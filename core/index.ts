@@ -10,6 +10,7 @@ export { command, CommandRegistry, type CommandHandler, type CommandOptions } fr
 export { buildConfig, loadConfig, type MistConfig } from './config.ts';
 export { Connections } from './connections.ts';
 export { CommandError, ErrorCodes, MistError } from './errors.ts';
+export { FlushScheduler, type Flushable } from './flush.ts';
 export { LineFramer, type LineHandler } from './framing.ts';
 export type { Limits, SlowConsumerPolicy } from './limits.ts';
 export type { Listener, ListenerContext, ListenerFactory } from './listener.ts';

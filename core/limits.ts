@@ -10,6 +10,14 @@ export interface Limits {
   maxBufferedBytes: number;
   /** `drop`: new messages for a full connection are dropped and counted; `disconnect`: it is closed. */
   slowConsumerPolicy: SlowConsumerPolicy;
+  /**
+   * Outgoing messages are written in batches, one write per connection per
+   * flush, at most one flush per this many milliseconds (default 1). A
+   * message after a quiet spell goes out at the end of the event-loop turn;
+   * under steady load a longer interval means fewer, larger writes (less
+   * CPU) and up to that much more latency. 0: flush at the end of every turn.
+   */
+  flushIntervalMs: number;
 }
 
 export type SlowConsumerPolicy = 'drop' | 'disconnect';

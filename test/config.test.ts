@@ -141,6 +141,12 @@ test('limits from the file merge with the default limits key by key', async (t) 
   t.deepEqual(config.limits, { ...DEFAULT_LIMITS, maxTags: 8, slowConsumerPolicy: 'disconnect' });
 });
 
+test('limits.flushIntervalMs defaults to 1 and takes a number of milliseconds, fractions included', async (t) => {
+  t.is(DEFAULT_LIMITS.flushIntervalMs, 1);
+  const dir = await tempFolder(t, { 'mist.config.yaml': 'limits:\n  flushIntervalMs: 0.5\n' });
+  t.deepEqual((await loadConfig({}, dir)).limits, { ...DEFAULT_LIMITS, flushIntervalMs: 0.5 });
+});
+
 test('listeners may be one comma-separated string, in the file as on the command line', async (t) => {
   const dir = await tempFolder(t, { 'mist.config.yaml': 'listeners: "tcp://127.0.0.1:7001, tcp://127.0.0.1:7002"\n' });
   t.deepEqual((await loadConfig({}, dir)).listeners, ['tcp://127.0.0.1:7001', 'tcp://127.0.0.1:7002']);
@@ -174,6 +180,9 @@ test('a negative limit', rejected, 'limits:\n  maxTagBytes: -4\n', 'limits.maxTa
 test('a limit given as a string', rejected, 'limits:\n  maxBufferedBytes: "1024"\n', 'limits.maxBufferedBytes');
 test('limits that are not an object', rejected, 'limits: 12\n', 'limits');
 test('a bad slowConsumerPolicy', rejected, 'limits:\n  slowConsumerPolicy: block\n', 'limits.slowConsumerPolicy');
+test('a negative flushIntervalMs', rejected, 'limits:\n  flushIntervalMs: -1\n', 'limits.flushIntervalMs');
+test('a flushIntervalMs over a second', rejected, 'limits:\n  flushIntervalMs: 5000\n', 'limits.flushIntervalMs');
+test('a flushIntervalMs given as a string', rejected, 'limits:\n  flushIntervalMs: "1"\n', 'limits.flushIntervalMs');
 test('a bad logLevel', rejected, 'logLevel: loud\n', 'logLevel');
 test('an empty listeners list', rejected, 'listeners: []\n', 'listeners');
 test('a listener that is not a string', rejected, 'listeners: [tcp://127.0.0.1:7001, 42]\n', 'listeners[1]');

@@ -4,7 +4,16 @@
  */
 import { createServer, type Server, type Socket } from 'node:net';
 // Only what the package exports, as a third-party plugin would import from 'mist'.
-import { definePlugin, LineFramer, type Frame, type Listener, type ListenerContext, type Sink } from '../../core/index.ts';
+import {
+  definePlugin,
+  FlushScheduler,
+  LineFramer,
+  type Flushable,
+  type Frame,
+  type Listener,
+  type ListenerContext,
+  type Sink,
+} from '../../core/index.ts';
 
 /** How long a closing connection may take to flush before it is destroyed. */
 const END_TIMEOUT_MS = 2000;
@@ -36,6 +45,8 @@ export class TcpListener implements Listener {
    */
   private readonly connections = new Set<Socket>();
   private closing: Promise<void> | undefined;
+  /** Coalesces the writes of every connection of this listener (see core/flush.ts). */
+  private readonly flusher: FlushScheduler;
   url: string;
 
   private readonly scheme: string;
@@ -47,6 +58,7 @@ export class TcpListener implements Listener {
   ) {
     this.url = address.href;
     this.scheme = options.scheme ?? 'tcp';
+    this.flusher = new FlushScheduler(context.limits.flushIntervalMs);
   }
 
   async listen(): Promise<void> {
@@ -90,7 +102,7 @@ export class TcpListener implements Listener {
     socket.setNoDelay(true);
     // A peer that vanished without a FIN or RST is found and reaped.
     socket.setKeepAlive(true, KEEPALIVE_MS);
-    const session = this.context.open(new SocketSink(socket), {
+    const session = this.context.open(new SocketSink(socket, this.flusher), {
       transport: this.scheme,
       remote: `${socket.remoteAddress}:${socket.remotePort}`,
     });
@@ -110,19 +122,47 @@ export class TcpListener implements Listener {
   }
 }
 
-/** Writes a session's frames to its socket as newline-terminated lines. */
-class SocketSink implements Sink {
-  constructor(private readonly socket: Socket) {}
+/**
+ * Writes a session's frames to its socket as newline-terminated lines,
+ * coalesced: frames queue here and go out in one write per flush (see
+ * {@link FlushScheduler}), in the order they were queued, replies and
+ * deliveries alike.
+ */
+class SocketSink implements Sink, Flushable {
+  /** Lines queued since the last flush, in order. */
+  private queue: Buffer[] = [];
+  /** Their total length. */
+  private queued = 0;
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly flusher: FlushScheduler,
+  ) {}
 
   write(frame: Frame): void {
-    this.socket.write(frame.line);
+    const line = frame.line;
+    if (this.queued === 0) this.flusher.add(this);
+    this.queue.push(line);
+    this.queued += line.length;
   }
 
+  flush(): void {
+    if (this.queued === 0) return;
+    const queue = this.queue;
+    // One buffer, one write: copying a few hundred bytes costs far less than a syscall or a writev entry each.
+    const bytes = queue.length === 1 ? queue[0]! : Buffer.concat(queue, this.queued);
+    queue.length = 0;
+    this.queued = 0;
+    if (!this.socket.destroyed) this.socket.write(bytes);
+  }
+
+  /** Queued here and not yet flushed, plus what the socket holds that the kernel has not taken. */
   get bufferedBytes(): number {
-    return this.socket.writableLength;
+    return this.queued + this.socket.writableLength;
   }
 
   end(): void {
+    this.flush();
     this.socket.end();
     // A peer that never reads would hold the socket open forever.
     const timer = setTimeout(() => this.socket.destroy(), END_TIMEOUT_MS);
@@ -130,6 +170,8 @@ class SocketSink implements Sink {
   }
 
   destroy(): void {
+    this.queue.length = 0;
+    this.queued = 0;
     this.socket.destroy();
   }
 
@@ -142,6 +184,8 @@ class SocketSink implements Sink {
   }
 
   whenDrained(callback: () => void): void {
+    // Rare (replies piling up): hand the queue over now rather than wait for the flush.
+    this.flush();
     if (this.socket.writableNeedDrain) this.socket.once('drain', callback);
     else queueMicrotask(callback);
   }

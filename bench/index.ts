@@ -1,0 +1,28 @@
+/**
+ * `npm run bench [-- matcher|fanout|connections|cluster …]`: runs the selected
+ * benchmarks (all by default), each printing its tables and a PASS/FAIL
+ * line per target, then a summary of every verdict.
+ */
+import { verdicts } from './lib.ts';
+
+const BENCHES: Record<string, () => Promise<void>> = {
+  matcher: async () => (await import('./matcher.ts')).matcherBench(),
+  fanout: async () => (await import('./fanout.ts')).fanoutBench(),
+  connections: async () => (await import('./connections.ts')).connectionsBench(),
+  cluster: async () => (await import('./cluster.ts')).clusterBench(),
+};
+
+const wanted = process.argv.slice(2).filter((arg) => !arg.startsWith('-'));
+for (const name of wanted) {
+  if (!BENCHES[name]) {
+    console.error(`unknown bench "${name}" (known: ${Object.keys(BENCHES).join(', ')})`);
+    process.exit(2);
+  }
+}
+const selected = wanted.length > 0 ? wanted : Object.keys(BENCHES);
+console.log(`# mist benchmarks — ${new Date().toISOString()}, node ${process.version}, ${(await import('node:os')).cpus().length} CPUs`);
+for (const name of selected) await BENCHES[name]!();
+
+console.log('\n## summary\n');
+for (const v of verdicts) console.log(`${v.pass ? 'PASS' : 'FAIL'}  ${v.target} — ${v.detail}`);
+process.exit(0);

@@ -1,0 +1,170 @@
+/**
+ * Shared bench helpers: servers under test as child processes (so their CPU
+ * and memory are theirs alone, read from /proc), free ports, tables and
+ * verdicts.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { createServer, connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+/** Clock ticks per second of /proc/<pid>/stat times (USER_HZ; 100 on Linux everywhere that matters). */
+const CLK_TCK = 100;
+
+/** A free TCP port on 127.0.0.1 (bound, then released). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const port = (server.address() as { port: number }).port;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** CPU seconds (user + system) a process has used so far. */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+}
+
+/** Read and write syscalls a process has made so far (/proc/<pid>/io). */
+export function syscalls(pid: number): { reads: number; writes: number } {
+  const io = readFileSync(`/proc/${pid}/io`, 'utf8');
+  return { reads: Number(/syscr: (\d+)/.exec(io)?.[1] ?? 0), writes: Number(/syscw: (\d+)/.exec(io)?.[1] ?? 0) };
+}
+
+/** Resident memory of a process, in bytes. */
+export function rssBytes(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const match = /VmRSS:\s+(\d+) kB/.exec(status);
+  return match ? Number(match[1]) * 1024 : 0;
+}
+
+export interface ServerUnderTest {
+  readonly name: string;
+  readonly kind: 'mist' | 'redis';
+  readonly port: number;
+  readonly pid: number;
+  stop(): Promise<void>;
+}
+
+function stopper(child: ChildProcess): () => Promise<void> {
+  return () =>
+    new Promise((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) return resolve();
+      child.once('exit', () => resolve());
+      child.kill('SIGTERM');
+      setTimeout(() => child.kill('SIGKILL'), 3000).unref();
+    });
+}
+
+/** This process's fd limits (soft, hard), from /proc/self/limits. */
+export function fdLimits(): { soft: number; hard: number } {
+  const line = /Max open files\s+(\S+)\s+(\S+)/.exec(readFileSync('/proc/self/limits', 'utf8'));
+  const value = (text: string | undefined) => (text === undefined || text === 'unlimited' ? Infinity : Number(text));
+  return { soft: value(line?.[1]), hard: value(line?.[2]) };
+}
+
+/**
+ * Runs a child process with its fd limit raised to `nofile` (not anything
+ * else's): through prlimit, which sets the limit and then execs the command,
+ * so the child's pid is the command's own.
+ */
+function prlimitArgs(nofile: number | undefined, command: string, args: string[]): [string, string[]] {
+  if (!nofile || fdLimits().soft >= nofile) return [command, args];
+  return ['prlimit', [`--nofile=${nofile}:${nofile}`, command, ...args]];
+}
+
+/**
+ * Starts `node bin/mist.js --server` on a free port, with `limits` written to
+ * a config file, and resolves once it says it is listening.
+ */
+export async function startMist(options: { name?: string; limits?: Record<string, unknown>; nofile?: number; nodeArgs?: string[] } = {}): Promise<ServerUnderTest> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'mist-bench-'));
+  const config = join(dir, 'mist.config.json');
+  writeFileSync(config, JSON.stringify({ listeners: [`tcp://127.0.0.1:${port}`], logLevel: 'WARN', limits: options.limits ?? {} }));
+  const [command, args] = prlimitArgs(options.nofile, process.execPath, [...(options.nodeArgs ?? []), join(ROOT, 'bin/mist.js'), '--server', '--config', config]);
+  const child = spawn(command, args, { cwd: dir, stdio: ['ignore', 'pipe', 'inherit'] });
+  child.stdout!.resume();
+  await waitForPort(port, child);
+  // prlimit execs the command, so the pid is the server's own.
+  return { name: options.name ?? 'mist', kind: 'mist', port, pid: child.pid!, stop: stopper(child) };
+}
+
+/** Starts a throw-away redis-server (no persistence) on a free port. */
+export async function startRedis(options: { nofile?: number } = {}): Promise<ServerUnderTest> {
+  const port = await freePort();
+  const redisArgs = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning', '--protected-mode', 'no'];
+  if (options.nofile) redisArgs.push('--maxclients', String(options.nofile - 64));
+  const [command, args] = prlimitArgs(options.nofile, 'redis-server', redisArgs);
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  child.stdout!.resume();
+  await waitForPort(port, child);
+  return { name: 'redis-server', kind: 'redis', port, pid: child.pid!, stop: stopper(child) };
+}
+
+async function waitForPort(port: number, child: ChildProcess): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode} before listening`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = connect(port, '127.0.0.1');
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`server not listening on ${port} after 20 s`);
+    await sleep(50);
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Prints an aligned table. */
+export function table(headers: string[], rows: Array<Array<string | number>>): void {
+  const cells = rows.map((row) => row.map(String));
+  const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((row) => (row[i] ?? '').length)));
+  const line = (row: string[]) => '| ' + row.map((cell, i) => cell.padEnd(widths[i]!)).join(' | ') + ' |';
+  console.log(line(headers));
+  console.log('|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|');
+  for (const row of cells) console.log(line(row));
+}
+
+export interface Verdict {
+  target: string;
+  pass: boolean;
+  detail: string;
+}
+
+/** Verdicts of every bench run in this process, printed together at the end. */
+export const verdicts: Verdict[] = [];
+
+export function verdict(target: string, pass: boolean, detail: string): void {
+  verdicts.push({ target, pass, detail });
+  console.log(`${pass ? 'PASS' : 'FAIL'}  ${target} — ${detail}`);
+}
+
+/** A number with `digits` significant figures. */
+export function fmt(value: number, digits = 3): string {
+  if (!Number.isFinite(value)) return String(value);
+  if (value === 0) return '0';
+  return Number(value.toPrecision(digits)).toLocaleString('en-US', { maximumFractionDigits: 6 });
+}
+
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
