@@ -12,6 +12,7 @@ export { Connections } from './connections.ts';
 export { CommandError, ErrorCodes, MistError } from './errors.ts';
 export { FlushScheduler, type Flushable } from './flush.ts';
 export { LineFramer, type LineHandler } from './framing.ts';
+export { serveSocket, SocketSink, type SocketSessionOptions } from './socket-session.ts';
 export type { Limits, SlowConsumerPolicy } from './limits.ts';
 export type { Listener, ListenerContext, ListenerFactory } from './listener.ts';
 export type { Logger, LogLevel } from './logger.ts';

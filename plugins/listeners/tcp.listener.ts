@@ -4,19 +4,8 @@
  */
 import { createServer, type Server, type Socket } from 'node:net';
 // Only what the package exports, as a third-party plugin would import from 'mist'.
-import {
-  definePlugin,
-  FlushScheduler,
-  LineFramer,
-  type Flushable,
-  type Frame,
-  type Listener,
-  type ListenerContext,
-  type Sink,
-} from '../../core/index.ts';
+import { definePlugin, FlushScheduler, serveSocket, type Listener, type ListenerContext } from '../../core/index.ts';
 
-/** How long a closing connection may take to flush before it is destroyed. */
-const END_TIMEOUT_MS = 2000;
 /** Idle time before TCP keepalive probes start. */
 const KEEPALIVE_MS = 30_000;
 
@@ -102,91 +91,11 @@ export class TcpListener implements Listener {
     socket.setNoDelay(true);
     // A peer that vanished without a FIN or RST is found and reaped.
     socket.setKeepAlive(true, KEEPALIVE_MS);
-    const session = this.context.open(new SocketSink(socket, this.flusher), {
+    serveSocket(socket, this.context, {
       transport: this.scheme,
       remote: `${socket.remoteAddress}:${socket.remotePort}`,
+      flusher: this.flusher,
     });
-    const framer = new LineFramer(this.context.limits.maxMessageBytes, {
-      line: (bytes) => session.receive(bytes),
-      oversized: () => session.rejectOversized(),
-    });
-    socket.on('data', (chunk: Buffer) => framer.push(chunk));
-    // The peer sends nothing more: the session closes once it has answered what came.
-    socket.on('end', () => session.inputEnded());
-    // Resets and the like end the connection; 'close' follows and cleans up.
-    socket.on('error', (err) => this.context.logger.debug({ err, session: session.id }, 'tcp connection error'));
-    socket.on('close', () => {
-      this.sockets.delete(socket);
-      session.closed();
-    });
-  }
-}
-
-/**
- * Writes a session's frames to its socket as newline-terminated lines,
- * coalesced: frames queue here and go out in one write per flush (see
- * {@link FlushScheduler}), in the order they were queued, replies and
- * deliveries alike.
- */
-class SocketSink implements Sink, Flushable {
-  /** Lines queued since the last flush, in order. */
-  private queue: Buffer[] = [];
-  /** Their total length. */
-  private queued = 0;
-
-  constructor(
-    private readonly socket: Socket,
-    private readonly flusher: FlushScheduler,
-  ) {}
-
-  write(frame: Frame): void {
-    const line = frame.line;
-    if (this.queued === 0) this.flusher.add(this);
-    this.queue.push(line);
-    this.queued += line.length;
-  }
-
-  flush(): void {
-    if (this.queued === 0) return;
-    const queue = this.queue;
-    // One buffer, one write: copying a few hundred bytes costs far less than a syscall or a writev entry each.
-    const bytes = queue.length === 1 ? queue[0]! : Buffer.concat(queue, this.queued);
-    queue.length = 0;
-    this.queued = 0;
-    if (!this.socket.destroyed) this.socket.write(bytes);
-  }
-
-  /** Queued here and not yet flushed, plus what the socket holds that the kernel has not taken. */
-  get bufferedBytes(): number {
-    return this.queued + this.socket.writableLength;
-  }
-
-  end(): void {
-    this.flush();
-    this.socket.end();
-    // A peer that never reads would hold the socket open forever.
-    const timer = setTimeout(() => this.socket.destroy(), END_TIMEOUT_MS);
-    this.socket.once('close', () => clearTimeout(timer));
-  }
-
-  destroy(): void {
-    this.queue.length = 0;
-    this.queued = 0;
-    this.socket.destroy();
-  }
-
-  pause(): void {
-    this.socket.pause();
-  }
-
-  resume(): void {
-    this.socket.resume();
-  }
-
-  whenDrained(callback: () => void): void {
-    // Rare (replies piling up): hand the queue over now rather than wait for the flush.
-    this.flush();
-    if (this.socket.writableNeedDrain) this.socket.once('drain', callback);
-    else queueMicrotask(callback);
+    socket.once('close', () => this.sockets.delete(socket));
   }
 }

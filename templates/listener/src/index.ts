@@ -5,14 +5,14 @@
  *
  * A listener owns its transport and nothing else: it accepts connections,
  * opens a session for each (`context.open`), feeds it the frames it reads
- * and hands it a `Sink` to write replies and messages to. Parsing, commands,
- * permissions and matching all happen in mist's core.
+ * and hands it a `Sink` to write replies and messages to. For a stream
+ * socket speaking mist's line protocol, `serveSocket` does all of that; a
+ * transport of another shape calls `context.open` with a `Sink` of its own
+ * (see mist's ws listener). Parsing, commands, permissions and matching all
+ * happen in mist's core.
  */
 import { createServer, type Server, type Socket } from 'node:net';
-import { definePlugin, LineFramer, type Frame, type Listener, type ListenerContext, type Sink } from 'mist';
-
-/** How long a closing connection may take to flush before it is destroyed. */
-const END_TIMEOUT_MS = 2000;
+import { definePlugin, FlushScheduler, serveSocket, type Listener, type ListenerContext } from 'mist';
 
 export default definePlugin({
   name: '__name__',
@@ -25,6 +25,8 @@ export class __Name__Listener implements Listener {
   private readonly server: Server;
   private readonly sockets = new Set<Socket>();
   private closing: Promise<void> | undefined;
+  /** Batches the writes of all this listener's connections (mist's write coalescing). */
+  private readonly flusher: FlushScheduler;
   readonly url: string;
   /** The socket file: the URI's path, e.g. `__name__:///run/mist.sock` → `/run/mist.sock`. */
   readonly path: string;
@@ -33,6 +35,7 @@ export class __Name__Listener implements Listener {
     this.path = decodeURIComponent(address.pathname);
     if (!this.path || this.path === '/') throw new Error(`${address.href}: give the socket's path, as in __name__:///tmp/mist.sock`);
     this.url = address.href;
+    this.flusher = new FlushScheduler(context.limits.flushIntervalMs);
     // Half-open: a client that ends its side still gets the replies to what it sent.
     this.server = createServer({ allowHalfOpen: true }, (socket) => this.accept(socket));
   }
@@ -59,55 +62,10 @@ export class __Name__Listener implements Listener {
     return this.closing;
   }
 
+  /** mist's line protocol on the socket: a session, its input framed by line, its output batched. */
   private accept(socket: Socket): void {
     this.sockets.add(socket);
-    const session = this.context.open(new SocketSink(socket), { transport: '__name__', remote: this.path });
-    const framer = new LineFramer(this.context.limits.maxMessageBytes, {
-      line: (bytes) => session.receive(bytes),
-      oversized: () => session.rejectOversized(),
-    });
-    socket.on('data', (chunk: Buffer) => framer.push(chunk));
-    socket.on('end', () => session.inputEnded());
-    socket.on('error', (err) => this.context.logger.debug({ err, session: session.id }, '__name__ connection error'));
-    socket.on('close', () => {
-      this.sockets.delete(socket);
-      session.closed();
-    });
-  }
-}
-
-/** Writes a session's frames to its socket; `frame.line` is the encoded message with its newline. */
-class SocketSink implements Sink {
-  constructor(private readonly socket: Socket) {}
-
-  write(frame: Frame): void {
-    this.socket.write(frame.line);
-  }
-
-  get bufferedBytes(): number {
-    return this.socket.writableLength;
-  }
-
-  end(): void {
-    this.socket.end();
-    const timer = setTimeout(() => this.socket.destroy(), END_TIMEOUT_MS);
-    this.socket.once('close', () => clearTimeout(timer));
-  }
-
-  destroy(): void {
-    this.socket.destroy();
-  }
-
-  pause(): void {
-    this.socket.pause();
-  }
-
-  resume(): void {
-    this.socket.resume();
-  }
-
-  whenDrained(callback: () => void): void {
-    if (this.socket.writableNeedDrain) this.socket.once('drain', callback);
-    else queueMicrotask(callback);
+    serveSocket(socket, this.context, { transport: '__name__', remote: this.path, flusher: this.flusher });
+    socket.once('close', () => this.sockets.delete(socket));
   }
 }
