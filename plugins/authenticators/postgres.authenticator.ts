@@ -127,16 +127,22 @@ function poolConfig(url: URL): PoolConfig {
 }
 
 /**
+ * The errors of a `CREATE … IF NOT EXISTS` that lost a race with another
+ * node's: a catalog unique violation, or the schema, table or the table's
+ * row type already there.
+ */
+const LOST_CREATE_RACE = new Set(['23505', '42P06', '42P07', '42710']);
+
+/**
  * Runs a `CREATE … IF NOT EXISTS`. Two nodes starting at once can both find
- * the object missing, and one then fails on a catalog unique violation:
- * once the other has created it, running it again succeeds.
+ * the object missing, and one then fails: once the other has created it,
+ * running it again succeeds.
  */
 async function idempotent(pool: Pool, sql: string): Promise<void> {
   try {
     await pool.query(sql);
   } catch (err) {
-    const code = (err as { code?: string }).code;
-    if (code !== '23505' && code !== '42P06' && code !== '42P07') throw err;
+    if (!LOST_CREATE_RACE.has((err as { code?: string }).code ?? '')) throw err;
     await pool.query(sql);
   }
 }
