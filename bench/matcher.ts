@@ -5,6 +5,7 @@
  * crafted cases docs/architecture.md discusses.
  */
 import { SubscriptionIndex } from '../core/matcher.ts';
+import { seededRandom as random } from '../test/helpers/prng.ts';
 import { fmt, median, table, verdict } from './lib.ts';
 
 const VOCABULARY = 10_000;
@@ -14,16 +15,6 @@ const SUBS_PER_HOLDER = 10;
 interface Holder {
   stamp: number;
   subscriptions: string[][];
-}
-
-/** Deterministic pseudo-random numbers (mulberry32), so every run measures the same workload. */
-function random(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function pick(rand: () => number, count: number, vocabulary = VOCABULARY): string[] {

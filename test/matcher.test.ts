@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import test from 'ava';
 import fc from 'fast-check';
 import { SubscriptionIndex } from '../core/matcher.ts';
+import { seededRandom } from './helpers/prng.ts';
 
 /**
  * The obviously-correct matcher the index is checked against: a plain list of
@@ -440,18 +441,6 @@ test('a node with more children than the message has tags is still matched exact
   t.deepEqual(sortedList(receivers(index, ['leaf3', 'hub', 'leaf42', 'leaf99'])), [3, 42, 99]);
   t.deepEqual(receivers(index, ['leaf7']), []);
 });
-
-/** A small deterministic PRNG (mulberry32), so the large workload is the same every run. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let x = state;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 test('crafted near-misses match exactly: 20 of a 64-tag message’s tags plus one unique or one shared tag the message lacks', (t) => {
   const random = seededRandom(0xc0ffee);

@@ -6,6 +6,7 @@
  */
 import test, { type ExecutionContext } from 'ava';
 import type { ConfigFile } from '../config/schema.ts';
+import { seededRandom } from './helpers/prng.ts';
 import { eventually, LineClient, startTestServer } from './helpers/server.ts';
 
 type Server = Awaited<ReturnType<typeof startTestServer>>['server'];
@@ -85,16 +86,6 @@ async function scene(
   const bystander = await Bystander.start(t, server);
   const client = await LineClient.connect(t, server.url('tcp'));
   return { server, bystander, client };
-}
-
-/** A seeded PRNG (mulberry32), so that random input is the same on every run. */
-function prng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let x = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** A `publish` line to the bystander of exactly `bytes` bytes (without its newline). */
@@ -444,7 +435,7 @@ function garbage(random: () => number, size: number, newlines: boolean): Buffer 
 
 test('binary garbage with newlines gets one error reply per line and never crashes the server', async (t) => {
   const { server, bystander, client } = await scene(t);
-  const random = prng(0xbad);
+  const random = seededRandom(0xbad);
   const data = Buffer.concat([garbage(random, 20_000, true), Buffer.from('\n')]);
   const expected = linesIn(data);
   t.true(expected > 100);
@@ -463,7 +454,7 @@ test('binary garbage with newlines gets one error reply per line and never crash
 
 test('binary garbage without newlines is one bad line: one error reply once the newline comes', async (t) => {
   const { bystander, client } = await scene(t);
-  const random = prng(0xf00d);
+  const random = seededRandom(0xf00d);
   for (let round = 0; round < 5; round++) {
     client.write(garbage(random, 5000, false));
     await nextTick();
@@ -476,7 +467,7 @@ test('binary garbage without newlines is one bad line: one error reply once the 
 
 test('binary garbage without newlines past maxMessageBytes gets an error reply and the connection closed', async (t) => {
   const { server, bystander, client } = await scene(t, { limits: { maxMessageBytes: 1024 } });
-  client.write(garbage(prng(7), 5000, false));
+  client.write(garbage(seededRandom(7), 5000, false));
   await expectError(t, client, 'error');
   await client.waitClosed();
   await bystander.assertUntouched();
@@ -487,7 +478,7 @@ test('binary garbage without newlines past maxMessageBytes gets an error reply a
 test('many connections sending garbage at once: the server keeps serving everybody else', async (t) => {
   const { server } = await startTestServer(t, { limits: { maxMessageBytes: 4096 } });
   const bystander = await Bystander.start(t, server);
-  const random = prng(0x5eed);
+  const random = seededRandom(0x5eed);
   const clients = await Promise.all(Array.from({ length: 20 }, () => LineClient.connect(t, server.url('tcp'))));
   for (const [i, client] of clients.entries()) {
     // Half send lines (error replies), half one endless line (closed), some vanish at once.

@@ -3,6 +3,7 @@
  * real TCP sockets on 127.0.0.1.
  */
 import test, { type ExecutionContext } from 'ava';
+import { seededRandom } from './helpers/prng.ts';
 import { eventually, LineClient, startTestServer } from './helpers/server.ts';
 
 type Server = Awaited<ReturnType<typeof startTestServer>>['server'];
@@ -388,14 +389,7 @@ test('closing a subscriber removes its subscriptions and its connection', async 
 
 test('every combination: random subscriptions on several connections get exactly the messages a subset rule gives', async (t) => {
   const { server } = await startTestServer(t);
-  // A fixed seed keeps the run reproducible (mulberry32).
-  let seed = 0x5eed;
-  const random = () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let x = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
+  const random = seededRandom(0x5eed);
   const alphabet = ['a', 'b', 'c', 'd', 'e', 'f'];
   const someTags = (max: number) => {
     const count = 1 + Math.floor(random() * max);
