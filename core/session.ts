@@ -65,7 +65,7 @@ export class Session {
   /** Set by the broker to the current publish; makes delivery once per connection. */
   stamp = 0;
   private open = true;
-  /** Input received while an asynchronous command was running, in order. */
+  /** Input received while an asynchronous command ran or replies were backed up, in order. */
   private readonly backlog: InputEvent[] = [];
   /** An asynchronous command is running. */
   private busy = false;
@@ -125,7 +125,7 @@ export class Session {
       this.updateFlow();
       this.sink.whenDrained(() => {
         this.full = false;
-        this.updateFlow();
+        this.drainBacklog();
       });
     }
   }
@@ -171,10 +171,22 @@ export class Session {
     this.input.closed(this);
   }
 
+  /**
+   * Handles `event` now, or queues it behind a running command or behind
+   * replies the client has not read: pausing the transport stops later
+   * reads, but the rest of a read already made must wait too, or one read
+   * of cheap requests with large replies would queue without bound.
+   */
   private accept(event: InputEvent): void {
     if (!this.open) return;
-    if (this.busy) this.backlog.push(event);
+    if (this.busy || this.full) this.backlog.push(event);
     else this.process(event);
+  }
+
+  /** Handles queued input while nothing holds it back. */
+  private drainBacklog(): void {
+    while (this.open && !this.busy && !this.full && this.backlog.length > 0) this.process(this.backlog.shift()!);
+    this.updateFlow();
   }
 
   private process(event: InputEvent): void {
@@ -189,8 +201,7 @@ export class Session {
     this.updateFlow();
     const done = (): void => {
       this.busy = false;
-      while (this.open && !this.busy && this.backlog.length > 0) this.process(this.backlog.shift()!);
-      this.updateFlow();
+      this.drainBacklog();
     };
     // The dispatcher never rejects, but a rejection here must not go unhandled.
     pending.then(done, done);

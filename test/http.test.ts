@@ -361,3 +361,34 @@ test('garbage instead of HTTP, and a broken WebSocket handshake, get 400 and dis
   t.is((await fetchText(`${url}/ping`)).body, 'pong');
   await eventually(() => server.connections.count === 0);
 });
+
+test('a publish whose client drops mid-body is logged at debug by path only: no error line, no token from the query', async (t) => {
+  const { url, logs } = await authServer(t);
+  const { port } = new URL(url);
+  const socket = connect(Number(port), '127.0.0.1');
+  t.teardown(() => socket.destroy());
+  await new Promise((resolve) => socket.once('connect', resolve));
+  socket.write('POST /publish?x-auth-token=user-token HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"tags":');
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  socket.destroy();
+  await eventually(() => logs.some((line) => line.msg === 'http request aborted by the client'), 5000, 'the abort logged');
+  t.like(logs.find((line) => line.msg === 'http request aborted by the client'), { path: '/publish' });
+  t.false(logs.some((line) => line.msg === 'http request failed'));
+  t.false(JSON.stringify(logs).includes('user-token'));
+});
+
+test('with the token store down, publish, SSE and the WebSocket upgrade answer 503 and log no token', async (t) => {
+  const { server, url, logs } = await authServer(t);
+  server.auth.store!.tagsFor = async (token) => {
+    throw new Error(`connection lost while reading ${token}`);
+  };
+  const published = await postPublish(url, { tags: ['a'], data: 'x' }, { 'x-auth-token': 'user-token' });
+  t.is(published.status, 503);
+  t.regex(errorOf(published), /authenticator unavailable/);
+  const events = await fetchText(`${url}/subscribe/events?tags=a&x-auth-token=user-token`);
+  t.is(events.status, 503);
+  const error = await t.throwsAsync(WsClient.connect(t, websocketUrl(url, '?x-auth-token=user-token')));
+  t.is((error as Error & { status?: number }).status, 503);
+  t.false(logs.some((line) => line.msg === 'http request failed'));
+  t.false(JSON.stringify(logs).includes('user-token'));
+});

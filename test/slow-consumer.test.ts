@@ -303,11 +303,34 @@ for (const policy of ['drop', 'disconnect'] as const) {
     t.is(client.pending, 0);
     t.is(server.connections.delivery.dropped, 0);
     t.is(server.connections.delivery.disconnectedSlow, 0);
-    // Held back, the server queued at most the replies to one read's worth of pings (64 KiB of input) past the limit.
-    const oneRead = Math.ceil((64 * 1024) / '{"command":"ping"}\n'.length) * (PONG.length + 1);
-    t.true(entry.maxBuffered <= REPLY_LIMIT + oneRead, `at most ${entry.maxBuffered} bytes queued`);
+    // Held back, the server queued at most one reply past the limit: the rest of a read waits its turn.
+    t.true(entry.maxBuffered <= REPLY_LIMIT + PONG.length + 1, `at most ${entry.maxBuffered} bytes queued`);
   });
 }
+
+test('one read of cheap requests with large replies queues at most one reply past the limit, and every reply comes once the client reads', async (t) => {
+  const { server } = await startTestServer(t, { limits: { maxBufferedBytes: REPLY_LIMIT } });
+  const watched = watchConnections(server);
+  const client = await LineClient.connect(t, server.url('tcp'));
+  // Subscriptions whose `list` reply is about 10 KB: one 38 KB read of requests asks for 20 MB of replies.
+  for (let i = 0; i < 10; i++) {
+    const tags = Array.from({ length: 8 }, (_, j) => `${i}-${j}-${'x'.repeat(100)}`);
+    t.is((await client.request({ command: 'subscribe', tags })).data, 'success');
+  }
+  client.write('{"command":"list"}\n');
+  const listReply = (await client.nextLine()).length + 1;
+  client.socket.pause();
+  const entry = watchedOf(watched, client);
+  const lists = 2000;
+  client.write('{"command":"list"}\n'.repeat(lists));
+  await eventually(() => entry.sink.bufferedBytes > REPLY_LIMIT, 10_000, 'replies piled up');
+  // Give the server time to (wrongly) run the rest of the read.
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  t.true(entry.maxBuffered <= REPLY_LIMIT + listReply, `${entry.maxBuffered} bytes queued, limit ${REPLY_LIMIT}, one reply ${listReply}`);
+  client.socket.resume();
+  for (let i = 0; i < lists; i++) t.is((await client.next(10_000)).command, 'list');
+  await client.sync();
+});
 
 test('a reply larger than maxBufferedBytes reaches a client that reads', async (t) => {
   const { server } = await startTestServer(t, { limits: { maxBufferedBytes: 1024, slowConsumerPolicy: 'disconnect' } });

@@ -20,7 +20,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isUtf8 } from 'node:buffer';
 import type { Duplex } from 'node:stream';
 import type { DependencyContainer } from 'tsyringe';
-import { definePlugin, type Frame, type ListenerContext, type Message, type Metrics, type Sink, TOKENS } from '../../core/index.ts';
+import { CommandError, definePlugin, type Frame, type ListenerContext, type Message, type Metrics, type Sink, TOKENS } from '../../core/index.ts';
 import { EVENTS_PATH, serveEvents } from './sse.ts';
 import type { TlsPaths } from './tls-credentials.ts';
 import {
@@ -91,7 +91,13 @@ export class HttpListener extends WebListener {
     this.responses.add(res);
     res.on('close', () => this.responses.delete(res));
     this.route(req, res).catch((err: unknown) => {
-      this.context.logger.error({ err, method: req.method, path: req.url }, 'http request failed');
+      // The path only: the query may hold a token, and tokens are never logged.
+      const where = { method: req.method, path: requestUrl(req)?.pathname };
+      // The client went away mid-request (a body cut short): nobody is left to answer.
+      if (req.destroyed && !req.complete) return this.context.logger.debug(where, 'http request aborted by the client');
+      // The token store is down: the client may try again later.
+      if (err instanceof CommandError) return sendError(res, 503, err.message);
+      this.context.logger.error({ err, ...where }, 'http request failed');
       sendError(res, 500, 'internal error');
     });
   }

@@ -19,7 +19,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
-import type { Frame, Identity, ListenerContext, Session, Sink } from '../../core/index.ts';
+import { CommandError, type Frame, type Identity, type ListenerContext, type Session, type Sink } from '../../core/index.ts';
 import { identityOf, refuseUpgrade, remoteOf } from './web.ts';
 
 export const WEBSOCKET_PATH = '/subscribe/websocket';
@@ -73,6 +73,8 @@ export class WebSocketEndpoint {
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): void {
     socket.on('error', (err) => this.context.logger.debug({ err }, 'websocket upgrade error'));
     this.authenticate(req, socket, head, url).catch((err: unknown) => {
+      // The token store is down: the client may try again later.
+      if (err instanceof CommandError) return refuseUpgrade(socket, 503, 'Service Unavailable', err.message);
       this.context.logger.error({ err }, 'websocket upgrade failed');
       socket.destroy();
     });
