@@ -54,14 +54,15 @@ test('three failed auth attempts close the connection; others are unaffected', a
   t.is((await bystander.request({ command: 'ping' })).data, 'pong');
 });
 
-test('a successful auth resets the failure count', async (t) => {
+test('a successful auth between failures does not reset the count: the third failure still closes', async (t) => {
   const { client } = await withAuth(t);
   await client.request({ command: 'auth', data: 'guess-1' });
+  t.is((await client.request({ command: 'auth', data: ADMIN })).data, 'success');
   await client.request({ command: 'auth', data: 'guess-2' });
   t.is((await client.request({ command: 'auth', data: ADMIN })).data, 'success');
-  await client.request({ command: 'auth', data: 'guess-3' });
-  await client.request({ command: 'auth', data: 'guess-4' });
-  t.is((await client.request({ command: 'ping' })).data, 'pong');
+  const last = await client.request({ command: 'auth', data: 'guess-3' });
+  t.regex(String(last.error), /too many failed attempts/);
+  await client.waitClosed();
 });
 
 test('auth without a token as string data is an error', async (t) => {

@@ -72,8 +72,10 @@ export class BasicCommands {
 
   /**
    * Takes the identity a token grants, keeping only the subscriptions it
-   * permits. A wrong token leaves the connection as it was; too many close it. Without an authenticator anyone may do
-   * anything, so any token succeeds.
+   * permits. A wrong token leaves the connection as it was; the third on one
+   * connection closes it, successes in between or not (else a client with
+   * one good token could guess others without end). Without an
+   * authenticator anyone may do anything, so any token succeeds.
    */
   @command('auth', { anonymous: true })
   async auth(request: Request, session: Session): Promise<Message | void> {
@@ -81,7 +83,6 @@ export class BasicCommands {
     const identity = await this.access.identify(request.data);
     if (identity) {
       session.identity = identity;
-      session.failedAuths = 0;
       // Subscriptions made under another identity, or before this token lost tags on another node, go.
       for (const tags of this.access.forbiddenSubscriptions(session)) this.broker.unsubscribe(session, tags);
       return { command: 'auth', data: 'success' };
