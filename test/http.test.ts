@@ -392,3 +392,13 @@ test('with the token store down, publish, SSE and the WebSocket upgrade answer 5
   t.false(logs.some((line) => line.msg === 'http request failed'));
   t.false(JSON.stringify(logs).includes('user-token'));
 });
+
+test('SSE: a stream whose token is unregistered ends at its next heartbeat', async (t) => {
+  const { server, url } = await authServer(t, '?heartbeat=50');
+  const stream = await SseClient.connect(t, url, '?tags=a', { 'x-auth-token': 'user-token' });
+  const admin = await LineClient.connect(t, server.url('tcp'));
+  t.is((await admin.request({ command: 'auth', data: ADMIN })).data, 'success');
+  t.deepEqual(await admin.request({ command: 'unregister', data: 'user-token' }), { command: 'unregister', data: 'success' });
+  await eventually(() => stream.closed, 5000, 'the stream ended');
+  await eventually(() => server.connections.count === 1, 5000, 'only the admin connection left');
+});

@@ -54,7 +54,8 @@ export async function serveEvents(req: IncomingMessage, res: ServerResponse, url
     return sendError(res, forbidden ? 403 : 400, replies[failed]!.error!);
   }
   sink.start();
-  const heartbeat = setInterval(() => sink.heartbeat(), heartbeatMs);
+  // A stream whose subscriptions were all revoked (unset, unregister) can never receive again: end it.
+  const heartbeat = setInterval(() => (session.subscriptions.size === 0 ? session.end() : sink.heartbeat()), heartbeatMs);
   res.on('close', () => clearInterval(heartbeat));
 }
 
