@@ -217,7 +217,7 @@ function describe(err: unknown): string {
 }
 
 /** `text` with every token in it replaced by `***`. */
-export function mask(text: string, tokens: readonly string[]): string {
+function mask(text: string, tokens: readonly string[]): string {
   let masked = text;
   for (const token of tokens) if (token !== '') masked = masked.split(token).join('***');
   return masked;

@@ -40,8 +40,6 @@ export class Broker {
   readonly stats = { published: 0, delivered: 0 };
   /** Set by the cluster, when this node is part of one. */
   hooks: BrokerHooks | undefined;
-  /** True while delivering a message from another node: it must not go back to the backplane. */
-  private remote = false;
 
   /** Distinct subscriptions held on this node. */
   get subscriptionCount(): number {
@@ -84,6 +82,21 @@ export class Broker {
    * (undefined: no data). Returns the number of deliveries.
    */
   publish(publisher: Session | undefined, tags: readonly string[], data: string | undefined): number {
+    const delivered = this.deliver(publisher, tags, data);
+    this.hooks?.published(tags, data);
+    return delivered;
+  }
+
+  /**
+   * Delivers a message published on another node to this node's
+   * subscribers, like {@link publish} without a publisher, and does not hand
+   * it back to the backplane (no re-broadcast).
+   */
+  publishRemote(tags: readonly string[], data: string | undefined): number {
+    return this.deliver(undefined, tags, data);
+  }
+
+  private deliver(publisher: Session | undefined, tags: readonly string[], data: string | undefined): number {
     const stamp = ++this.stamp;
     // Stamping the publisher first makes the matcher skip it like a session already served.
     if (publisher) publisher.stamp = stamp;
@@ -93,21 +106,6 @@ export class Broker {
     this.frame = undefined;
     this.stats.published++;
     this.stats.delivered += this.delivered;
-    if (!this.remote) this.hooks?.published(tags, data);
     return this.delivered;
-  }
-
-  /**
-   * Delivers a message published on another node to this node's
-   * subscribers, like {@link publish} without a publisher, and does not hand
-   * it back to the backplane (no re-broadcast).
-   */
-  publishRemote(tags: readonly string[], data: string | undefined): number {
-    this.remote = true;
-    try {
-      return this.publish(undefined, tags, data);
-    } finally {
-      this.remote = false;
-    }
   }
 }
