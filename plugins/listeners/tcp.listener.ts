@@ -5,6 +5,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 // Only what the package exports, as a third-party plugin would import from 'mist'.
 import { definePlugin, FlushScheduler, serveSocket, type Listener, type ListenerContext } from '../../core/index.ts';
+import { bind } from './bind.ts';
 
 /** Idle time before TCP keepalive probes start. */
 const KEEPALIVE_MS = 30_000;
@@ -59,19 +60,10 @@ export class TcpListener implements Listener {
       this.connections.add(connection);
       connection.once('close', () => this.connections.delete(connection));
     });
-    return new Promise((resolve, reject) => {
-      server.once('error', reject);
-      // `[::1]` arrives bracketed from URL; net wants it bare.
-      const host = this.address.hostname.replace(/^\[(.*)\]$/, '$1') || '127.0.0.1';
-      server.listen(Number(this.address.port || 1445), host, () => {
-        server.off('error', reject);
-        // Once listening, errors (say, EMFILE on accept) must not crash the process.
-        server.on('error', (err) => this.context.logger.error({ err, url: this.url }, `${this.scheme} listener error`));
-        const bound = server.address();
-        if (bound && typeof bound === 'object') this.url = `${this.scheme}://${this.address.hostname}:${bound.port}`;
-        resolve();
-      });
-    });
+    const port = await bind(server, this.address, 1445, (err) =>
+      this.context.logger.error({ err, url: this.url }, `${this.scheme} listener error`),
+    );
+    this.url = `${this.scheme}://${this.address.hostname}:${port}`;
   }
 
   close(): Promise<void> {

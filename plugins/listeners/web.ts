@@ -6,6 +6,7 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createServer as createHttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { Identity, Listener, ListenerContext } from '../../core/index.ts';
+import { bind } from './bind.ts';
 import { tlsCredentials, type TlsPaths } from './tls-credentials.ts';
 
 /** The header and query parameter that carry a token (SPEC §4); Node lower-cases header names. */
@@ -118,19 +119,11 @@ export abstract class WebListener implements Listener {
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head));
     // A client's malformed request must not crash anything: answer 400 and drop it.
     server.on('clientError', (_err, socket: Duplex) => refuseUpgrade(socket, 400, 'Bad Request', 'malformed HTTP request'));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      // `[::1]` arrives bracketed from URL; net wants it bare. An omitted port is the scheme's standard one.
-      const host = this.address.hostname.replace(/^\[(.*)\]$/, '$1') || '127.0.0.1';
-      const port = Number(this.address.port || (this.secure ? 443 : 80));
-      server.listen(port, host, () => {
-        server.off('error', reject);
-        server.on('error', (err) => this.context.logger.error({ err, url: this.url }, 'listener error'));
-        const bound = server.address();
-        if (bound && typeof bound === 'object') this.url = `${this.address.protocol}//${this.address.hostname}:${bound.port}`;
-        resolve();
-      });
-    });
+    // An omitted port is the scheme's standard one.
+    const port = await bind(server, this.address, this.secure ? 443 : 80, (err) =>
+      this.context.logger.error({ err, url: this.url }, 'listener error'),
+    );
+    this.url = `${this.address.protocol}//${this.address.hostname}:${port}`;
   }
 
   close(): Promise<void> {
