@@ -17,7 +17,7 @@ import { buildConfig, type MistConfig } from './config.ts';
 import type { Connections } from './connections.ts';
 import { createContainer } from './container.ts';
 import type { Dispatcher } from './dispatcher.ts';
-import { ErrorCodes, MistError } from './errors.ts';
+import { ErrorCodes, MistError, type ErrorCode } from './errors.ts';
 import type { Listener, ListenerContext, ListenerFactory } from './listener.ts';
 import { createLogger, type Logger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
@@ -122,8 +122,7 @@ export class MistServer {
     try {
       store = await factory(url, { logger });
     } catch (err) {
-      if (err instanceof MistError) throw err;
-      throw new MistError(ErrorCodes.AUTHENTICATOR, `cannot open authenticator ${redact(url)}: ${(err as Error).message}`, { cause: err, key: 'authenticator' });
+      throw startError(err, ErrorCodes.AUTHENTICATOR, `cannot open authenticator ${redact(url)}`, 'authenticator');
     }
     this.auth.enable(store, token!, logger);
     this.logger.info({ authenticator: redact(url) }, 'authentication required');
@@ -140,8 +139,7 @@ export class MistServer {
     try {
       await cluster.start(factory);
     } catch (err) {
-      if (err instanceof MistError) throw err;
-      throw new MistError(ErrorCodes.BACKPLANE, `cannot use backplane ${redact(url)}: ${(err as Error).message}`, { cause: err, key: 'cluster' });
+      throw startError(err, ErrorCodes.BACKPLANE, `cannot use backplane ${redact(url)}`, 'cluster');
     }
     this.clusterNode = cluster;
     this.container.register(TOKENS.Cluster, { useValue: cluster });
@@ -177,6 +175,12 @@ export class MistServer {
       this.logger.info({ url: listener.url }, `listening on ${listener.url}`);
     }
   }
+}
+
+/** A plugin's failure to open what config `key` names, as a start-up error saying what; a MistError stays as it is. */
+function startError(err: unknown, code: ErrorCode, what: string, key: string): MistError {
+  if (err instanceof MistError) return err;
+  return new MistError(code, `${what}: ${(err as Error).message}`, { cause: err, key });
 }
 
 /** A URI fit for logs: without its password. */
