@@ -2,13 +2,13 @@
  * Plugin lifecycle hooks (`api.onStart`, `api.onReady`, `api.onClose`).
  *
  * Start-up: every plugin registers, in order; then the start hooks run in
- * that order (open connections, load files); then the authenticator opens
- * and the listeners bind; then the ready hooks run (the server's URLs are
+ * that order (open connections, load files); then the authenticator opens,
+ * the cluster is joined and the listeners bind; then the ready hooks run (the server's URLs are
  * known). A hook that throws stops start-up with a message naming its
  * plugin, and the server closes.
  *
  * Closing: listeners close first (so no session is left), then the
- * authenticator, then every close hook, in the reverse order of being added
+ * cluster, then the authenticator, then every close hook, in the reverse order of being added
  * — also after a failed or partial start, so a close hook must cope with a
  * start that never ran. A close hook that throws is logged, naming its
  * plugin, and the others still run.
