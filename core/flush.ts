@@ -19,18 +19,27 @@ export interface Flushable {
  * - after a quiet spell (no flush in the last `intervalMs`), at the end of
  *   the current event-loop turn (`setImmediate`, once every input event of
  *   the turn has been handled) — a lone message or reply waits for nothing;
- * - under steady traffic, `intervalMs` after the previous flush, so each
- *   connection gets one write per interval with everything queued meanwhile.
+ * - under steady traffic, at the end of the first turn that queues something
+ *   `intervalMs` or more after the previous flush ({@link touch}), so each
+ *   connection gets one write per interval with everything queued meanwhile;
+ * - when traffic stops before then, by a timer. Node's timers tick in whole
+ *   milliseconds and fire late under load, so the timer is only the
+ *   backstop: waiting on it alone made a 1 ms interval cost 1–2 ms.
  *
  * `intervalMs` 0 flushes at the end of every turn that queued something.
- * A larger interval trades latency (at most the interval, plus timer slack)
- * for fewer, larger writes. One scheduler serves many sinks: one timer per
- * flush, not one per sink or per message, and no closure per write.
+ * A larger interval trades latency (about the interval) for fewer, larger
+ * writes. One scheduler serves many sinks: one timer per flush, not one per
+ * sink or per message, and no closure per write.
  */
 export class FlushScheduler {
   private dirty: Flushable[] = [];
   private spare: Flushable[] = [];
-  private scheduled = false;
+  /** A flush is coming at the end of this turn. */
+  private immediate = false;
+  /** The backstop timer of a batch waiting for its interval, while there is one. */
+  private timer: NodeJS.Timeout | undefined;
+  /** When the waiting batch is due (`performance.now()`). */
+  private due = 0;
   /** When the last flush ran (`performance.now()`). */
   private last = -Infinity;
 
@@ -39,15 +48,38 @@ export class FlushScheduler {
   /** Flushes `sink` with the next batch. Call once per batch: when it goes from nothing queued to something. */
   add(sink: Flushable): void {
     this.dirty.push(sink);
-    if (this.scheduled) return;
-    this.scheduled = true;
+    if (this.immediate) return;
+    if (this.timer) return this.touch();
     const wait = this.intervalMs > 0 ? this.last + this.intervalMs - performance.now() : 0;
-    if (wait > 0) setTimeout(this.run, wait);
-    else setImmediate(this.run);
+    if (wait > 0) {
+      this.due = this.last + this.intervalMs;
+      this.timer = setTimeout(this.run, wait);
+    } else {
+      this.immediate = true;
+      setImmediate(this.run);
+    }
+  }
+
+  /**
+   * Tells the scheduler that a sink already waiting for the flush queued
+   * more: when the batch is due, it goes at the end of this turn rather
+   * than at the timer's next tick. Cheap enough to call per frame.
+   */
+  touch(): void {
+    if (this.timer && performance.now() >= this.due) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+      this.immediate = true;
+      setImmediate(this.run);
+    }
   }
 
   private readonly run = (): void => {
-    this.scheduled = false;
+    this.immediate = false;
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
     if (this.intervalMs > 0) this.last = performance.now();
     // Swap the lists, so a sink that queues again while being flushed joins the next batch.
     const batch = this.dirty;

@@ -71,6 +71,7 @@ export class SocketSink implements Sink, Flushable {
   write(frame: Frame): void {
     const line = frame.line;
     if (this.queued === 0) this.flusher.add(this);
+    else this.flusher.touch();
     this.queue.push(line);
     this.queued += line.length;
   }

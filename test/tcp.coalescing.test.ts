@@ -4,6 +4,7 @@
  * `limits.flushIntervalMs` batches over a bounded delay instead.
  */
 import test from 'ava';
+import { stat } from 'node:fs';
 import { Socket } from 'node:net';
 import { FlushScheduler, type Flushable } from '../core/flush.ts';
 import { LineClient, startTestServer } from './helpers/server.ts';
@@ -135,6 +136,42 @@ test('FlushScheduler with an interval: the first batch after a quiet spell goes 
     ['first', 'second', 'third'],
   );
   t.true(flushed[1]!.at - flushed[0]!.at >= 45, `an interval later (${flushed[1]!.at - flushed[0]!.at} ms)`);
+});
+
+test('FlushScheduler: a batch that comes due goes at the end of the first turn that queues more, not at the timer’s later tick', async (t) => {
+  const scheduler = new FlushScheduler(20);
+  const flushed: string[] = [];
+  const sink = (name: string): Flushable => ({ flush: () => flushed.push(name) });
+  /** Resumes in the poll phase (an I/O callback): a setImmediate made there runs before the next timers phase. */
+  const pollPhase = () => new Promise((resolve) => stat('.', resolve));
+  const spinPast = (ms: number) => {
+    const until = performance.now() + ms;
+    while (performance.now() < until);
+  };
+  scheduler.add(sink('first'));
+  await new Promise((resolve) => setImmediate(resolve));
+  scheduler.add(sink('second'));
+  await pollPhase();
+  spinPast(25);
+  await new Promise((resolve) => setImmediate(resolve));
+  t.deepEqual(flushed, ['first'], 'left alone, the due batch waits for the timer');
+  await new Promise((resolve) => setTimeout(resolve, 30));
+  t.deepEqual(flushed, ['first', 'second']);
+
+  const touched = new FlushScheduler(20);
+  flushed.length = 0;
+  touched.add(sink('first'));
+  await new Promise((resolve) => setImmediate(resolve));
+  touched.add(sink('second'));
+  await pollPhase();
+  touched.touch();
+  await new Promise((resolve) => setImmediate(resolve));
+  t.deepEqual(flushed, ['first'], 'touched before it is due: still held back');
+  await pollPhase();
+  spinPast(25);
+  touched.touch();
+  await new Promise((resolve) => setImmediate(resolve));
+  t.deepEqual(flushed, ['first', 'second'], 'touched once due: flushed at the end of that turn');
 });
 
 test('bytes queued for the next flush count towards maxBufferedBytes: a burst bigger than the limit within one flush is partly dropped, in order', async (t) => {
