@@ -27,22 +27,36 @@
  * The matcher is exact: every subset case is found, whatever the mix of
  * subscriptions (the Go original missed some). See docs/architecture.md for
  * what is still possible to craft against it.
+ *
+ * Adding and removing allocate only what a new subscription keeps (its nodes
+ * and its path): tags are deduplicated by a stamp rather than sorted, a
+ * subscription is found again by an order-free numeric hash of its tag ids
+ * rather than a string key, and a node keeps its first few children in a
+ * small array — most nodes never have more, and a `Map` costs many times an
+ * array to create.
  */
 
 interface TagEntry {
   readonly name: string;
   readonly id: number;
+  /** Mixed bits of `id`: a subscription's hash is the sum of its tags'. */
+  readonly hash: number;
   /** Distinct subscriptions that use this tag; the id is released at zero. */
   subs: number;
   /** Equal to the matcher's `stamp` while the current message carries this tag. */
   seen: number;
-  /** Equal to the matcher's `addStamp` while the subscription being added carries this tag. */
-  adding: number;
+  /** Equal to the matcher's `mark` while the subscription being added or removed carries this tag. */
+  marked: number;
 }
 
+/** Children kept in a node's array before it moves them to a `Map`. */
+const FEW_CHILDREN = 8;
+
 class Node<S> {
-  /** Children by tag id, created with the first one. */
-  children: Map<number, Node<S>> | undefined;
+  /** Its children while it has at most {@link FEW_CHILDREN}, unordered. */
+  few: Node<S>[] | undefined;
+  /** Its children by tag id once it has had more. */
+  many: Map<number, Node<S>> | undefined;
   /** Subscriptions that end here or below. */
   weight = 0;
   /** The holder of the subscription that ends exactly here, while it has one holder. */
@@ -51,14 +65,56 @@ class Node<S> {
   holders: Set<S> | undefined;
   /** For the node that ends a subscription: its path, root first (so removal finds it again). */
   path: TagEntry[] | undefined;
+  /** For the node that ends a subscription: the next one whose tags hash alike. */
+  nextEnd: Node<S> | undefined;
   /**
    * A tag not on this node's path that every subscription ending below it
    * carries, or undefined when none is known. Cleared when a subscription
    * without it is added; never set again (a missing sentinel is always safe).
    */
   sentinel: TagEntry | undefined;
+  /** Its tag's id, kept here so finding a child reads no other object. */
+  readonly id: number;
 
-  constructor(readonly tag: TagEntry | undefined) {}
+  constructor(readonly tag: TagEntry | undefined) {
+    this.id = tag ? tag.id : -1;
+  }
+
+  child(id: number): Node<S> | undefined {
+    const few = this.few;
+    if (few) {
+      for (let i = 0; i < few.length; i++) if (few[i]!.id === id) return few[i];
+      return undefined;
+    }
+    return this.many?.get(id);
+  }
+
+  attach(child: Node<S>): void {
+    const few = this.few;
+    if (this.many) this.many.set(child.id, child);
+    else if (!few) this.few = [child];
+    else if (few.length < FEW_CHILDREN) few.push(child);
+    else {
+      this.many = new Map();
+      for (const node of few) this.many.set(node.id, node);
+      this.many.set(child.id, child);
+      this.few = undefined;
+    }
+  }
+
+  detach(child: Node<S>): void {
+    const few = this.few;
+    if (few) {
+      const at = few.indexOf(child);
+      if (at < 0) return;
+      few[at] = few[few.length - 1]!;
+      few.pop();
+      if (few.length === 0) this.few = undefined;
+    } else if (this.many?.get(child.id) === child) {
+      this.many.delete(child.id);
+      if (this.many.size === 0) this.many = undefined;
+    }
+  }
 }
 
 /** A tag-subset index from subscriptions to their holders (connections, nodes…). */
@@ -67,16 +123,25 @@ export class SubscriptionIndex<S> {
   private readonly freeIds: number[] = [];
   private nextId = 0;
   private readonly root = new Node<S>(undefined);
-  /** The node ending each subscription, by its canonical key (ascending tag ids). */
-  private readonly ends = new Map<string, Node<S>>();
+  /** The node ending each subscription, by the hash of its tag ids (alike hashes chained through `nextEnd`). */
+  private readonly ends = new Map<number, Node<S>>();
+  private count = 0;
   private stamp = 0;
-  private addStamp = 0;
+  private mark = 0;
   /** Scratch list of the current message's known, distinct tags, reused across matches. */
   private readonly carried: TagEntry[] = [];
+  /** Scratch list of the distinct tags of the subscription being added or removed. */
+  private readonly marking: TagEntry[] = [];
+  /** Matches in progress: while any is, removals leave branches and ids in place (see `settle`). */
+  private matching = 0;
+  /** Branches emptied during a match, each after its parent, to detach after it. */
+  private readonly emptied: Node<S>[] = [];
+  /** Tags freed during a match, to release after it. */
+  private readonly freed: TagEntry[] = [];
 
   /** Distinct subscriptions held by at least one holder. */
   get size(): number {
-    return this.ends.size;
+    return this.count;
   }
 
   /**
@@ -85,9 +150,9 @@ export class SubscriptionIndex<S> {
    * `tags` must be non-empty.
    */
   add(tags: readonly string[], holder: S): boolean {
-    const entries = this.entriesOf(tags, true);
-    const key = keyOf(entries);
-    let end = this.ends.get(key);
+    const hash = this.markTags(tags, true);
+    const entries = this.marking;
+    const end = this.endOf(hash);
     if (end) {
       if (end.holders) {
         if (end.holders.has(holder)) return false;
@@ -100,40 +165,37 @@ export class SubscriptionIndex<S> {
       return true;
     }
     // A new subscription: rarest tag first, as things stand now.
-    entries.sort(rarestFirst);
-    const last = entries.length - 1;
-    const stamp = ++this.addStamp;
-    for (const entry of entries) {
-      entry.adding = stamp;
-      entry.subs++;
-    }
+    const path = rarestFirst(entries);
+    const last = path.length - 1;
+    for (const entry of path) entry.subs++;
     let node = this.root;
     node.weight++;
     for (let i = 0; i <= last; i++) {
-      const tag = entries[i]!;
-      let child = node.children?.get(tag.id);
+      const tag = path[i]!;
+      let child = node.child(tag.id);
       if (!child) {
         child = new Node<S>(tag);
-        if (i < last) child.sentinel = entries[last];
-        (node.children ??= new Map()).set(tag.id, child);
-      } else if (child.sentinel && (i === last || child.sentinel.adding !== stamp)) {
+        if (i < last) child.sentinel = path[last];
+        node.attach(child);
+      } else if (child.sentinel && (i === last || child.sentinel.marked !== this.mark)) {
         child.sentinel = undefined;
       }
       child.weight++;
       node = child;
     }
-    node.path = entries;
+    node.path = path;
     node.holder = holder;
-    this.ends.set(key, node);
+    node.nextEnd = this.ends.get(hash);
+    this.ends.set(hash, node);
+    this.count++;
     return true;
   }
 
   /** Forgets that `holder` holds `tags`. Returns false when it did not. */
   remove(tags: readonly string[], holder: S): boolean {
-    const entries = this.entriesOf(tags, false);
-    if (!entries) return false;
-    const key = keyOf(entries);
-    const end = this.ends.get(key);
+    const hash = this.markTags(tags, false);
+    if (hash < 0) return false;
+    const end = this.endOf(hash);
     if (!end) return false;
     if (end.holders) {
       if (!end.holders.delete(holder)) return false;
@@ -143,17 +205,18 @@ export class SubscriptionIndex<S> {
       if (end.holder !== holder) return false;
       end.holder = undefined;
     }
-    this.ends.delete(key);
+    this.unlinkEnd(end, hash);
+    this.count--;
     const path = end.path!;
     end.path = undefined;
     // Down the path, lighter by one; the first node nobody passes through any more goes, with its branch.
     let node = this.root;
     node.weight--;
     for (const tag of path) {
-      const child = node.children!.get(tag.id)!;
+      const child = node.child(tag.id)!;
       if (--child.weight === 0) {
-        node.children!.delete(tag.id);
-        if (node.children!.size === 0) node.children = undefined;
+        if (this.matching > 0) this.emptied.push(node, child);
+        else node.detach(child);
         break;
       }
       node = child;
@@ -161,7 +224,8 @@ export class SubscriptionIndex<S> {
     for (const tag of path) {
       if (--tag.subs === 0) {
         this.tags.delete(tag.name);
-        this.freeIds.push(tag.id);
+        if (this.matching > 0) this.freed.push(tag);
+        else this.freeIds.push(tag.id);
       }
     }
     return true;
@@ -173,8 +237,9 @@ export class SubscriptionIndex<S> {
    * subscription; deduplicating is the caller's business (it can do it with
    * a stamp, without allocating).
    *
-   * `visit` may remove subscriptions (a slow consumer closed mid-publish):
-   * what is removed during the walk may or may not be visited still.
+   * `visit` may remove subscriptions (a slow consumer closed mid-publish)
+   * or add some: what is removed or added during the walk may or may not be
+   * visited, and everything else is visited.
    */
   match(tags: readonly string[], visit: (holder: S) => void): void {
     const stamp = ++this.stamp;
@@ -187,20 +252,36 @@ export class SubscriptionIndex<S> {
         carried.push(entry);
       }
     }
-    if (carried.length > 0 && this.root.children) this.walk(this.root.children, 0, stamp, visit);
+    if (carried.length === 0) return;
+    this.matching++;
+    try {
+      this.walk(this.root, 0, stamp, visit);
+    } finally {
+      if (--this.matching === 0 && (this.emptied.length > 0 || this.freed.length > 0)) this.settle();
+    }
   }
 
-  /** Enters every child the message can reach; `depth` is the children's depth minus one. */
-  private walk(children: Map<number, Node<S>>, depth: number, stamp: number, visit: (holder: S) => void): void {
+  /** Enters every child of `node` the message can reach; `depth` is the children's depth minus one. */
+  private walk(node: Node<S>, depth: number, stamp: number, visit: (holder: S) => void): void {
+    const few = node.few;
+    if (few) {
+      for (let i = 0; i < few.length; i++) {
+        const child = few[i]!;
+        if (child.tag!.seen === stamp) this.enter(child, depth, stamp, visit);
+      }
+      return;
+    }
+    const many = node.many;
+    if (!many) return;
     const carried = this.carried;
     // Paths hold distinct tags, so at most the message's other tags lie below this depth.
-    if (children.size <= carried.length - depth) {
-      for (const child of children.values()) {
+    if (many.size <= carried.length - depth) {
+      for (const child of many.values()) {
         if (child.tag!.seen === stamp) this.enter(child, depth, stamp, visit);
       }
     } else {
       for (let i = 0; i < carried.length; i++) {
-        const child = children.get(carried[i]!.id);
+        const child = many.get(carried[i]!.id);
         if (child) this.enter(child, depth, stamp, visit);
       }
     }
@@ -211,43 +292,98 @@ export class SubscriptionIndex<S> {
     if (node.sentinel && node.sentinel.seen !== stamp) return;
     if (node.holder !== undefined) visit(node.holder);
     else if (node.holders) for (const holder of node.holders) visit(holder);
-    if (node.children && depth + 1 < this.carried.length) this.walk(node.children, depth + 1, stamp, visit);
+    if (depth + 1 < this.carried.length) this.walk(node, depth + 1, stamp, visit);
   }
 
-  /** The distinct entries of a tag set in ascending id order; with `create`, new tags get ids. */
-  private entriesOf(tags: readonly string[], create: true): TagEntry[];
-  private entriesOf(tags: readonly string[], create: false): TagEntry[] | undefined;
-  private entriesOf(tags: readonly string[], create: boolean): TagEntry[] | undefined {
-    const entries: TagEntry[] = [];
-    for (const name of tags) {
+  /**
+   * After a match in which the visitor removed subscriptions: detaches the
+   * branches they emptied and releases their tags' ids. Detaching during the
+   * walk would shift the children array being walked; releasing an id then
+   * could hand it to a new tag while an emptied branch still holds it.
+   */
+  private settle(): void {
+    const emptied = this.emptied;
+    for (let i = 0; i < emptied.length; i += 2) if (emptied[i + 1]!.weight === 0) emptied[i]!.detach(emptied[i + 1]!);
+    emptied.length = 0;
+    for (const tag of this.freed) this.freeIds.push(tag.id);
+    this.freed.length = 0;
+  }
+
+  /**
+   * Fills `marking` with the distinct entries of a tag set, marked with a
+   * new `mark`, and returns the set's hash; with `create`, new tags get ids,
+   * and without it an unknown tag returns -1.
+   */
+  private markTags(tags: readonly string[], create: boolean): number {
+    const mark = ++this.mark;
+    const entries = this.marking;
+    entries.length = 0;
+    let hash = 0;
+    for (let i = 0; i < tags.length; i++) {
+      const name = tags[i]!;
       let entry = this.tags.get(name);
       if (!entry) {
-        if (!create) return undefined;
-        entry = { name, id: this.freeIds.pop() ?? this.nextId++, subs: 0, seen: 0, adding: 0 };
+        if (!create) return -1;
+        const id = this.freeIds.pop() ?? this.nextId++;
+        entry = { name, id, hash: mix(id), subs: 0, seen: 0, marked: 0 };
         this.tags.set(name, entry);
       }
+      // Duplicate tags make one subscription: ["b","a","a"] is {a,b}.
+      if (entry.marked === mark) continue;
+      entry.marked = mark;
       entries.push(entry);
+      hash = (hash + entry.hash) | 0;
     }
-    entries.sort(byId);
-    // Duplicate tags make one subscription: ["b","a","a"] is {a,b}.
-    let n = 0;
-    for (let i = 0; i < entries.length; i++) if (i === 0 || entries[i] !== entries[i - 1]) entries[n++] = entries[i]!;
-    entries.length = n;
-    return entries;
+    // A small non-negative integer, so the Map key is a small integer too.
+    return (hash + entries.length) & 0x3fffffff;
+  }
+
+  /** The node ending the subscription made of the marked tags, if any. */
+  private endOf(hash: number): Node<S> | undefined {
+    const count = this.marking.length;
+    for (let end = this.ends.get(hash); end; end = end.nextEnd) {
+      const path = end.path!;
+      if (path.length !== count) continue;
+      let same = true;
+      for (let i = 0; i < count && same; i++) same = path[i]!.marked === this.mark;
+      if (same) return end;
+    }
+    return undefined;
+  }
+
+  private unlinkEnd(end: Node<S>, hash: number): void {
+    const first = this.ends.get(hash)!;
+    if (first === end) {
+      if (end.nextEnd) this.ends.set(hash, end.nextEnd);
+      else this.ends.delete(hash);
+    } else {
+      let before = first;
+      while (before.nextEnd !== end) before = before.nextEnd!;
+      before.nextEnd = end.nextEnd;
+    }
+    end.nextEnd = undefined;
   }
 }
 
-/** A subscription's canonical key: its tag ids, ascending. */
-function keyOf(entries: readonly TagEntry[]): string {
-  let key = String(entries[0]!.id);
-  for (let i = 1; i < entries.length; i++) key += ',' + entries[i]!.id;
-  return key;
+/** A copy of `entries` sorted by how few subscriptions use each tag, ties by id (insertion sort: a few tags). */
+function rarestFirst(entries: readonly TagEntry[]): TagEntry[] {
+  const path = entries.slice();
+  for (let i = 1; i < path.length; i++) {
+    const entry = path[i]!;
+    let j = i - 1;
+    while (j >= 0 && (path[j]!.subs > entry.subs || (path[j]!.subs === entry.subs && path[j]!.id > entry.id))) {
+      path[j + 1] = path[j]!;
+      j--;
+    }
+    path[j + 1] = entry;
+  }
+  return path;
 }
 
-function byId(a: TagEntry, b: TagEntry): number {
-  return a.id - b.id;
-}
-
-function rarestFirst(a: TagEntry, b: TagEntry): number {
-  return a.subs - b.subs || a.id - b.id;
+/** Spreads a tag id's bits (the murmur3 finalizer), so sums of a few ids rarely collide. */
+function mix(id: number): number {
+  let h = id ^ 0x9e3779b9;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) | 0;
 }

@@ -491,3 +491,76 @@ test('a visitor that removes subscriptions mid-walk (a slow consumer closed) doe
   t.deepEqual(sortedList(receivers(index, ['a', 'b', 'c'])), ['bob', 'carol']);
   t.is(index.size, 2);
 });
+
+test('a visitor removing siblings of the node being walked, in the child array or the Map, still sees every other subscription', (t) => {
+  for (const siblings of [6, 40]) {
+    const index = new SubscriptionIndex<number>();
+    for (let i = 0; i < siblings; i++) index.add([`t${i}`], i);
+    const message = Array.from({ length: siblings }, (_, i) => `t${i}`);
+    const removed = new Set<number>();
+    const seen = new Set<number>();
+    index.match(message, (holder) => {
+      seen.add(holder);
+      // The first holder visited drops itself and two others, wherever they sit among the root's children.
+      if (removed.size === 0) {
+        for (const gone of [holder, (holder + 1) % siblings, (holder + 3) % siblings]) {
+          removed.add(gone);
+          index.remove([`t${gone}`], gone);
+        }
+      }
+    });
+    const kept = Array.from({ length: siblings }, (_, i) => i).filter((i) => !removed.has(i));
+    t.deepEqual(sortedList(kept.filter((i) => seen.has(i))), sortedList(kept), `${siblings} siblings: every kept subscription visited`);
+    t.deepEqual(sortedList(receivers(index, message)), sortedList(kept), `${siblings} siblings: the removed ones are gone afterwards`);
+    t.is(index.size, kept.length);
+  }
+});
+
+test('a tag freed by a removal during a match is not reused by an add in the same match, while its emptied branch is still attached', (t) => {
+  const index = new SubscriptionIndex<string>();
+  index.add(['a'], 'alice');
+  index.add(['b'], 'bob');
+  index.match(['a', 'b'], (holder) => {
+    if (holder !== 'alice') return;
+    index.remove(['a'], 'alice');
+    // Were 'a''s id handed to 'c' now, 'c' would be filed under the emptied branch of 'a'.
+    index.add(['c'], 'carol');
+  });
+  t.deepEqual(receivers(index, ['a']), []);
+  t.deepEqual(receivers(index, ['c']), ['carol']);
+  t.deepEqual(sortedList(receivers(index, ['a', 'b', 'c'])), ['bob', 'carol']);
+});
+
+test('random removals by the visitor mid-match leave the index agreeing with the naive matcher', (t) => {
+  const wide = 'abcdefghijklmnop'.split('');
+  t.notThrows(() =>
+    fc.assert(
+      fc.property(stepsArbitrary(wide, 3), messageArbitrary(wide, 12), fc.array(fc.boolean(), { maxLength: 64 }), (steps, message, drops) => {
+        const index = new SubscriptionIndex<string>();
+        const reference = new ReferenceMatcher<string>();
+        for (const { operation } of steps) apply(index, reference, operation);
+        // Each visit may drop every subscription its holder has (a slow consumer closed).
+        const dropped = new Set<string>();
+        const visited = new Set<string>();
+        let visit = 0;
+        index.match(message, (holder) => {
+          visited.add(holder);
+          if (!drops[visit++ % Math.max(1, drops.length)] || dropped.has(holder)) return;
+          dropped.add(holder);
+          for (const { tags } of reference.entries().filter((pair) => pair.holder === holder)) {
+            reference.remove([...tags], holder);
+            assert.equal(index.remove([...tags], holder), true, 'removing a held set mid-match');
+          }
+        });
+        for (const holder of reference.holdersMatching(message)) assert.ok(visited.has(holder), `${holder} was visited`);
+        assert.equal(index.size, reference.size, 'size');
+        for (const probe of powerSet(wide.slice(0, 8))) checkMatch(index, reference, probe);
+        checkMatch(index, reference, message);
+        // The index still takes new subscriptions, possibly on freed ids.
+        apply(index, reference, { kind: 'add', holder: 'p', tags: ['x1', 'x2'] });
+        checkMatch(index, reference, ['x1', 'x2', ...message]);
+      }),
+      { numRuns: 500 },
+    ),
+  );
+});
