@@ -1,9 +1,9 @@
 /**
  * `npm run bench [-- matcher|fanout|connections|cluster …]`: runs the selected
  * benchmarks (all by default), each printing its tables and a PASS/FAIL
- * line per target, then a summary of every verdict.
+ * (or BLOCKED: not measurable on this machine) line per target, then a summary of every verdict.
  */
-import { verdicts } from './lib.ts';
+import { formatVerdict, verdicts } from './lib.ts';
 
 const BENCHES: Record<string, () => Promise<void>> = {
   matcher: async () => (await import('./matcher.ts')).matcherBench(),
@@ -24,5 +24,5 @@ console.log(`# mist benchmarks — ${new Date().toISOString()}, node ${process.v
 for (const name of selected) await BENCHES[name]!();
 
 console.log('\n## summary\n');
-for (const v of verdicts) console.log(`${v.pass ? 'PASS' : 'FAIL'}  ${v.target} — ${v.detail}`);
+for (const v of verdicts) console.log(formatVerdict(v));
 process.exit(0);

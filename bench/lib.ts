@@ -145,7 +145,8 @@ export function table(headers: string[], rows: Array<Array<string | number>>): v
 
 export interface Verdict {
   target: string;
-  pass: boolean;
+  /** BLOCKED: this machine cannot measure the target at all (a limit it will not let the bench raise). */
+  status: 'PASS' | 'FAIL' | 'BLOCKED';
   detail: string;
 }
 
@@ -153,8 +154,21 @@ export interface Verdict {
 export const verdicts: Verdict[] = [];
 
 export function verdict(target: string, pass: boolean, detail: string): void {
-  verdicts.push({ target, pass, detail });
-  console.log(`${pass ? 'PASS' : 'FAIL'}  ${target} — ${detail}`);
+  record({ target, status: pass ? 'PASS' : 'FAIL', detail });
+}
+
+/** A target this machine cannot measure; `detail` says why and what was measured instead. */
+export function blocked(target: string, detail: string): void {
+  record({ target, status: 'BLOCKED', detail });
+}
+
+function record(v: Verdict): void {
+  verdicts.push(v);
+  console.log(formatVerdict(v));
+}
+
+export function formatVerdict(v: Verdict): string {
+  return `${v.status.padEnd(7)} ${v.target} — ${v.detail}`;
 }
 
 /** A number with `digits` significant figures. */
