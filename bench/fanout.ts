@@ -218,6 +218,7 @@ const HEADERS = ['shape', 'server', 'offered', 'CPU µs/delivery', 'writes/deliv
 /** Flush settings of mist compared in the main shape: the default (1 ms) and a flush at the end of every turn. */
 const FLUSH_VARIANTS = [
   { name: 'mist', limits: {} },
+  { name: 'mist flushIntervalMs=1', limits: { flushIntervalMs: 1 } },
   { name: 'mist flushIntervalMs=0', limits: { flushIntervalMs: 0 } },
 ];
 /** Rounds of the main comparison, interleaved (redis, mist, mist…, redis, …) so that noise hits all alike; medians are compared. */

@@ -15,7 +15,9 @@ export const DEFAULT_LIMITS: Readonly<Limits> = {
   maxTagBytes: 256,
   maxBufferedBytes: 8 * 1024 * 1024,
   slowConsumerPolicy: 'drop',
-  flushIntervalMs: 1,
+  // Under a millisecond on purpose: at 2000 msg/s a 1 ms batch fell due just as the
+  // next message came, and half the time waited for the one after (docs/operations.md).
+  flushIntervalMs: 0.75,
 };
 
 /** Built-in features, loaded before the config's plugins and exactly like them. */

@@ -141,8 +141,8 @@ test('limits from the file merge with the default limits key by key', async (t) 
   t.deepEqual(config.limits, { ...DEFAULT_LIMITS, maxTags: 8, slowConsumerPolicy: 'disconnect' });
 });
 
-test('limits.flushIntervalMs defaults to 1 and takes a number of milliseconds, fractions included', async (t) => {
-  t.is(DEFAULT_LIMITS.flushIntervalMs, 1);
+test('limits.flushIntervalMs defaults to 0.75 and takes a number of milliseconds, fractions included', async (t) => {
+  t.is(DEFAULT_LIMITS.flushIntervalMs, 0.75);
   const dir = await tempFolder(t, { 'mist.config.yaml': 'limits:\n  flushIntervalMs: 0.5\n' });
   t.deepEqual((await loadConfig({}, dir)).limits, { ...DEFAULT_LIMITS, flushIntervalMs: 0.5 });
 });
