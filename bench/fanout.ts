@@ -273,7 +273,9 @@ export async function fanoutBench(): Promise<void> {
     mist.cpuUsPerDelivery <= redis.cpuUsPerDelivery,
     `mist ${fmt(mist.cpuUsPerDelivery)} µs vs redis ${fmt(redis.cpuUsPerDelivery)} µs (ratio ${fmt(mist.cpuUsPerDelivery / redis.cpuUsPerDelivery)})`,
   );
-  verdict('fanout 1→100 @2000/s: mist p99 ≤ 2 ms', mist.p99Ms <= 2, `p50 ${fmt(mist.p50Ms)} ms, p99 ${fmt(mist.p99Ms)} ms`);
+  // Redis's own tail in the same run shows how much of it the load generator and the machine add.
+  const redisTail = `redis-server p50 ${fmt(redis.p50Ms)} ms, p99 ${fmt(redis.p99Ms)} ms in the same run`;
+  verdict('fanout 1→100 @2000/s: mist p99 ≤ 2 ms', mist.p99Ms <= 2, `p50 ${fmt(mist.p50Ms)} ms, p99 ${fmt(mist.p99Ms)} ms (${redisTail})`);
   const mistAll = results.filter((r) => r.server.startsWith('mist'));
   const sum = (key: 'lost' | 'reordered' | 'skipped') => mistAll.reduce((total, r) => total + r[key], 0);
   verdict(
@@ -286,7 +288,7 @@ export async function fanoutBench(): Promise<void> {
     mistNear.cpuUsPerDelivery <= 1.25 * mist.cpuUsPerDelivery && clean(mistNear),
     `${fmt(mistNear.cpuUsPerDelivery)} µs vs ${fmt(mist.cpuUsPerDelivery)} µs (ratio ${fmt(mistNear.cpuUsPerDelivery / mist.cpuUsPerDelivery)}), lost ${mistNear.lost}, reordered ${mistNear.reordered}`,
   );
-  verdict('fanout near-miss: p99 ≤ 2 ms', mistNear.p99Ms <= 2, `p50 ${fmt(mistNear.p50Ms)} ms, p99 ${fmt(mistNear.p99Ms)} ms`);
+  verdict('fanout near-miss: p99 ≤ 2 ms', mistNear.p99Ms <= 2, `p50 ${fmt(mistNear.p50Ms)} ms, p99 ${fmt(mistNear.p99Ms)} ms (${redisTail})`);
 
   await maxRate();
 }
