@@ -1,13 +1,14 @@
 /**
  * Fan-out cost: the server's own CPU time per delivery at a fixed offered
- * load, mist against redis-server in the same shape and run, with latency,
+ * load, mist against redis-server (and a plain Node relay, bench/relay.mjs,
+ * for what Node itself costs) in the same shape and run, with latency,
  * loss and order checked at every subscriber. Subscribers and publishers run
  * in worker threads of this process (bench/loadgen.mjs); the servers are
  * child processes, whose CPU is read from /proc so the load generator's is
  * left out.
  */
 import { Worker } from 'node:worker_threads';
-import { cpuSeconds, fmt, sleep, syscalls, startMist, startRedis, table, verdict, type ServerUnderTest } from './lib.ts';
+import { cpuSeconds, fmt, sleep, syscalls, startMist, startRedis, startRelay, table, verdict, type ServerUnderTest } from './lib.ts';
 
 const LOADGEN = new URL('./loadgen.mjs', import.meta.url);
 const PAYLOAD_BYTES = 100;
@@ -255,15 +256,18 @@ export async function fanoutBench(): Promise<void> {
   const redis = medianRun(redisRuns);
   const mists = mistRuns.map(medianRun);
   const mistNear = medianRun(nearRuns);
+  // A plain Node relay (every message written to every subscriber as it comes): what Node itself costs.
+  const relay = await run(() => startRelay(), main);
   await run(() => startRedis(), oneToOne);
   await run(() => startMist(), oneToOne);
+  await run(() => startRelay(), oneToOne);
   await run(() => startRedis(), wide);
   await run(() => startMist(), wide);
 
   console.log(`\nEvery run (the main and near-miss shapes ${ROUNDS} times, interleaved; their verdicts use each median run):\n`);
   table(HEADERS, results.map(row));
-  console.log('\nMedian runs of the main and near-miss shapes:\n');
-  table(HEADERS, [redis, ...mists, mistNear].map(row));
+  console.log('\nMedian runs of the main and near-miss shapes, and the plain Node relay on the main shape:\n');
+  table(HEADERS, [redis, ...mists, mistNear, relay].map(row));
   console.log('');
 
   const mist = mists[0]!;

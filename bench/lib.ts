@@ -99,6 +99,15 @@ export async function startMist(options: { name?: string; limits?: Record<string
   return { name: options.name ?? 'mist', kind: 'mist', port, pid: child.pid!, stop: stopper(child) };
 }
 
+/** Starts bench/relay.mjs, a plain Node relay speaking enough of mist's protocol for the load generator. */
+export async function startRelay(): Promise<ServerUnderTest> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [join(ROOT, 'bench/relay.mjs'), String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  child.stdout!.resume();
+  await waitForPort(port, child);
+  return { name: 'plain Node relay', kind: 'mist', port, pid: child.pid!, stop: stopper(child) };
+}
+
 /** Starts a throw-away redis-server (no persistence) on a free port. */
 export async function startRedis(options: { nofile?: number } = {}): Promise<ServerUnderTest> {
   const port = await freePort();
