@@ -173,10 +173,11 @@ export class SubscriptionIndex<S> {
     for (let i = 0; i <= last; i++) {
       const tag = path[i]!;
       let child = node.child(tag.id);
-      if (!child) {
-        child = new Node<S>(tag);
-        if (i < last) child.sentinel = path[last];
-        node.attach(child);
+      if (!child || child.weight === 0) {
+        // New, or emptied by a removal during a match and not detached yet: nothing lives below it either way.
+        if (!child) node.attach((child = new Node<S>(tag)));
+        else child.few = child.many = undefined;
+        child.sentinel = i < last ? path[last] : undefined;
       } else if (child.sentinel && (i === last || child.sentinel.marked !== this.mark)) {
         child.sentinel = undefined;
       }

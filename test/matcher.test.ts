@@ -531,11 +531,12 @@ test('a tag freed by a removal during a match is not reused by an add in the sam
   t.deepEqual(sortedList(receivers(index, ['a', 'b', 'c'])), ['bob', 'carol']);
 });
 
-test('random removals by the visitor mid-match leave the index agreeing with the naive matcher', (t) => {
+test('random removals and adds by the visitor mid-match leave the index agreeing with the naive matcher', (t) => {
   const wide = 'abcdefghijklmnop'.split('');
+  const readds = fc.array(fc.array(fc.constantFrom(...wide.slice(0, 6)), { minLength: 1, maxLength: 3 }), { maxLength: 8 });
   t.notThrows(() =>
     fc.assert(
-      fc.property(stepsArbitrary(wide, 3), messageArbitrary(wide, 12), fc.array(fc.boolean(), { maxLength: 64 }), (steps, message, drops) => {
+      fc.property(stepsArbitrary(wide, 3), messageArbitrary(wide, 12), fc.array(fc.boolean(), { maxLength: 64 }), readds, (steps, message, drops, adds) => {
         const index = new SubscriptionIndex<string>();
         const reference = new ReferenceMatcher<string>();
         for (const { operation } of steps) apply(index, reference, operation);
@@ -551,6 +552,9 @@ test('random removals by the visitor mid-match leave the index agreeing with the
             reference.remove([...tags], holder);
             assert.equal(index.remove([...tags], holder), true, 'removing a held set mid-match');
           }
+          // Then subscribes again, maybe down the branches it just emptied.
+          const again = adds.shift();
+          if (again) apply(index, reference, { kind: 'add', holder, tags: again });
         });
         for (const holder of reference.holdersMatching(message)) assert.ok(visited.has(holder), `${holder} was visited`);
         assert.equal(index.size, reference.size, 'size');
