@@ -1,7 +1,8 @@
 /**
  * `npm run bench [-- matcher|fanout|connections|cluster …]`: runs the selected
  * benchmarks (all by default), each printing its tables and a PASS/FAIL
- * (or BLOCKED: not measurable on this machine) line per target, then a summary of every verdict.
+ * (or BLOCKED: not measurable on this machine) line per target, then a
+ * summary of every verdict.
  */
 import { formatVerdict, verdicts } from './lib.ts';
 
