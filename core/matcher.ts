@@ -326,7 +326,7 @@ export class SubscriptionIndex<S> {
       if (!entry) {
         if (!create) return -1;
         const id = this.freeIds.pop() ?? this.nextId++;
-        entry = { name, id, hash: mix(id), subs: 0, seen: 0, marked: 0 };
+        entry = { name, id, hash: mixTagId(id), subs: 0, seen: 0, marked: 0 };
         this.tags.set(name, entry);
       }
       // Duplicate tags make one subscription: ["b","a","a"] is {a,b}.
@@ -335,8 +335,7 @@ export class SubscriptionIndex<S> {
       entries.push(entry);
       hash = (hash + entry.hash) | 0;
     }
-    // A small non-negative integer, so the Map key is a small integer too.
-    return (hash + entries.length) & 0x3fffffff;
+    return finishHash(hash, entries.length);
   }
 
   /** The node ending the subscription made of the marked tags, if any. */
@@ -381,8 +380,20 @@ function rarestFirst(entries: readonly TagEntry[]): TagEntry[] {
   return path;
 }
 
+/** The hash of a set of distinct tag ids, as the index files it. Exported for the tests, which build sets that collide. */
+export function tagSetHash(ids: readonly number[]): number {
+  let sum = 0;
+  for (const id of ids) sum = (sum + mixTagId(id)) | 0;
+  return finishHash(sum, ids.length);
+}
+
+/** A small non-negative integer (so the Map key is a small integer too) from the sum of a set's mixed ids and its size. */
+function finishHash(sum: number, count: number): number {
+  return (sum + count) & 0x3fffffff;
+}
+
 /** Spreads a tag id's bits (the murmur3 finalizer), so sums of a few ids rarely collide. */
-function mix(id: number): number {
+function mixTagId(id: number): number {
   let h = id ^ 0x9e3779b9;
   h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
   h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import test from 'ava';
 import fc from 'fast-check';
-import { SubscriptionIndex } from '../core/matcher.ts';
+import { SubscriptionIndex, tagSetHash } from '../core/matcher.ts';
 import { seededRandom } from './helpers/prng.ts';
 
 /**
@@ -567,4 +567,39 @@ test('random removals and adds by the visitor mid-match leave the index agreeing
       { numRuns: 500 },
     ),
   );
+});
+
+test('subscriptions whose tag sets hash alike are told apart, added and removed in either order', (t) => {
+  // Tags get ids in the order they are first used: t0 is 0, t1 is 1… while `anchor` holds them all.
+  const names = Array.from({ length: 400 }, (_, i) => `t${i}`);
+  const byHash = new Map<number, number[]>();
+  let pair: [number[], number[]] | undefined;
+  for (let i = 0; i < names.length && !pair; i++) {
+    for (let j = i + 1; j < names.length && !pair; j++) {
+      const hash = tagSetHash([i, j]);
+      const other = byHash.get(hash);
+      if (other) pair = [other, [i, j]];
+      else byHash.set(hash, [i, j]);
+    }
+  }
+  if (!pair) return t.fail('no two pairs of ids below 400 hash alike');
+  const [a, b] = pair.map((ids) => ids.map((id) => names[id]!));
+  for (const removeFirst of ['alice', 'bob']) {
+    const index = new SubscriptionIndex<string>();
+    index.add(names, 'anchor');
+    t.true(index.add(a!, 'alice'));
+    t.true(index.add(b!, 'bob'));
+    t.false(index.add([...b!].reverse(), 'bob'), 'found again through the chain');
+    t.is(index.size, 3);
+    t.deepEqual(receivers(index, a!), ['alice']);
+    t.deepEqual(receivers(index, b!), ['bob']);
+    // Removing the chain's head (bob, added last) or the one behind it keeps the other.
+    const [gone, kept, keptTags] = removeFirst === 'alice' ? ['alice', 'bob', b!] : ['bob', 'alice', a!];
+    t.true(index.remove(removeFirst === 'alice' ? a! : b!, gone));
+    t.false(index.remove(removeFirst === 'alice' ? a! : b!, gone));
+    t.deepEqual(receivers(index, keptTags), [kept]);
+    t.deepEqual(receivers(index, [...a!, ...b!]), [kept]);
+    t.true(index.remove(keptTags, kept));
+    t.is(index.size, 1);
+  }
 });
