@@ -132,8 +132,8 @@ export class SubscriptionIndex<S> {
   private readonly carried: TagEntry[] = [];
   /** Scratch list of the distinct tags of the subscription being added or removed. */
   private readonly marking: TagEntry[] = [];
-  /** Matches in progress: while any is, removals leave branches and ids in place (see `settle`). */
-  private matching = 0;
+  /** A match is in progress: removals leave branches and ids in place until it ends (see `settle`). */
+  private matching = false;
   /** Branches emptied during a match, each after its parent, to detach after it. */
   private readonly emptied: Node<S>[] = [];
   /** Tags freed during a match, to release after it. */
@@ -216,7 +216,7 @@ export class SubscriptionIndex<S> {
     for (const tag of path) {
       const child = node.child(tag.id)!;
       if (--child.weight === 0) {
-        if (this.matching > 0) this.emptied.push(node, child);
+        if (this.matching) this.emptied.push(node, child);
         else node.detach(child);
         break;
       }
@@ -225,7 +225,7 @@ export class SubscriptionIndex<S> {
     for (const tag of path) {
       if (--tag.subs === 0) {
         this.tags.delete(tag.name);
-        if (this.matching > 0) this.freed.push(tag);
+        if (this.matching) this.freed.push(tag);
         else this.freeIds.push(tag.id);
       }
     }
@@ -240,9 +240,12 @@ export class SubscriptionIndex<S> {
    *
    * `visit` may remove subscriptions (a slow consumer closed mid-publish)
    * or add some: what is removed or added during the walk may or may not be
-   * visited, and everything else is visited.
+   * visited, and everything else is visited. It may not start another match
+   * on this index: the two would share the message's stamps, and the outer
+   * one would miss subscriptions; that throws.
    */
   match(tags: readonly string[], visit: (holder: S) => void): void {
+    if (this.matching) throw new Error('SubscriptionIndex.match: a visitor may not start another match on the same index');
     const stamp = ++this.stamp;
     const carried = this.carried;
     carried.length = 0;
@@ -254,11 +257,12 @@ export class SubscriptionIndex<S> {
       }
     }
     if (carried.length === 0) return;
-    this.matching++;
+    this.matching = true;
     try {
       this.walk(this.root, 0, stamp, visit);
     } finally {
-      if (--this.matching === 0 && (this.emptied.length > 0 || this.freed.length > 0)) this.settle();
+      this.matching = false;
+      if (this.emptied.length > 0 || this.freed.length > 0) this.settle();
     }
   }
 

@@ -603,3 +603,14 @@ test('subscriptions whose tag sets hash alike are told apart, added and removed 
     t.is(index.size, 1);
   }
 });
+
+test('a visitor that starts another match on the same index is refused, and the index still works after', (t) => {
+  const index = new SubscriptionIndex<string>();
+  index.add(['a'], 'alice');
+  index.add(['b'], 'bob');
+  const error = t.throws(() => index.match(['a', 'b'], () => index.match(['b'], () => {})));
+  t.regex(error!.message, /may not start another match/);
+  t.deepEqual(sortedList(receivers(index, ['a', 'b'])), ['alice', 'bob']);
+  t.true(index.remove(['a'], 'alice'));
+  t.deepEqual(receivers(index, ['a', 'b']), ['bob']);
+});
