@@ -36,10 +36,8 @@ export class FlushScheduler {
   private spare: Flushable[] = [];
   /** A flush is coming at the end of this turn. */
   private immediate = false;
-  /** The backstop timer of a batch waiting for its interval, while there is one. */
+  /** The backstop timer of a batch waiting for its interval (due at `last + intervalMs`), while there is one. */
   private timer: NodeJS.Timeout | undefined;
-  /** When the waiting batch is due (`performance.now()`). */
-  private due = 0;
   /** When the last flush ran (`performance.now()`). */
   private last = -Infinity;
 
@@ -52,7 +50,6 @@ export class FlushScheduler {
     if (this.timer) return this.touch();
     const wait = this.intervalMs > 0 ? this.last + this.intervalMs - performance.now() : 0;
     if (wait > 0) {
-      this.due = this.last + this.intervalMs;
       this.timer = setTimeout(this.run, wait);
     } else {
       this.immediate = true;
@@ -66,7 +63,7 @@ export class FlushScheduler {
    * than at the timer's next tick. Cheap enough to call per frame.
    */
   touch(): void {
-    if (this.timer && performance.now() >= this.due) {
+    if (this.timer && performance.now() >= this.last + this.intervalMs) {
       clearTimeout(this.timer);
       this.timer = undefined;
       this.immediate = true;
