@@ -92,20 +92,13 @@ export async function startMist(options: { name?: string; limits?: Record<string
   const config = join(dir, 'mist.config.json');
   writeFileSync(config, JSON.stringify({ listeners: [`tcp://127.0.0.1:${port}`], logLevel: 'WARN', limits: options.limits ?? {} }));
   const [command, args] = prlimitArgs(options.nofile, process.execPath, [...(options.nodeArgs ?? []), join(ROOT, 'bin/mist.js'), '--server', '--config', config]);
-  const child = spawn(command, args, { cwd: dir, stdio: ['ignore', 'pipe', 'inherit'] });
-  child.stdout!.resume();
-  await waitForPort(port, child);
-  // prlimit execs the command, so the pid is the server's own.
-  return { name: options.name ?? 'mist', kind: 'mist', port, pid: child.pid!, stop: stopper(child) };
+  return launch(options.name ?? 'mist', 'mist', port, command, args, dir);
 }
 
 /** Starts bench/relay.mjs, a plain Node relay speaking enough of mist's protocol for the load generator. */
 export async function startRelay(): Promise<ServerUnderTest> {
   const port = await freePort();
-  const child = spawn(process.execPath, [join(ROOT, 'bench/relay.mjs'), String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  child.stdout!.resume();
-  await waitForPort(port, child);
-  return { name: 'plain Node relay', kind: 'mist', port, pid: child.pid!, stop: stopper(child) };
+  return launch('plain Node relay', 'mist', port, process.execPath, [join(ROOT, 'bench/relay.mjs'), String(port)]);
 }
 
 /** Starts a throw-away redis-server (no persistence) on a free port. */
@@ -114,10 +107,16 @@ export async function startRedis(options: { nofile?: number } = {}): Promise<Ser
   const redisArgs = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning', '--protected-mode', 'no'];
   if (options.nofile) redisArgs.push('--maxclients', String(options.nofile - 64));
   const [command, args] = prlimitArgs(options.nofile, 'redis-server', redisArgs);
-  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  return launch('redis-server', 'redis', port, command, args);
+}
+
+/** Runs a server's command (stdout discarded) and resolves once it listens on `port`. */
+async function launch(name: string, kind: ServerUnderTest['kind'], port: number, command: string, args: string[], cwd?: string): Promise<ServerUnderTest> {
+  const child = spawn(command, args, { cwd, stdio: ['ignore', 'pipe', 'inherit'] });
   child.stdout!.resume();
   await waitForPort(port, child);
-  return { name: 'redis-server', kind: 'redis', port, pid: child.pid!, stop: stopper(child) };
+  // prlimit execs the command, so the pid is the server's own.
+  return { name, kind, port, pid: child.pid!, stop: stopper(child) };
 }
 
 async function waitForPort(port: number, child: ChildProcess): Promise<void> {
