@@ -17,7 +17,8 @@
 import { connect, type Socket } from 'node:net';
 import { parseArgs } from 'node:util';
 import { createLogger } from '../core/logger.ts';
-import { startServer, type MistServer } from '../core/server.ts';
+import type { MistServer } from '../host/server.ts';
+import { startServer } from '../host/start.ts';
 import { verdict } from './lib.ts';
 
 const { values } = parseArgs({
@@ -43,7 +44,7 @@ interface Row {
 }
 
 async function node(cluster?: string): Promise<MistServer> {
-  return startServer({ listeners: ['tcp://127.0.0.1:0'], cluster }, logger);
+  return startServer({ listeners: ['tcp://127.0.0.1:0'], cluster }, { logger });
 }
 
 function open(server: MistServer): Promise<Socket> {

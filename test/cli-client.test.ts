@@ -6,8 +6,8 @@
  */
 import { PassThrough, Readable } from 'node:stream';
 import test, { type ExecutionContext } from 'ava';
-import { isClientCommand, runClientCommand } from '../core/cli-client.ts';
-import { connect, type MistClient } from '../core/index.ts';
+import { isClientCommand, runClientCommand } from '../cli/client-commands.ts';
+import { connect, type MistClient } from '../client/index.ts';
 import { MistCli } from './helpers/mist-cli.ts';
 import { Wakeup } from './helpers/wakeup.ts';
 import { startTestServer } from './helpers/server.ts';

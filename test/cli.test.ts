@@ -282,7 +282,7 @@ test('--config FILE with JSON is used instead of a discovered file', async (t) =
 });
 
 test("a plugin listed in the config file is loaded from the file's folder and its command served", async (t) => {
-  const core = new URL('../core/index.ts', import.meta.url).href;
+  const core = new URL('../host/index.ts', import.meta.url).href;
   const dir = await tempFolder(t, {
     'package.json': JSON.stringify({ name: 'app', type: 'module' }),
     'mist.config.yaml': ['listeners: [tcp://127.0.0.1:0]', 'plugins:', '  - module: ./plugins/shout.ts', '    options: { suffix: "!" }', ''].join('\n'),

@@ -9,7 +9,7 @@ import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import test, { type ExecutionContext } from 'ava';
-import { backoffDelay, backoffOptions } from '../core/client/backoff.ts';
+import { backoffDelay, backoffOptions } from '../client/backoff.ts';
 import {
   ClientErrorCodes,
   connect,
@@ -20,8 +20,8 @@ import {
   type ConnectOptions,
   type Delivery,
   type MistClientEvents,
-} from '../core/index.ts';
-import type { MistServer } from '../core/server.ts';
+} from '../client/index.ts';
+import type { MistServer } from '../host/server.ts';
 import { tempFolder } from './helpers/files.ts';
 import { certificateFiles } from './helpers/web.ts';
 import { LineClient, startTestServer } from './helpers/server.ts';
@@ -489,7 +489,7 @@ test('backoff grows by the factor up to the cap, less up to `jitter` of itself',
   t.is(backoffOptions().maxAttempts, Infinity);
 });
 
-const CLIENT = new URL('../core/client/index.ts', import.meta.url).href;
+const CLIENT = new URL('../client/index.ts', import.meta.url).href;
 
 /** Runs a script that uses the client in a child process (importing `connect` unless it has imports of its own); resolves with its output and how long it took to exit after printing "closed". */
 async function runScript(

@@ -1,8 +1,8 @@
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
-import { DEFAULT_LIMITS, DEFAULT_LISTENERS, DEFAULT_LOG_LEVEL } from '../config/defaults.ts';
-import type { ConfigFile } from '../config/schema.ts';
-import { buildConfig, loadConfig, type ConfigFlags } from '../core/config.ts';
+import { DEFAULT_LIMITS, DEFAULT_LISTENERS, DEFAULT_LOG_LEVEL } from '../host/defaults.ts';
+import type { ConfigFile } from '../host/config-schema.ts';
+import { buildConfig, loadConfig, type ConfigFlags } from '../host/config.ts';
 import { ErrorCodes, MistError } from '../core/errors.ts';
 import { tempFolder } from './helpers/files.ts';
 

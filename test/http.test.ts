@@ -5,9 +5,9 @@
 import { connect } from 'node:net';
 import test, { type ExecutionContext } from 'ava';
 import { Gauge } from 'prom-client';
-import type { Metrics } from '../core/metrics.ts';
+import type { Metrics } from '../host/metrics.ts';
 import { TOKENS } from '../core/tokens.ts';
-import type { ConfigFile } from '../config/schema.ts';
+import type { ConfigFile } from '../host/config-schema.ts';
 import { eventually, LineClient, startTestServer } from './helpers/server.ts';
 import { fetchText, flood, postPublish, SseClient, websocketUrl, WsClient } from './helpers/web.ts';
 

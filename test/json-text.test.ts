@@ -1,7 +1,7 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { memberText } from '../core/json-text.ts';
-import { DEFAULT_LIMITS } from '../config/defaults.ts';
+import { DEFAULT_LIMITS } from '../host/defaults.ts';
 import { dataJson, parseRequest } from '../core/protocol.ts';
 
 test('memberText returns a member value exactly as written, numbers keeping every digit', (t) => {

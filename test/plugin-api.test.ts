@@ -5,17 +5,18 @@
  */
 import { readdir, readFile } from 'node:fs/promises';
 import test, { type ExecutionContext } from 'ava';
-import type { ConfigFile } from '../config/schema.ts';
-import { buildConfig } from '../core/config.ts';
+import type { ConfigFile } from '../host/config-schema.ts';
+import { buildConfig } from '../host/config.ts';
 import { ErrorCodes, MistError } from '../core/errors.ts';
 import { createLogger } from '../core/logger.ts';
-import { checkOptions, OptionsError } from '../core/plugin-options.ts';
-import { definePlugin } from '../core/plugin.ts';
-import { MistServer } from '../core/server.ts';
+import { checkOptions, OptionsError } from '../host/options.ts';
+import { definePlugin } from '../host/api.ts';
+import { MistServer } from '../host/server.ts';
+import { builtinPlugins } from '../plugins/preset.ts';
 import { tempFolder } from './helpers/files.ts';
 import { LineClient, logCapture, type LogLines } from './helpers/server.ts';
 
-const CORE = new URL('../core/index.ts', import.meta.url).href;
+const CORE = new URL('../host/index.ts', import.meta.url).href;
 
 /** Plugins that record their lifecycle in `globalThis.mistEvents`, so the test can read the order. */
 const FILES: Record<string, string> = {
@@ -127,7 +128,7 @@ async function serverWith(t: ExecutionContext, config: ConfigFile): Promise<{ se
   const dir = await tempFolder(t, FILES);
   const logs: LogLines = [];
   const full = buildConfig({ listeners: ['tcp://127.0.0.1:0'], logLevel: 'DEBUG', ...config }, dir, `${dir}/mist.config.yaml`);
-  const server = new MistServer(full, createLogger(full.logLevel, logCapture(logs)));
+  const server = new MistServer(full, { logger: createLogger(full.logLevel, logCapture(logs)), plugins: builtinPlugins });
   t.teardown(() => server.close());
   return { server, logs };
 }
@@ -259,15 +260,15 @@ test('a plugin given as a package folder is loaded through its package.json main
   t.deepEqual(await client.request({ command: 'from-folder' }), { command: 'from-folder', data: 'yes' });
 });
 
-test('built-in plugins import from the core only what the package exports (core/index.ts), as a third party would', async (t) => {
+test('built-in plugins import from mist only what the package exports (host/index.ts), as a third party would', async (t) => {
   const root = new URL('../plugins/', import.meta.url);
   const files = (await readdir(root, { recursive: true })).filter((file) => file.endsWith('.ts'));
   t.true(files.length >= 3);
   for (const file of files) {
     const text = await readFile(new URL(file, root), 'utf8');
-    const core = [...text.matchAll(/from '((?:\.\.\/)+core\/[^']+)'/g)].map((m) => m[1]);
+    const core = [...text.matchAll(/from '((?:\.\.\/)+(?:core|host)\/[^']+)'/g)].map((m) => m[1]);
     t.deepEqual(
-      core.filter((path) => !path.endsWith('/core/index.ts')),
+      core.filter((path) => !path.endsWith('/host/index.ts')),
       [],
       `${file} imports core internals`,
     );

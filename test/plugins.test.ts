@@ -5,15 +5,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import test, { type ExecutionContext } from 'ava';
-import type { ConfigFile } from '../config/schema.ts';
-import { buildConfig } from '../core/config.ts';
+import type { ConfigFile } from '../host/config-schema.ts';
+import { buildConfig } from '../host/config.ts';
 import { ErrorCodes, MistError, type ErrorCode } from '../core/errors.ts';
 import { createLogger } from '../core/logger.ts';
-import { SchemeRegistry } from '../core/registry.ts';
-import { MistServer } from '../core/server.ts';
+import { SchemeRegistry } from '../host/registry.ts';
+import { MistServer } from '../host/server.ts';
+import { builtinPlugins } from '../plugins/preset.ts';
 import { eventually, LineClient, logCapture, startTestServer, type LogLines } from './helpers/server.ts';
 
-const CORE = new URL('../core/index.ts', import.meta.url).href;
+const CORE = new URL('../host/index.ts', import.meta.url).href;
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 
 /**
@@ -216,7 +217,7 @@ test.after.always(async () => {
 function serverWith(t: ExecutionContext, config: ConfigFile): { server: MistServer; logs: LogLines } {
   const logs: LogLines = [];
   const full = buildConfig({ listeners: ['tcp://127.0.0.1:0'], logLevel: 'DEBUG', ...config }, fixtures, join(fixtures, 'mist.config.yaml'));
-  const server = new MistServer(full, createLogger(full.logLevel, logCapture(logs)));
+  const server = new MistServer(full, { logger: createLogger(full.logLevel, logCapture(logs)), plugins: builtinPlugins });
   t.teardown(() => server.close());
   return { server, logs };
 }
@@ -499,7 +500,7 @@ test('SchemeRegistry refuses a second owner for a scheme, naming both plugins', 
   t.is(registry.resolve('tcp://h:1').factory, 'first');
 });
 
-test('the package entry core/index.ts can be the first module a process loads, to embed a server', async (t) => {
+test('the package entry host/index.ts can be the first module a process loads, to embed a server', async (t) => {
   const script = [
     `const mist = await import(${JSON.stringify(CORE)});`,
     "const server = await mist.startServer({ listeners: ['tcp://127.0.0.1:0'], logLevel: 'ERROR' });",

@@ -1,6 +1,6 @@
 import test, { type ExecutionContext } from 'ava';
 import fc from 'fast-check';
-import { DEFAULT_LIMITS } from '../config/defaults.ts';
+import { DEFAULT_LIMITS } from '../host/defaults.ts';
 import type { Limits } from '../core/limits.ts';
 import { Frame, INVALID_MESSAGE_COMMAND, ProtocolError, parseRequest } from '../core/protocol.ts';
 import { canonicalTags, compareTagSets, tagSetKey } from '../core/tags.ts';

@@ -14,12 +14,13 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import test, { type ExecutionContext } from 'ava';
-import type { ConfigFile } from '../config/schema.ts';
-import { buildConfig } from '../core/config.ts';
+import type { ConfigFile } from '../host/config-schema.ts';
+import { buildConfig } from '../host/config.ts';
 import { ErrorCodes, MistError } from '../core/errors.ts';
 import { createLogger } from '../core/logger.ts';
-import { scaffold, type PluginKind } from '../core/scaffold.ts';
-import { MistServer } from '../core/server.ts';
+import { scaffold, type PluginKind } from '../cli/new.ts';
+import { MistServer } from '../host/server.ts';
+import { builtinPlugins } from '../plugins/preset.ts';
 import { logCapture, type LogLines } from './helpers/server.ts';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url)).replace(/\/$/, '');
@@ -50,7 +51,7 @@ test.after.always(async () => {
 async function serverWith(t: ExecutionContext, config: ConfigFile): Promise<{ server: MistServer; logs: LogLines }> {
   const logs: LogLines = [];
   const full = buildConfig({ listeners: ['tcp://127.0.0.1:0'], logLevel: 'DEBUG', ...config }, root, join(root, 'mist.config.yaml'));
-  const server = new MistServer(full, createLogger(full.logLevel, logCapture(logs)));
+  const server = new MistServer(full, { logger: createLogger(full.logLevel, logCapture(logs)), plugins: builtinPlugins });
   t.teardown(() => server.close());
   await server.start();
   return { server, logs };
@@ -192,7 +193,7 @@ test('a generated package installs with npm, taking mist from this checkout', as
   const { dirs, install } = await installed;
   t.log(`npm install: ${install.ms} ms`);
   t.is(install.code, 0, install.output);
-  t.true(existsSync(join(dirs.command, 'node_modules', 'mist', 'core', 'index.ts')));
+  t.true(existsSync(join(dirs.command, 'node_modules', 'mist', 'host', 'index.ts')));
 });
 
 /** One generated test run at a time: three ava runs at once would starve the rest of the suite on two cores. */

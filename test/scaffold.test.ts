@@ -4,7 +4,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
-import { scaffold, ScaffoldUsageError } from '../core/scaffold.ts';
+import { scaffold, ScaffoldUsageError } from '../cli/new.ts';
 import { tempFolder } from './helpers/files.ts';
 
 const BIN = fileURLToPath(new URL('../bin/mist.js', import.meta.url));

@@ -5,7 +5,7 @@
  * nothing.
  */
 import test, { type ExecutionContext } from 'ava';
-import type { ConfigFile } from '../config/schema.ts';
+import type { ConfigFile } from '../host/config-schema.ts';
 import { seededRandom } from './helpers/prng.ts';
 import { eventually, LineClient, startTestServer } from './helpers/server.ts';
 

@@ -5,8 +5,8 @@
  */
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import test, { type ExecutionContext } from 'ava';
-import type { ConfigFile } from '../config/schema.ts';
-import { buildConfig } from '../core/config.ts';
+import type { ConfigFile } from '../host/config-schema.ts';
+import { buildConfig } from '../host/config.ts';
 import { MistError } from '../core/errors.ts';
 import { startTestServer } from './helpers/server.ts';
 import { certificateFiles, fetchText, postPublish, SseClient, websocketUrl, WsClient } from './helpers/web.ts';

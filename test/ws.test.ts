@@ -4,7 +4,7 @@
  * liveness and slow consumers.
  */
 import test, { type ExecutionContext } from 'ava';
-import type { ConfigFile } from '../config/schema.ts';
+import type { ConfigFile } from '../host/config-schema.ts';
 import { eventually, startTestServer } from './helpers/server.ts';
 import { fetchText, flood, httpBase, websocketUrl, WsClient } from './helpers/web.ts';
 

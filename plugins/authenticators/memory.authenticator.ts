@@ -4,7 +4,7 @@
  * register their tokens at start.
  */
 // Only what the package exports, as a third-party plugin would import from 'mist'.
-import { CommandError, definePlugin, type Authenticator } from '../../core/index.ts';
+import { CommandError, definePlugin, type Authenticator } from '../../host/index.ts';
 
 export default definePlugin({
   name: 'memory-authenticator',

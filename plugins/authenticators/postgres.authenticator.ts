@@ -17,7 +17,7 @@
  * the next command once the database is back.
  */
 import type { Pool, PoolConfig } from 'pg';
-import { type Authenticator, CommandError, definePlugin, type Logger } from '../../core/index.ts';
+import { type Authenticator, CommandError, definePlugin, type Logger } from '../../host/index.ts';
 
 export default definePlugin({
   name: 'postgres-authenticator',

@@ -13,7 +13,7 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { type Authenticator, CommandError, definePlugin } from '../../core/index.ts';
+import { type Authenticator, CommandError, definePlugin } from '../../host/index.ts';
 
 /** The file inside DIR. */
 export const SCRIBBLE_FILE = 'tokens.json';

@@ -11,7 +11,7 @@
  * parameters belong to the cluster (`?prefix=`…).
  */
 import type { ConnectionOptions, NatsConnection } from 'nats';
-import { type Backplane, type BackplaneContext, definePlugin } from '../../core/index.ts';
+import { type Backplane, type BackplaneContext, definePlugin } from '../../host/index.ts';
 import { backoffMs, settleWithin } from './backoff.ts';
 
 export default definePlugin({

@@ -12,7 +12,7 @@
  * (`?prefix=`…) and are not passed to Redis.
  */
 import type { Redis, RedisOptions } from 'ioredis';
-import { type Backplane, type BackplaneContext, definePlugin } from '../../core/index.ts';
+import { type Backplane, type BackplaneContext, definePlugin } from '../../host/index.ts';
 import { backoffMs, settleWithin } from './backoff.ts';
 
 export default definePlugin({

@@ -21,7 +21,7 @@ import {
   type Connections,
   type Message,
   type Request,
-} from '../../core/index.ts';
+} from '../../host/index.ts';
 
 export default definePlugin({
   name: 'admin-commands',

@@ -17,7 +17,7 @@ import {
   type Message,
   type Request,
   type Session,
-} from '../../core/index.ts';
+} from '../../host/index.ts';
 
 /** Failed `auth` attempts after which a connection is closed, so tokens cannot be guessed at leisure. */
 export const MAX_FAILED_AUTHS = 3;

@@ -8,7 +8,7 @@
  * | `POST /publish` | a JSON message (`command` may be left out); 204, or 400/401/403/413 with `{"error":…}` |
  * | `GET /subscribe/websocket` | the WebSocket endpoint (websocket.ts) |
  * | `GET /subscribe/events?tags=a,b` | Server-Sent Events (sse.ts) |
- * | `GET /metrics` | Prometheus text (core/metrics.ts) |
+ * | `GET /metrics` | Prometheus text (host/metrics.ts) |
  * | `GET /healthz` | `{"status":"ok"}` while the server runs |
  *
  * Unknown paths get 404, a wrong method 405 (with `Allow`), all as JSON
@@ -20,7 +20,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isUtf8 } from 'node:buffer';
 import type { Duplex } from 'node:stream';
 import type { DependencyContainer } from 'tsyringe';
-import { CommandError, definePlugin, type Frame, type ListenerContext, type Message, type Metrics, type Sink, TOKENS } from '../../core/index.ts';
+import { CommandError, definePlugin, type Frame, type ListenerContext, type Message, type Metrics, type Sink, TOKENS } from '../../host/index.ts';
 import { EVENTS_PATH, serveEvents } from './sse.ts';
 import type { TlsPaths } from './tls-credentials.ts';
 import {

@@ -14,7 +14,7 @@
  *   connection, measured by the response's buffered bytes.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Frame, ListenerContext, Message, Sink } from '../../core/index.ts';
+import type { Frame, ListenerContext, Message, Sink } from '../../host/index.ts';
 import { identityOf, remoteOf, sendError } from './web.ts';
 
 export const EVENTS_PATH = '/subscribe/events';

@@ -4,7 +4,7 @@
  */
 import { createServer, type Server, type Socket } from 'node:net';
 // Only what the package exports, as a third-party plugin would import from 'mist'.
-import { definePlugin, FlushScheduler, serveSocket, type Listener, type ListenerContext } from '../../core/index.ts';
+import { definePlugin, FlushScheduler, serveSocket, type Listener, type ListenerContext } from '../../host/index.ts';
 import { bind } from './bind.ts';
 
 /** Idle time before TCP keepalive probes start. */

@@ -8,7 +8,7 @@
 import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import type { Logger } from '../../core/index.ts';
+import type { Logger } from '../../host/index.ts';
 
 export interface TlsCredentials {
   cert: string | Buffer;

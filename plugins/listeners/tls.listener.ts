@@ -5,7 +5,7 @@
  * is logged. Port 0 picks a free port; an omitted one is 1445.
  */
 import { createServer } from 'node:tls';
-import { definePlugin } from '../../core/index.ts';
+import { definePlugin } from '../../host/index.ts';
 import { TcpListener } from './tcp.listener.ts';
 import { tlsCredentials } from './tls-credentials.ts';
 

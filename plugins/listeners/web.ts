@@ -5,7 +5,7 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
-import type { Identity, Listener, ListenerContext } from '../../core/index.ts';
+import type { Identity, Listener, ListenerContext } from '../../host/index.ts';
 import { bind } from './bind.ts';
 import { tlsCredentials, type TlsPaths } from './tls-credentials.ts';
 

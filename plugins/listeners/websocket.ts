@@ -19,7 +19,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
-import { CommandError, type Frame, type Identity, type ListenerContext, type Session, type Sink } from '../../core/index.ts';
+import { CommandError, type Frame, type Identity, type ListenerContext, type Session, type Sink } from '../../host/index.ts';
 import { identityOf, refuseUpgrade, remoteOf } from './web.ts';
 
 export const WEBSOCKET_PATH = '/subscribe/websocket';

@@ -8,7 +8,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { definePlugin, type ListenerContext } from '../../core/index.ts';
+import { definePlugin, type ListenerContext } from '../../host/index.ts';
 import type { TlsPaths } from './tls-credentials.ts';
 import { DEFAULT_PING_INTERVAL_MS, intervalParam, refuseUpgrade, requestUrl, sendError, WebListener } from './web.ts';
 import { WebSocketEndpoint } from './websocket.ts';

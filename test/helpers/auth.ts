@@ -4,8 +4,8 @@
  * registered tokens — all over real TCP.
  */
 import type { ExecutionContext } from 'ava';
-import type { ConfigFile } from '../../config/schema.ts';
-import type { MistServer } from '../../core/server.ts';
+import type { ConfigFile } from '../../host/config-schema.ts';
+import type { MistServer } from '../../host/server.ts';
 import { LineClient, startTestServer, type LogLines } from './server.ts';
 
 export const ADMIN = 'admin-secret-9c1e';

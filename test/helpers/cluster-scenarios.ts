@@ -5,8 +5,8 @@
  * this process against the real service, on a channel prefix of its own.
  */
 import test, { type ExecutionContext } from 'ava';
-import type { Metrics } from '../../core/metrics.ts';
-import type { MistServer } from '../../core/server.ts';
+import type { Metrics } from '../../host/metrics.ts';
+import type { MistServer } from '../../host/server.ts';
 import { TOKENS } from '../../core/tokens.ts';
 import type { Message } from '../../core/protocol.ts';
 import { ChannelTap, clusterUri, ServiceProcess, serviceAvailable, uniquePrefix, type BackplaneKind } from './backplane-services.ts';

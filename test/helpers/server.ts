@@ -5,11 +5,12 @@
 import { Writable } from 'node:stream';
 import { connect, type Socket } from 'node:net';
 import type { ExecutionContext } from 'ava';
-import type { ConfigFile } from '../../config/schema.ts';
-import { buildConfig } from '../../core/config.ts';
+import type { ConfigFile } from '../../host/config-schema.ts';
+import { buildConfig } from '../../host/config.ts';
 import { createLogger } from '../../core/logger.ts';
 import type { Message } from '../../core/protocol.ts';
-import { MistServer } from '../../core/server.ts';
+import { MistServer } from '../../host/server.ts';
+import { builtinPlugins } from '../../plugins/preset.ts';
 import { Wakeup } from './wakeup.ts';
 
 /** Log lines a test server wrote, parsed. */
@@ -32,7 +33,7 @@ export async function startTestServer(
 ): Promise<{ server: MistServer; logs: LogLines }> {
   const logs: LogLines = [];
   const full = buildConfig({ listeners: ['tcp://127.0.0.1:0'], logLevel: 'DEBUG', ...config });
-  const server = new MistServer(full, createLogger(full.logLevel, logCapture(logs)));
+  const server = new MistServer(full, { logger: createLogger(full.logLevel, logCapture(logs)), plugins: builtinPlugins });
   t.teardown(() => server.close());
   await server.start();
   return { server, logs };

@@ -6,8 +6,8 @@
 import type { Readable, Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
 // Only the light error module up front: `mist --server` and `--version` need not load the client and ws.
-import type { Delivery, MistClient } from './client/index.ts';
-import { ClientErrorCodes, MistClientError } from './client/errors.ts';
+import type { Delivery, MistClient } from '../client/index.ts';
+import { ClientErrorCodes, MistClientError } from '../client/errors.ts';
 
 export const CLIENT_USAGE = `  mist ping      [--host HOST:PORT | --url tcp://…|ws://…] [--token T]
   mist subscribe --tags a,b [--json] [--host … | --url …] [--token T]
@@ -174,7 +174,7 @@ async function subscribe(url: string, token: string | undefined, tags: string[],
   let client: MistClient | undefined;
   try {
     client = await open(url, token, true);
-    const { dataText } = await import('./client/index.ts');
+    const { dataText } = await import('../client/index.ts');
     client.on('message', (message) => stdout.write(format(message, json, dataText) + '\n'));
     client.on('disconnect', (err) => stderr.write(`mist: ${err.message}; reconnecting\n`));
     // Say why attempts fail, once per reason rather than once per attempt.
@@ -224,7 +224,7 @@ async function publish(url: string, token: string | undefined, tags: string[], d
 }
 
 async function open(url: string, token: string | undefined, reconnect = false): Promise<MistClient> {
-  const { connect } = await import('./client/index.ts');
+  const { connect } = await import('../client/index.ts');
   try {
     return await connect(url, { token, reconnect });
   } catch (err) {

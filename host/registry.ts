@@ -3,7 +3,7 @@
  * the scheme of its URI (`tcp://…`, `postgres://…`, `redis://…`), and any
  * plugin may register a scheme.
  */
-import { ErrorCodes, MistError } from './errors.ts';
+import { ErrorCodes, MistError } from '../core/errors.ts';
 
 export class SchemeRegistry<Factory> {
   private readonly factories = new Map<string, { factory: Factory; plugin: string }>();

@@ -5,28 +5,37 @@
  * idempotent and also cleans up after a failed start.
  */
 import type { DependencyContainer } from 'tsyringe';
-import type { Auth } from './auth.ts';
-import type { AuthenticatorFactory } from './authenticator.ts';
-import type { BackplaneFactory } from './backplane.ts';
-import { BUILTIN_PLUGINS } from '../config/defaults.ts';
-import type { ConfigFile } from '../config/schema.ts';
-import type { Broker } from './broker.ts';
-import { Cluster } from './cluster.ts';
+import type { Auth } from '../core/auth.ts';
+import type { AuthenticatorFactory } from '../core/authenticator.ts';
+import type { BackplaneFactory } from '../core/backplane.ts';
+import type { Broker } from '../core/broker.ts';
+import { Cluster } from '../core/cluster.ts';
 import { registerClusterMetrics } from './cluster-metrics.ts';
-import { buildConfig, type MistConfig } from './config.ts';
-import type { Connections } from './connections.ts';
+import type { MistConfig } from './config.ts';
+import type { Connections } from '../core/connections.ts';
 import { createContainer } from './container.ts';
-import type { Dispatcher } from './dispatcher.ts';
-import { ErrorCodes, MistError, type ErrorCode } from './errors.ts';
-import type { Listener, ListenerContext, ListenerFactory } from './listener.ts';
-import { createLogger, type Logger } from './logger.ts';
+import type { Dispatcher } from '../core/dispatcher.ts';
+import { ErrorCodes, MistError, type ErrorCode } from '../core/errors.ts';
+import type { Listener, ListenerContext, ListenerFactory } from '../core/listener.ts';
+import { createLogger, type Logger } from '../core/logger.ts';
 import type { Metrics } from './metrics.ts';
-import { PluginHooks } from './plugin-hooks.ts';
-import { loadPlugins } from './plugins.ts';
+import { PluginHooks } from './hooks.ts';
+import type { MistPlugin } from './api.ts';
+import { loadPlugins } from './loader.ts';
 import type { SchemeRegistry } from './registry.ts';
-import { TOKENS } from './tokens.ts';
+import { TOKENS } from '../core/tokens.ts';
 
 export type ServerState = 'idle' | 'starting' | 'running' | 'closing' | 'closed';
+
+export interface ServerOptions {
+  /** Where log lines go; default JSON lines on stdout at `config.logLevel`. */
+  logger?: Logger;
+  /**
+   * Plugins registered before those the config lists. `MistServer` starts
+   * bare (none); `startServer` and `mist --server` give the built-in preset.
+   */
+  plugins?: readonly MistPlugin[];
+}
 
 export class MistServer {
   readonly container: DependencyContainer;
@@ -36,11 +45,17 @@ export class MistServer {
   private clusterNode: Cluster | undefined;
   state: ServerState = 'idle';
 
+  readonly logger: Logger;
+  /** Registered before the config's plugins: the built-in preset, or an embedder's own. */
+  private readonly plugins: readonly MistPlugin[];
+
   constructor(
     readonly config: MistConfig,
-    readonly logger: Logger = createLogger(config.logLevel),
+    options: ServerOptions = {},
   ) {
-    this.container = createContainer(config, logger);
+    this.logger = options.logger ?? createLogger(config.logLevel);
+    this.plugins = options.plugins ?? [];
+    this.container = createContainer(config, this.logger);
   }
 
   get broker(): Broker {
@@ -80,9 +95,7 @@ export class MistServer {
     if (this.state !== 'idle') throw new Error(`cannot start a server that is ${this.state}`);
     this.state = 'starting';
     try {
-      const base = process.cwd();
-      const builtins = BUILTIN_PLUGINS.map((module) => ({ module, options: undefined, base }));
-      await loadPlugins(this.container, [...builtins, ...this.config.plugins], this.hooks);
+      await loadPlugins(this.container, this.plugins, this.config.plugins, this.hooks);
       await this.hooks.run('start');
       await this.startAuthenticator();
       await this.startCluster();
@@ -189,19 +202,4 @@ function redact(url: URL): string {
   const copy = new URL(url.href);
   copy.password = '***';
   return copy.href;
-}
-
-/**
- * Starts a server from a partial configuration, as a config file would hold
- * it; what it leaves out takes the defaults.
- *
- * @example
- * ```ts
- * const server = await startServer({ listeners: ['tcp://127.0.0.1:0'] });
- * console.log(server.url('tcp'));
- * await server.close();
- * ```
- */
-export function startServer(config: ConfigFile = {}, logger?: Logger): Promise<MistServer> {
-  return new MistServer(buildConfig(config), logger).start();
 }

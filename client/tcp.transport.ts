@@ -1,7 +1,7 @@
 /** Newline-delimited JSON over TCP (or TLS), as SPEC §1 frames it. */
 import { isIP, connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
-import { LineFramer } from '../framing.ts';
+import { LineFramer } from '../core/framing.ts';
 import { ClientErrorCodes, MistClientError } from './errors.ts';
 import { connectionError, DEFAULT_PORTS, type Transport, type TransportHandlers, type TransportOptions } from './transport.ts';
 

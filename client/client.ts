@@ -11,8 +11,8 @@
  */
 import { EventEmitter } from 'node:events';
 import type { ConnectionOptions } from 'node:tls';
-import { memberText } from '../json-text.ts';
-import type { Message } from '../protocol.ts';
+import { memberText } from '../core/json-text.ts';
+import type { Message } from '../core/protocol.ts';
 import { backoffDelay, backoffOptions, type Backoff, type ReconnectOptions } from './backoff.ts';
 import { ClientErrorCodes, MistClientError, MistReplyError } from './errors.ts';
 import { openTcp } from './tcp.transport.ts';

@@ -6,11 +6,11 @@
 import { dirname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { cosmiconfig, type Loader } from 'cosmiconfig';
-import { DEFAULT_LIMITS, DEFAULT_LISTENERS, DEFAULT_LOG_LEVEL } from '../config/defaults.ts';
-import { checkConfig, ConfigShapeError, type ConfigFile } from '../config/schema.ts';
-import { ErrorCodes, MistError } from './errors.ts';
-import type { Limits } from './limits.ts';
-import type { LogLevel } from './logger.ts';
+import { DEFAULT_LIMITS, DEFAULT_LISTENERS, DEFAULT_LOG_LEVEL } from './defaults.ts';
+import { checkConfig, ConfigShapeError, type ConfigFile } from './config-schema.ts';
+import { ErrorCodes, MistError } from '../core/errors.ts';
+import type { Limits } from '../core/limits.ts';
+import type { LogLevel } from '../core/logger.ts';
 
 /** A plugin to load: its module specifier, its options, and where a relative specifier starts from. */
 export interface PluginEntry {

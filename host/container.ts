@@ -1,19 +1,19 @@
 /** The per-server dependency-injection container, wired by the tokens of tokens.ts. */
 import 'reflect-metadata';
 import { container as root, Lifecycle, type DependencyContainer } from 'tsyringe';
-import { Auth } from './auth.ts';
-import type { AuthenticatorFactory } from './authenticator.ts';
-import type { BackplaneFactory } from './backplane.ts';
-import { Broker } from './broker.ts';
-import { CommandRegistry } from './commands.ts';
+import { Auth } from '../core/auth.ts';
+import type { AuthenticatorFactory } from '../core/authenticator.ts';
+import type { BackplaneFactory } from '../core/backplane.ts';
+import { Broker } from '../core/broker.ts';
+import { CommandRegistry } from '../core/commands.ts';
 import type { MistConfig } from './config.ts';
-import { Connections } from './connections.ts';
-import { Dispatcher } from './dispatcher.ts';
-import type { ListenerFactory } from './listener.ts';
-import type { Logger } from './logger.ts';
+import { Connections } from '../core/connections.ts';
+import { Dispatcher } from '../core/dispatcher.ts';
+import type { ListenerFactory } from '../core/listener.ts';
+import type { Logger } from '../core/logger.ts';
 import { Metrics } from './metrics.ts';
 import { SchemeRegistry } from './registry.ts';
-import { TOKENS } from './tokens.ts';
+import { TOKENS } from '../core/tokens.ts';
 
 /** A fresh container for one server, so several servers can share a process. */
 export function createContainer(config: MistConfig, logger: Logger): DependencyContainer {

@@ -13,8 +13,8 @@
  * start that never ran. A close hook that throws is logged, naming its
  * plugin, and the others still run.
  */
-import { ErrorCodes, MistError } from './errors.ts';
-import type { Logger } from './logger.ts';
+import { ErrorCodes, MistError } from '../core/errors.ts';
+import type { Logger } from '../core/logger.ts';
 
 /** A lifecycle hook; may be async, and is awaited before the next one runs. */
 export type LifecycleHook = () => void | Promise<void>;

@@ -20,17 +20,17 @@
  * ```
  */
 import type { DependencyContainer, InjectionToken } from 'tsyringe';
-import type { AuthenticatorFactory } from './authenticator.ts';
-import type { BackplaneFactory } from './backplane.ts';
-import type { Broker } from './broker.ts';
-import type { CommandRegistry } from './commands.ts';
+import type { AuthenticatorFactory } from '../core/authenticator.ts';
+import type { BackplaneFactory } from '../core/backplane.ts';
+import type { Broker } from '../core/broker.ts';
+import type { CommandRegistry } from '../core/commands.ts';
 import type { MistConfig } from './config.ts';
-import type { ListenerFactory } from './listener.ts';
-import type { Logger } from './logger.ts';
-import type { LifecycleHook, PluginHooks } from './plugin-hooks.ts';
-import type { OptionsOf, OptionsShape } from './plugin-options.ts';
+import type { ListenerFactory } from '../core/listener.ts';
+import type { Logger } from '../core/logger.ts';
+import type { LifecycleHook, PluginHooks } from './hooks.ts';
+import type { OptionsOf, OptionsShape } from './options.ts';
 import type { SchemeRegistry } from './registry.ts';
-import { TOKENS } from './tokens.ts';
+import { TOKENS } from '../core/tokens.ts';
 
 /** Registers things of one kind under URI schemes. */
 export interface SchemeRegistrar<Factory> {

@@ -1,5 +1,5 @@
 /** The cluster's state and counters in `/metrics`, read at scrape time. */
-import type { Cluster, ClusterStats } from './cluster.ts';
+import type { Cluster, ClusterStats } from '../core/cluster.ts';
 import type { Metrics } from './metrics.ts';
 
 const COUNTERS: Record<keyof ClusterStats, string> = {

@@ -22,10 +22,10 @@
  */
 import { Counter, Gauge, Registry } from 'prom-client';
 import { inject, injectable } from 'tsyringe';
-import type { Broker } from './broker.ts';
-import type { Connections } from './connections.ts';
-import type { Dispatcher } from './dispatcher.ts';
-import { TOKENS } from './tokens.ts';
+import type { Broker } from '../core/broker.ts';
+import type { Connections } from '../core/connections.ts';
+import type { Dispatcher } from '../core/dispatcher.ts';
+import { TOKENS } from '../core/tokens.ts';
 
 @injectable()
 export class Metrics {

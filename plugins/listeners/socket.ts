@@ -5,11 +5,7 @@
  * so does the listener `mist new` generates.
  */
 import type { Socket } from 'node:net';
-import type { FlushScheduler, Flushable } from './flush.ts';
-import { LineFramer } from './framing.ts';
-import type { ListenerContext } from './listener.ts';
-import type { Frame } from './protocol.ts';
-import type { Session, Sink } from './session.ts';
+import { LineFramer, type Flushable, type FlushScheduler, type Frame, type ListenerContext, type Session, type Sink } from '../../host/index.ts';
 
 /** How long a closing connection may take to flush before it is destroyed. */
 const END_TIMEOUT_MS = 2000;

@@ -2,7 +2,7 @@
  * Errors the client rejects with. Match on `code` (stable) rather than on
  * the wording; a server's refusal keeps the reply it came in.
  */
-import type { Message } from '../protocol.ts';
+import type { Message } from '../core/protocol.ts';
 
 export const ClientErrorCodes = {
   /** The server answered the request with `{"command":…,"error":…}`. */

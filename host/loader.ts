@@ -1,6 +1,6 @@
 /**
- * Loads plugin modules — the built-in ones and those the config lists —
- * the same way: import, check options, run `register`.
+ * Registers plugins — the built-in ones and those the config lists — the
+ * same way: check options, run `register`.
  */
 import { statSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -8,23 +8,41 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { DependencyContainer } from 'tsyringe';
 import type { MistConfig, PluginEntry } from './config.ts';
-import { ErrorCodes, MistError } from './errors.ts';
-import type { PluginHooks } from './plugin-hooks.ts';
-import { checkOptions, OptionsError } from './plugin-options.ts';
-import { pluginApi, type MistPlugin } from './plugin.ts';
-import { TOKENS } from './tokens.ts';
+import { ErrorCodes, MistError } from '../core/errors.ts';
+import type { PluginHooks } from './hooks.ts';
+import { checkOptions, OptionsError } from './options.ts';
+import { pluginApi, type MistPlugin } from './api.ts';
+import { TOKENS } from '../core/tokens.ts';
 
-/** Imports each plugin in order and registers it; stops at the first failure, naming the plugin. */
-export async function loadPlugins(container: DependencyContainer, entries: readonly PluginEntry[], hooks: PluginHooks): Promise<void> {
-  for (const entry of entries) {
-    const plugin = await importPlugin(entry);
-    const options = pluginOptions(plugin, entry.options, container.resolve<MistConfig>(TOKENS.Config).file);
-    try {
-      await plugin.register(pluginApi(container, plugin.name, hooks), options);
-    } catch (err) {
-      if (err instanceof MistError) throw err;
-      throw new MistError(ErrorCodes.PLUGIN, `plugin "${plugin.name}" failed to register: ${(err as Error).message}`, { cause: err });
-    }
+/**
+ * Registers `plugins` (already imported: the built-in preset), then imports
+ * and registers each config entry, in order; stops at the first failure,
+ * naming the plugin.
+ */
+export async function loadPlugins(
+  container: DependencyContainer,
+  plugins: readonly MistPlugin[],
+  entries: readonly PluginEntry[],
+  hooks: PluginHooks,
+): Promise<void> {
+  const file = container.resolve<MistConfig>(TOKENS.Config).file;
+  for (const plugin of plugins) await registerPlugin(container, plugin, undefined, file, hooks);
+  for (const entry of entries) await registerPlugin(container, await importPlugin(entry), entry.options, file, hooks);
+}
+
+async function registerPlugin(
+  container: DependencyContainer,
+  plugin: MistPlugin,
+  rawOptions: unknown,
+  file: string | undefined,
+  hooks: PluginHooks,
+): Promise<void> {
+  const options = pluginOptions(plugin, rawOptions, file);
+  try {
+    await plugin.register(pluginApi(container, plugin.name, hooks), options);
+  } catch (err) {
+    if (err instanceof MistError) throw err;
+    throw new MistError(ErrorCodes.PLUGIN, `plugin "${plugin.name}" failed to register: ${(err as Error).message}`, { cause: err });
   }
 }
 

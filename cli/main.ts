@@ -4,12 +4,13 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { CLIENT_USAGE, isClientCommand, runClientCommand } from './cli-client.ts';
-import { loadConfig, type ConfigFlags } from './config.ts';
-import { MistError } from './errors.ts';
-import { createLogger } from './logger.ts';
-import { newPlugin } from './scaffold.ts';
-import { MistServer } from './server.ts';
+import { CLIENT_USAGE, isClientCommand, runClientCommand } from './client-commands.ts';
+import { loadConfig, type ConfigFlags } from '../host/config.ts';
+import { MistError } from '../core/errors.ts';
+import { createLogger } from '../core/logger.ts';
+import { newPlugin } from './new.ts';
+import { MistServer } from '../host/server.ts';
+import { builtins } from '../host/start.ts';
 
 const USAGE = `Usage:
   mist --server [--listeners tcp://127.0.0.1:1445,…] [--authenticator URI --token T]
@@ -72,7 +73,7 @@ async function serve(flags: ConfigFlags): Promise<number> {
   let server: MistServer | undefined;
   try {
     const config = await loadConfig(flags);
-    server = new MistServer(config, createLogger(config.logLevel));
+    server = new MistServer(config, { logger: createLogger(config.logLevel), plugins: await builtins() });
     if (config.file) server.logger.info({ file: config.file }, 'config loaded');
     await server.start();
   } catch (err) {
