@@ -1,5 +1,5 @@
 /**
- * The client commands of the command line (SPEC §9): `mist ping`,
+ * The client commands of the command line: `mist ping`,
  * `mist subscribe`, `mist publish`. Exit codes: 0 success, 1 failure at run
  * time (refused connection, bad token, error reply), 2 bad usage.
  */

@@ -1,5 +1,5 @@
 /**
- * The `mist` command line (SPEC §9). `mist --server` runs a server until
+ * The `mist` command line. `mist --server` runs a server until
  * SIGINT or SIGTERM; other commands join as their issues land.
  */
 import { readFileSync } from 'node:fs';

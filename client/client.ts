@@ -1,5 +1,5 @@
 /**
- * The mist client (SPEC §11). One connection, over TCP or WebSocket, that
+ * The mist client. One connection, over TCP or WebSocket, that
  * reconnects by itself and restores its auth and subscriptions.
  *
  * The protocol has no request ids, but a server answers one connection's
@@ -486,7 +486,7 @@ export class MistClient extends EventEmitter<MistClientEvents> {
   }
 }
 
-/** `list`/`listall` data: a JSON-encoded array of tag arrays (SPEC §3). */
+/** `list`/`listall` data: a JSON-encoded array of tag arrays. */
 function decodeTagSets(reply: Message): string[][] {
   const { data } = reply;
   const value: unknown = typeof data === 'string' ? JSON.parse(data) : data;

@@ -1,4 +1,4 @@
-/** Newline-delimited JSON over TCP (or TLS), as SPEC §1 frames it. */
+/** Newline-delimited JSON over TCP (or TLS), one message per line. */
 import { isIP, connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { LineFramer } from '../core/framing.ts';

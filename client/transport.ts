@@ -29,7 +29,7 @@ export interface Transport {
   close(): Promise<void>;
 }
 
-/** Default ports: the server's default listeners (SPEC §5). */
+/** Default ports: the server's default listeners. */
 export const DEFAULT_PORTS: Record<string, number> = { 'tcp:': 1445, 'tls:': 1445, 'ws:': 8888, 'wss:': 8888 };
 
 /** A connection failure's message, naming the URL. */

@@ -1,4 +1,4 @@
-/** One JSON message per WebSocket text frame, at `/subscribe/websocket` (SPEC §1, §5). */
+/** One JSON message per WebSocket text frame, at `/subscribe/websocket`. */
 import WebSocket from 'ws';
 import { ClientErrorCodes, MistClientError } from './errors.ts';
 import { connectionError, DEFAULT_PORTS, displayUrl, type Transport, type TransportHandlers, type TransportOptions } from './transport.ts';

@@ -1,5 +1,5 @@
 /**
- * Authentication and permissions (SPEC §4), decided here once for every
+ * Authentication and permissions, decided here once for every
  * transport. The authenticator only stores tokens and their tags; this
  * service turns a token into an identity and answers, synchronously, whether
  * a connection may use a set of tags.

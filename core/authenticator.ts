@@ -1,5 +1,5 @@
 /**
- * The authenticator seam (SPEC §6): a small async store of tokens and the
+ * The authenticator seam: a small async store of tokens and the
  * tags each may use. It decides nothing; permission checks are the core's,
  * made once for every transport. Implementations register by URI scheme.
  *

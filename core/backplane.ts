@@ -1,5 +1,5 @@
 /**
- * The backplane seam (SPEC §8): a transport that carries bytes between mist
+ * The backplane seam: a transport that carries bytes between mist
  * nodes. A backplane plugin (redis://, nats://…) is transport only: connect,
  * publish a payload on a channel, deliver what arrives on the channels it
  * was asked to subscribe to, reconnect with backoff, and say when it is up

@@ -1,5 +1,5 @@
 /**
- * One node of a mist cluster (SPEC §8): what both backplanes share, so that
+ * One node of a mist cluster: what both backplanes share, so that
  * a backplane plugin is transport only (see core/backplane.ts).
  *
  * - **Node id**: random per server start, in every envelope and control

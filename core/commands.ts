@@ -29,7 +29,7 @@ export interface CommandOptions {
   anonymous?: boolean;
   /**
    * Whether the request's tags must all be among the tags the connection's
-   * token permits (SPEC §4), as for subscribe and publish. Default false.
+   * token permits, as for subscribe and publish. Default false.
    */
   tagPermission?: boolean;
   /** `required`: the request must carry at least one tag. Default `optional`. */

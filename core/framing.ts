@@ -1,5 +1,5 @@
 /**
- * Newline framing for stream transports (SPEC §1): one message per
+ * Newline framing for stream transports: one message per
  * `\n`-terminated line, `\r\n` accepted, blank lines ignored, and no line
  * longer than the limit — a longer one is reported as soon as it is known,
  * without waiting for (or buffering) the rest of it.

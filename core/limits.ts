@@ -1,4 +1,4 @@
-/** What one connection may send and hold (SPEC §7). Defaults are in host/defaults.ts. */
+/** What one connection may send and hold. Defaults are in host/defaults.ts. */
 export interface Limits {
   /** A line or frame longer than this gets an error reply and the connection is closed. */
   maxMessageBytes: number;

@@ -15,7 +15,7 @@ export interface ListenerContext {
    * header) granted; without it the connection starts unauthenticated.
    */
   open(sink: Sink, info: ConnectionInfo, identity?: Identity): Session;
-  /** Authentication, for transports that carry a token outside the protocol (SPEC §4). */
+  /** Authentication, for transports that carry a token outside the protocol. */
   readonly auth: {
     /** Whether connections must authenticate. */
     readonly required: boolean;

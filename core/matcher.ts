@@ -1,6 +1,6 @@
 /**
  * The tag-subset index: given a message's tags T, find every subscription S
- * with S ⊆ T (SPEC §2). This is the hot path of every publish.
+ * with S ⊆ T. This is the hot path of every publish.
  *
  * Each distinct tag gets a small integer id while some subscription uses it.
  * Each subscription is a path of its tags in a trie, **rarest tag first**:

@@ -1,5 +1,5 @@
 /**
- * The wire protocol of SPEC §1: one JSON object per message. This module
+ * The wire protocol: one JSON object per message. This module
  * parses and validates what clients send and encodes what the server sends;
  * it knows nothing of transports (framing lives in the listeners).
  */
@@ -47,8 +47,7 @@ export class ProtocolError extends Error {
 
 /**
  * Parses one frame of client input — text, or bytes that must be UTF-8 —
- * into a {@link Request}, enforcing the field types and the tag limits of
- * SPEC §7. Throws {@link ProtocolError}.
+ * into a {@link Request}, enforcing the field types and the tag limits. Throws {@link ProtocolError}.
  */
 export function parseRequest(frame: string | Buffer, limits: Limits): Request {
   // Decoding invalid UTF-8 would silently turn bytes into U+FFFD: refuse it instead.

@@ -1,6 +1,6 @@
 /**
  * One client connection, whatever its transport: identity, subscriptions,
- * and the bounded outbound path of SPEC §7.
+ * and the bounded outbound path.
  */
 import type { Identity } from './auth.ts';
 import type { Limits } from './limits.ts';

@@ -6,7 +6,7 @@
 export const TOKENS = {
   /** The merged configuration (`MistConfig`). */
   Config: Symbol('mist.Config'),
-  /** The limits of SPEC §7 (`config.limits`). */
+  /** The connection limits (`config.limits`). */
   Limits: Symbol('mist.Limits'),
   Logger: Symbol('mist.Logger'),
   Broker: Symbol('mist.Broker'),

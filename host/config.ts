@@ -1,7 +1,7 @@
 /**
  * Configuration: defaults, overridden by the config file (found by
  * cosmiconfig under the name `mist`, or given with `--config`), overridden
- * by flags (SPEC §9–10).
+ * by flags.
  */
 import { dirname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';

@@ -1,6 +1,6 @@
 /**
  * Built-in defaults: the config file overrides these, and flags override
- * the config file (SPEC §9).
+ * the config file.
  */
 import type { LogLevel } from '../core/logger.ts';
 import type { Limits } from '../core/limits.ts';

@@ -1,5 +1,5 @@
 /**
- * SPEC §4 end to end over TCP, with the memory authenticator: the admin
+ * Authentication end to end over TCP, with the memory authenticator: the admin
  * commands, what a registered token may do, and how changes reach the live
  * connections of that token.
  */
@@ -10,7 +10,7 @@ import { LineClient, startTestServer } from './helpers/server.ts';
 const READER = 'tok-reader-51ab';
 const OTHER = 'tok-other-77cd';
 
-test('admin: register, tags, set, unset, unregister reply exactly as SPEC §3 says', async (t) => {
+test('admin: register, tags, set, unset, unregister reply exactly as the protocol says', async (t) => {
   const { admin, assertNoTokensLogged } = await authScene(t);
   t.deepEqual(await admin.request({ command: 'register', tags: ['b', 'a'], data: READER }), { command: 'register', data: 'success' });
   t.deepEqual(await admin.request({ command: 'tags', data: READER }), { command: 'tags', tags: ['a', 'b'] });

@@ -1,5 +1,5 @@
 /**
- * The contract every authenticator keeps (SPEC §6), as ava tests registered
+ * The contract every authenticator keeps, as ava tests registered
  * once per store by {@link authenticatorContract}.
  */
 import test, { type ExecutionContext } from 'ava';

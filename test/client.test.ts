@@ -396,7 +396,7 @@ async function scriptedServer(t: ExecutionContext, answer: (request: Record<stri
   return { url: `tcp://127.0.0.1:${(server.address() as { port: number }).port}`, requests };
 }
 
-test('admin calls send the requests of SPEC §3 and decode their replies', async (t) => {
+test('admin calls send the admin requests of the protocol and decode their replies', async (t) => {
   const who = { connections: 2, total: 5, subscriptions: 1 };
   const { url, requests } = await scriptedServer(t, ({ command }) => {
     switch (command) {

@@ -1,5 +1,5 @@
 /**
- * Delivery across transports (SPEC §1–2, §5): one broker behind tcp, ws,
+ * Delivery across transports: one broker behind tcp, ws,
  * SSE and HTTP publish, so a message published on any reaches matching
  * subscribers on all, once each, never the publisher.
  */

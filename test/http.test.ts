@@ -1,5 +1,5 @@
 /**
- * The http:// listener (SPEC §5) over real sockets: every route, auth on
+ * The http:// listener over real sockets: every route, auth on
  * each, bad input on each.
  */
 import { connect } from 'node:net';

@@ -263,13 +263,13 @@ test('subscriber holding {a,c} and {b,d} is visited once per matching subscripti
   t.is(visits.length, 2);
 });
 
-/** The examples table of SPEC §2: subscribed → receives. */
+/** The matching examples of docs/protocol.md: subscribed → receives. */
 const FISH = ['onefish', 'twofish', 'redfish'];
 const FISH_MESSAGES = powerSet(FISH).filter((tags) => tags.length > 0);
 
 function fishRow(subscribed: string[], receives: string[][]): void {
   const listed = receives.map((m) => JSON.stringify(m)).join(', ');
-  test(`SPEC §2: subscribed to ${JSON.stringify(subscribed)} receives ${listed} and no message missing one of its tags`, (t) => {
+  test(`matching: subscribed to ${JSON.stringify(subscribed)} receives ${listed} and no message missing one of its tags`, (t) => {
     const index = new SubscriptionIndex<string>();
     index.add(subscribed, 'fisher');
     for (const message of receives) t.deepEqual(receivers(index, message), ['fisher'], JSON.stringify(message));

@@ -1,5 +1,5 @@
 /**
- * SPEC §7 slow consumers, over real TCP sockets: a connection that stops
+ * Slow consumers, over real TCP sockets: a connection that stops
  * reading has a bounded outbound buffer; past it, its messages are dropped
  * (policy `drop`) or it is closed (policy `disconnect`), and nobody else
  * notices.

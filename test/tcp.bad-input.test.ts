@@ -1,5 +1,5 @@
 /**
- * SPEC §7 bad input over real TCP sockets: every kind gets an error reply
+ * Bad input over real TCP sockets: every kind gets an error reply
  * (or, when over `maxMessageBytes`, an error reply and a closed connection),
  * never crashes the server, never disturbs another connection, and leaks
  * nothing.

@@ -1,5 +1,5 @@
 /**
- * The basic commands and the matching rules of SPEC §2–3, black-box over
+ * The basic commands and the matching rules, black-box over
  * real TCP sockets on 127.0.0.1.
  */
 import test, { type ExecutionContext } from 'ava';
@@ -116,7 +116,7 @@ test('an unknown command gets {"command":"<cmd>","error":"Unknown Command"}', as
   await client.sync();
 });
 
-test('the SPEC §2 examples: three subscribers, three publishes, each gets what it subscribed to', async (t) => {
+test('the matching examples: three subscribers, three publishes, each gets what it subscribed to', async (t) => {
   const { server } = await startTestServer(t);
   const one = await subscriber(t, server, ['onefish']);
   const two = await subscriber(t, server, ['onefish', 'twofish']);

@@ -1,5 +1,5 @@
 /**
- * The TLS variants (SPEC §5): tls://, wss:// and https:// with a certificate
+ * The TLS variants: tls://, wss:// and https:// with a certificate
  * from the URI query, from the config, or self-signed at start-up with its
  * SHA-256 fingerprint logged. Certificates are made at test time.
  */

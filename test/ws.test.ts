@@ -1,5 +1,5 @@
 /**
- * The ws:// listener (SPEC §1, §4, §5, §7) over real WebSockets: one JSON
+ * The ws:// listener over real WebSockets: one JSON
  * message per text frame, auth before the upgrade, bad input, limits,
  * liveness and slow consumers.
  */

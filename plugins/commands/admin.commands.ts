@@ -1,5 +1,5 @@
 /**
- * The admin commands of SPEC §3: register, unregister, set, unset, tags,
+ * The admin commands: register, unregister, set, unset, tags,
  * who, listall. Only a connection authenticated with the admin token may run
  * them, and only when an authenticator is configured (the dispatcher refuses
  * them otherwise, from `role: 'admin'`).

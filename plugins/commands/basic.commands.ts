@@ -1,5 +1,5 @@
 /**
- * The basic commands of SPEC §3, available on every transport:
+ * The basic commands, available on every transport:
  * ping, subscribe, unsubscribe, publish, list, auth.
  */
 // Only what the package exports, as a third-party plugin would import from 'mist'.

@@ -1,6 +1,5 @@
 /**
- * `http://host:port` and `https://host:port` — every HTTP route of SPEC §5
- * on one port:
+ * `http://host:port` and `https://host:port` — every HTTP route on one port:
  *
  * | route | answer |
  * |---|---|

@@ -1,5 +1,5 @@
 /**
- * Server-Sent Events at `GET /subscribe/events?tags=a,b` (SPEC §5). Not a plugin.
+ * Server-Sent Events at `GET /subscribe/events?tags=a,b`. Not a plugin.
  *
  * - Each `tags` parameter is one subscription (comma-separated tags):
  *   `?tags=a,b&tags=c` holds {a,b} and {c}, as two `subscribe` commands

@@ -1,5 +1,5 @@
 /**
- * `tcp://host:port` — newline-delimited JSON over TCP (SPEC §1, §5).
+ * `tcp://host:port` — newline-delimited JSON over TCP.
  * Port 0 picks a free port; `url` then holds the real one.
  */
 import { createServer, type Server, type Socket } from 'node:net';

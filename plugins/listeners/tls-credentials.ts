@@ -1,5 +1,5 @@
 /**
- * Certificate and key for the TLS listeners (tls, wss, https; SPEC §5):
+ * Certificate and key for the TLS listeners (tls, wss, https):
  * from the listener URI's query (`?cert=/path/cert.pem&key=/path/key.pem`),
  * else from the config file's `tls` key, else a self-signed certificate made
  * at start-up, fit for development only, whose SHA-256 fingerprint is logged

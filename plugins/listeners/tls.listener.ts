@@ -1,6 +1,6 @@
 /**
  * `tls://host:port` — the newline-delimited JSON protocol of tcp:// over
- * TLS (SPEC §5). Certificate and key from `?cert=PATH&key=PATH`, else the
+ * TLS. Certificate and key from `?cert=PATH&key=PATH`, else the
  * config's `tls`, else a self-signed certificate whose SHA-256 fingerprint
  * is logged. Port 0 picks a free port; an omitted one is 1445.
  */

@@ -9,7 +9,7 @@ import type { Identity, Listener, ListenerContext } from '../../host/index.ts';
 import { bind } from './bind.ts';
 import { tlsCredentials, type TlsPaths } from './tls-credentials.ts';
 
-/** The header and query parameter that carry a token (SPEC §4); Node lower-cases header names. */
+/** The header and query parameter that carry a token; Node lower-cases header names. */
 export const TOKEN_HEADER = 'x-auth-token';
 export const TOKEN_PARAM = 'x-auth-token';
 

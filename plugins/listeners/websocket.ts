@@ -1,7 +1,7 @@
 /**
  * The WebSocket endpoint (`GET /subscribe/websocket`) that the ws and http
  * listeners both serve: one JSON message per frame, handed to the session
- * like a TCP line (SPEC §1, §5). Not a plugin.
+ * like a TCP line. Not a plugin.
  *
  * - Auth: a token in `X-AUTH-TOKEN` or `?x-auth-token=` is checked before
  *   the upgrade; a wrong one gets HTTP 401 and no WebSocket. Without a token

@@ -1,6 +1,6 @@
 /**
  * `ws://host:port` and `wss://host:port` — the WebSocket protocol at
- * `GET /subscribe/websocket` (SPEC §5); see websocket.ts for framing, auth,
+ * `GET /subscribe/websocket`; see websocket.ts for framing, auth,
  * limits and liveness. Other paths get 404, a plain GET of the endpoint 426.
  *
  * URI query: `?ping=MS` sets the ping interval (default 30 000); for wss,

@@ -1,5 +1,5 @@
 /**
- * The cluster behaviours every backplane must show (SPEC §8), registered
+ * The cluster behaviours every backplane must show, registered
  * once per backplane by test/cluster.redis.test.ts and
  * test/cluster.nats.test.ts. Each test runs two or three real mist nodes in
  * this process against the real service, on a channel prefix of its own.
