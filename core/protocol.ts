@@ -112,7 +112,7 @@ export function dataJson(request: Request): string | undefined {
 
 /**
  * An outgoing message encoded once, whatever the number of receivers:
- * every connection writes these same bytes (ARCHITECTURE "Hot path").
+ * every connection writes these same bytes (docs/architecture.md, "Hot path").
  */
 export class Frame {
   private lineBytes: Buffer | undefined;
