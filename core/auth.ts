@@ -18,6 +18,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Authenticator } from './authenticator.ts';
 import { CommandError } from './errors.ts';
 import type { Logger } from './logger.ts';
+import type { Refusal } from './result.ts';
 
 /**
  * Who a connection is. `user` without a token is the unrestricted user of a
@@ -97,15 +98,15 @@ export class Auth {
   }
 
   /** Why `who` may not use `tags`, or undefined when it may. Synchronous: it runs on every publish. */
-  refuseTags(who: Authenticated, tags: readonly string[]): string | undefined {
+  refuseTags(who: Authenticated, tags: readonly string[]): Refusal | undefined {
     const identity = who.identity;
     if (identity.role === 'admin') return undefined;
-    if (identity.role === 'anonymous') return 'not authenticated';
+    if (identity.role === 'anonymous') return { kind: 'unauthenticated', error: 'not authenticated' };
     if (identity.token === undefined) return undefined;
     const allowed = this.cache.get(identity.token);
-    if (!allowed) return 'token is no longer registered';
+    if (!allowed) return { kind: 'forbidden', error: 'token is no longer registered' };
     const denied = tags.filter((tag) => !allowed.has(tag));
-    return denied.length === 0 ? undefined : `not permitted to use tags: ${denied.join(', ')}`;
+    return denied.length === 0 ? undefined : { kind: 'forbidden', error: `not permitted to use tags: ${denied.join(', ')}` };
   }
 
   /** The subscriptions `who` holds but may no longer hold, after its permissions changed. */
@@ -186,18 +187,19 @@ export class Auth {
   /**
    * Calls the store. A `CommandError` (the caller's mistake) passes through;
    * any other failure is logged without the tokens and becomes a
-   * `CommandError` saying the store is unavailable, so clients get an error
-   * reply and the server carries on.
+   * `CommandError` of kind `unavailable`, so clients get an error reply (or
+   * a 503) and the server carries on.
    */
   private async call<T>(operation: string, tokens: readonly string[], fn: (store: Authenticator) => Promise<T>): Promise<T> {
     const store = this.authenticator;
-    if (!store) throw new CommandError('no authenticator is configured');
+    // Never opened, or closed under a command still running: as good as down.
+    if (!store) throw new CommandError('no authenticator is configured', 'unavailable');
     try {
       return await fn(store);
     } catch (err) {
       if (err instanceof CommandError) throw err;
       this.logger?.error({ operation, error: mask(describe(err), tokens) }, 'authenticator failed');
-      throw new CommandError(STORE_UNAVAILABLE);
+      throw new CommandError(STORE_UNAVAILABLE, 'unavailable');
     }
   }
 }

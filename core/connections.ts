@@ -1,7 +1,7 @@
 /**
  * The live connections of a server: opens a session for each connection a
- * listener accepts, feeds its input to the dispatcher, and forgets it (and
- * its subscriptions) when it closes.
+ * listener accepts, feeds its input to the dispatcher and sends back what
+ * came of it, and forgets it (and its subscriptions) when it closes.
  */
 import { inject, injectable } from 'tsyringe';
 import type { Auth, Identity } from './auth.ts';
@@ -9,6 +9,7 @@ import type { Broker } from './broker.ts';
 import type { Dispatcher } from './dispatcher.ts';
 import type { Limits } from './limits.ts';
 import type { Logger } from './logger.ts';
+import { replyOf, type CommandResult } from './result.ts';
 import { Session, type ConnectionInfo, type DeliveryStats, type InputHandler, type Sink } from './session.ts';
 import { TOKENS } from './tokens.ts';
 
@@ -61,7 +62,9 @@ export class Connections implements InputHandler {
   }
 
   handle(session: Session, frame: string | Buffer): Promise<void> | void {
-    return this.dispatcher.dispatch(session, frame);
+    const result = this.dispatcher.dispatch(session, frame);
+    if (result instanceof Promise) return result.then((settled) => answer(session, settled));
+    answer(session, result);
   }
 
   closed(session: Session): void {
@@ -76,4 +79,10 @@ export class Connections implements InputHandler {
     }
     this.logger.debug({ session: session.id, dropped: session.dropped }, 'connection closed');
   }
+}
+
+/** Sends a line transport what came of a frame, as the wire protocol has it. */
+function answer(session: Session, result: CommandResult): void {
+  const reply = replyOf(result);
+  if (reply) session.reply(reply);
 }

@@ -1,7 +1,8 @@
 /**
- * Runs one frame of client input: parse, validate, check identity and
- * permissions, call the command's handler, reply. Every transport goes
- * through here, so every check is made once, the same way, for all of them.
+ * Runs one request: parse, validate, check identity and permissions, call
+ * the command's handler, and say what came of it as a typed result. Every
+ * transport goes through here, so every check is made once, the same way,
+ * for all of them; each transport then answers the result in its own terms.
  */
 import { inject, injectable } from 'tsyringe';
 import type { Auth } from './auth.ts';
@@ -11,9 +12,13 @@ import { CommandError } from './errors.ts';
 import type { Limits } from './limits.ts';
 import type { Logger } from './logger.ts';
 import { parseRequest, ProtocolError, type Message, type Request } from './protocol.ts';
+import type { CommandResult, Refusal, Refused, Success } from './result.ts';
 import type { Session } from './session.ts';
 
 export const UNKNOWN_COMMAND = 'Unknown Command';
+
+/** The result of every fire-and-forget command: one object, not one per publish. */
+const NO_REPLY: Success = Object.freeze({ ok: true, reply: undefined });
 
 @injectable()
 export class Dispatcher {
@@ -27,68 +32,74 @@ export class Dispatcher {
     @inject(TOKENS.Auth) private readonly auth: Auth,
   ) {}
 
-  /** Handles one frame. Returns a promise only when the command is asynchronous. */
-  dispatch(session: Session, frame: string | Buffer): Promise<void> | void {
+  /** Runs one frame of input. Returns a promise only when the command is asynchronous; it never rejects. */
+  dispatch(session: Session, frame: string | Buffer): CommandResult | Promise<CommandResult> {
     let request: Request;
     try {
       request = parseRequest(frame, this.limits);
     } catch (err) {
-      if (!(err instanceof ProtocolError)) throw err;
-      // V8 quotes the start of bad JSON in its message, which may hold a token: the client sees it, the log does not.
-      return this.fail(session, err.command, err.message, err.message.startsWith('invalid JSON') ? 'invalid JSON' : err.message);
+      return this.invalid(session, err);
     }
+    return this.run(session, request);
+  }
+
+  private run(session: Session, request: Request): CommandResult | Promise<CommandResult> {
     const spec = this.commands.get(request.command);
-    if (!spec) return this.fail(session, request.command, UNKNOWN_COMMAND);
+    if (!spec) return this.refused(session, request.command, { kind: 'unknown', error: UNKNOWN_COMMAND });
     const refusal = this.refuse(spec, request, session);
-    if (refusal) return this.fail(session, spec.name, refusal);
+    if (refusal) return this.refused(session, spec.name, refusal);
 
-    let result: ReturnType<CommandSpec['handler']>;
+    let reply: ReturnType<CommandSpec['handler']>;
     try {
-      result = spec.handler(request, session);
+      reply = spec.handler(request, session);
     } catch (err) {
-      return this.failWith(session, spec.name, err);
+      return this.failed(session, spec.name, err);
     }
-    if (isThenable(result)) {
-      return Promise.resolve(result).then(
-        (reply) => this.send(session, reply),
-        (err: unknown) => this.failWith(session, spec.name, err),
-      );
+    if (isThenable(reply)) {
+      return Promise.resolve(reply).then(success, (err: unknown) => this.failed(session, spec.name, err));
     }
-    this.send(session, result);
+    return success(reply);
   }
 
-  private send(session: Session, reply: Message | void): void {
-    if (reply) session.reply(reply);
+  private invalid(session: Session, err: unknown): Refused {
+    if (!(err instanceof ProtocolError)) throw err;
+    // V8 quotes the start of bad JSON in its message, which may hold a token: the client sees it, the log does not.
+    const logged = err.message.startsWith('invalid JSON') ? 'invalid JSON' : err.message;
+    return this.refused(session, err.command, { kind: 'invalid', error: err.message }, logged);
   }
 
-  private failWith(session: Session, command: string, err: unknown): void {
-    if (err instanceof CommandError) return this.fail(session, command, err.message);
+  private failed(session: Session, command: string, err: unknown): Refused {
+    if (err instanceof CommandError) return this.refused(session, command, { kind: err.kind, error: err.message });
     // A fault in a handler is a bug, not the client's doing: log it, keep the connection.
     this.logger.error({ err, command, session: session.id }, 'command handler failed');
-    this.fail(session, command, 'internal error');
+    return this.refused(session, command, { kind: 'failed', error: 'internal error' });
   }
 
-  private fail(session: Session, command: string, error: string, logged = error): void {
+  private refused(session: Session, command: string, refusal: Refusal, logged = refusal.error): Refused {
     this.errors++;
-    this.logger.debug({ session: session.id, command, error: logged }, 'command refused');
-    session.reply({ command, error });
+    this.logger.debug({ session: session.id, command, kind: refusal.kind, error: logged }, 'command refused');
+    return { ok: false, command, kind: refusal.kind, error: refusal.error };
   }
 
   /** Why `request` may not run `spec`, or undefined when it may. */
-  private refuse(spec: CommandSpec, request: Request, session: Session): string | undefined {
+  private refuse(spec: CommandSpec, request: Request, session: Session): Refusal | undefined {
     const role = session.identity.role;
-    if (role === 'anonymous' && !spec.anonymous) return 'not authenticated: send auth first';
+    if (role === 'anonymous' && !spec.anonymous) return { kind: 'unauthenticated', error: 'not authenticated: send auth first' };
     if (spec.role === 'admin' && role !== 'admin') {
-      if (this.auth.required) return `"${spec.name}" needs the admin token`;
-      return `"${spec.name}" is an admin command: it needs an authenticator (start mist with --authenticator)`;
+      if (this.auth.required) return { kind: 'forbidden', error: `"${spec.name}" needs the admin token` };
+      return { kind: 'forbidden', error: `"${spec.name}" is an admin command: it needs an authenticator (start mist with --authenticator)` };
     }
-    if (spec.tags === 'required' && request.tags.length === 0) return `"${spec.name}" needs at least one tag`;
+    if (spec.tags === 'required' && request.tags.length === 0) return { kind: 'invalid', error: `"${spec.name}" needs at least one tag` };
     if (spec.data === 'string' && request.data !== undefined && typeof request.data !== 'string') {
-      return '"data" must be a string';
+      return { kind: 'invalid', error: '"data" must be a string' };
     }
     if (spec.tagPermission) return this.auth.refuseTags(session, request.tags);
     return undefined;
   }
+}
+
+function success(reply: Message | void): Success {
+  return reply ? { ok: true, reply } : NO_REPLY;
 }
 
 function isThenable(value: unknown): value is PromiseLike<Message | void> {

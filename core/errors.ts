@@ -2,6 +2,8 @@
  * Errors with stable codes, so that tests and users can match on `code`
  * rather than on wording (the way Fastify names its `FST_ERR_*`).
  */
+import type { RefusalKind } from './result.ts';
+
 export const ErrorCodes = {
   /** The config file or a flag has a bad key or value. */
   CONFIG: 'MIST_ERR_CONFIG',
@@ -41,10 +43,14 @@ export class MistError extends Error {
 
 /**
  * Thrown by a command handler to refuse a request: the client gets
- * `{"command":…,"error":message}` and nothing changes.
+ * `{"command":…,"error":message}` and nothing changes. `kind` says why, for
+ * transports that answer with a status of their own (HTTP).
  */
 export class CommandError extends Error {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    readonly kind: RefusalKind = 'invalid',
+  ) {
     super(message);
     this.name = 'CommandError';
   }

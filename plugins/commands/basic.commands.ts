@@ -91,6 +91,6 @@ export class BasicCommands {
       session.reply({ command: 'auth', error: 'invalid token; too many failed attempts, closing the connection' });
       return session.end();
     }
-    throw new CommandError('invalid token');
+    throw new CommandError('invalid token', 'unauthenticated');
   }
 }
