@@ -9,6 +9,7 @@ import type { Broker } from './broker.ts';
 import type { Dispatcher } from './dispatcher.ts';
 import type { Limits } from './limits.ts';
 import type { Logger } from './logger.ts';
+import type { RequestFields } from './protocol.ts';
 import { replyOf, type CommandResult } from './result.ts';
 import { Session, type ConnectionInfo, type DeliveryStats, type InputHandler, type Sink } from './session.ts';
 import { TOKENS } from './tokens.ts';
@@ -67,6 +68,25 @@ export class Connections implements InputHandler {
     answer(session, result);
   }
 
+  /**
+   * Runs one request for `session` and resolves to its result, sending
+   * nothing: for a transport whose requests are not frames of its input
+   * (SSE's subscriptions), which answers in its own terms.
+   */
+  async run(session: Session, request: RequestFields): Promise<CommandResult> {
+    return this.dispatcher.execute(session, request);
+  }
+
+  /** Runs one request as a connection of its own (an HTTP publish): a session opened for it, closed once it is done. */
+  async runOnce(info: ConnectionInfo, request: RequestFields, identity?: Identity): Promise<CommandResult> {
+    const session = this.open(DISCARD, info, identity);
+    try {
+      return await this.dispatcher.execute(session, request);
+    } finally {
+      session.closed();
+    }
+  }
+
   closed(session: Session): void {
     if (!this.live.delete(session)) return;
     this.perTransport.set(session.info.transport, this.perTransport.get(session.info.transport)! - 1);
@@ -86,3 +106,14 @@ function answer(session: Session, result: CommandResult): void {
   const reply = replyOf(result);
   if (reply) session.reply(reply);
 }
+
+/** The output of a session that lives for one request: its result is returned, so nothing is written. */
+const DISCARD: Sink = {
+  write() {},
+  bufferedBytes: 0,
+  end() {},
+  destroy() {},
+  pause() {},
+  resume() {},
+  whenDrained: (callback) => queueMicrotask(callback),
+};

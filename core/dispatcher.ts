@@ -11,7 +11,7 @@ import { TOKENS } from './tokens.ts';
 import { CommandError } from './errors.ts';
 import type { Limits } from './limits.ts';
 import type { Logger } from './logger.ts';
-import { parseRequest, ProtocolError, type Message, type Request } from './protocol.ts';
+import { checkRequest, parseRequest, ProtocolError, type Message, type Request, type RequestFields } from './protocol.ts';
 import type { CommandResult, Refusal, Refused, Success } from './result.ts';
 import type { Session } from './session.ts';
 
@@ -37,6 +37,17 @@ export class Dispatcher {
     let request: Request;
     try {
       request = parseRequest(frame, this.limits);
+    } catch (err) {
+      return this.invalid(session, err);
+    }
+    return this.run(session, request);
+  }
+
+  /** Runs a request a transport built itself rather than read as a frame; its fields are checked as a frame's are. */
+  execute(session: Session, fields: RequestFields): CommandResult | Promise<CommandResult> {
+    let request: Request;
+    try {
+      request = checkRequest(fields, this.limits);
     } catch (err) {
       return this.invalid(session, err);
     }

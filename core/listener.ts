@@ -5,6 +5,8 @@
 import type { Identity } from './auth.ts';
 import type { Limits } from './limits.ts';
 import type { Logger } from './logger.ts';
+import type { RequestFields } from './protocol.ts';
+import type { CommandResult } from './result.ts';
 import type { ConnectionInfo, Session, Sink } from './session.ts';
 
 /** What the core gives a listener. */
@@ -15,14 +17,27 @@ export interface ListenerContext {
    * header) granted; without it the connection starts unauthenticated.
    */
   open(sink: Sink, info: ConnectionInfo, identity?: Identity): Session;
+  /**
+   * Runs one request for `session` and resolves to its result, sending
+   * nothing, for a transport whose requests are not frames of its input and
+   * that answers them in its own terms (SSE's subscriptions, answered with a
+   * status). The request goes through the same checks as a frame. Not for a
+   * session that is also fed frames: their order would not be kept.
+   */
+  run(session: Session, request: RequestFields): Promise<CommandResult>;
+  /**
+   * Runs one request as a connection of its own (an HTTP publish): a session
+   * opened for it with `identity` (as for {@link open}), closed once it is done.
+   */
+  runOnce(info: ConnectionInfo, request: RequestFields, identity?: Identity): Promise<CommandResult>;
   /** Authentication, for transports that carry a token outside the protocol. */
   readonly auth: {
     /** Whether connections must authenticate. */
     readonly required: boolean;
     /**
      * The identity `token` grants, or undefined for a wrong token (answer
-     * 401). Rejects with a `CommandError` when the authenticator's store is
-     * unavailable (answer 503). Never log the token.
+     * 401). Rejects with a `CommandError` of kind `unavailable` when the
+     * authenticator's store is unavailable (answer 503). Never log the token.
      */
     identify(token: string): Promise<Identity | undefined>;
     /**

@@ -29,6 +29,22 @@ export interface Request {
 }
 
 /**
+ * A request as a transport with a framing of its own holds it (an HTTP
+ * body, SSE's query): its fields not checked yet.
+ */
+export interface RequestFields {
+  command: string;
+  tags?: unknown;
+  data?: unknown;
+  /**
+   * The JSON text of an object whose member `data` is `data` as the client
+   * wrote it, so that it is forwarded exactly (see {@link dataJson});
+   * without it, `data` is encoded anew.
+   */
+  text?: string;
+}
+
+/**
  * Replies to input that is not a JSON object with a string `command` use
  * this as their command, since there is no command to name.
  */
@@ -50,28 +66,41 @@ export class ProtocolError extends Error {
  * into a {@link Request}, enforcing the field types and the tag limits. Throws {@link ProtocolError}.
  */
 export function parseRequest(frame: string | Buffer, limits: Limits): Request {
-  // Decoding invalid UTF-8 would silently turn bytes into U+FFFD: refuse it instead.
-  if (typeof frame !== 'string' && !isUtf8(frame)) {
-    throw new ProtocolError(INVALID_MESSAGE_COMMAND, 'invalid UTF-8');
-  }
-  const text = frame.toString();
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (err) {
-    throw new ProtocolError(INVALID_MESSAGE_COMMAND, `invalid JSON: ${(err as Error).message}`);
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new ProtocolError(INVALID_MESSAGE_COMMAND, 'a message must be a JSON object');
-  }
-  const { command, tags, data } = value as Record<string, unknown>;
+  const message = parseMessage(frame);
+  if ('error' in message) throw new ProtocolError(INVALID_MESSAGE_COMMAND, message.error);
+  const { command, tags, data } = message.fields;
   if (command === undefined) {
     throw new ProtocolError(INVALID_MESSAGE_COMMAND, 'missing "command"');
   }
   if (typeof command !== 'string') {
     throw new ProtocolError(INVALID_MESSAGE_COMMAND, '"command" must be a string');
   }
-  return { command, tags: checkTags(command, tags, limits), data, text };
+  return { command, tags: checkTags(command, tags, limits), data, text: message.text };
+}
+
+/**
+ * The JSON object one frame of client input holds — text, or bytes that
+ * must be UTF-8 — with its text; `{ error }` when it holds none.
+ */
+export function parseMessage(frame: string | Buffer): { fields: Record<string, unknown>; text: string } | { error: string } {
+  // Decoding invalid UTF-8 would silently turn bytes into U+FFFD: refuse it instead.
+  if (typeof frame !== 'string' && !isUtf8(frame)) return { error: 'invalid UTF-8' };
+  const text = frame.toString();
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    return { error: `invalid JSON: ${(err as Error).message}` };
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return { error: 'a message must be a JSON object' };
+  return { fields: value as Record<string, unknown>, text };
+}
+
+/** Checks a request's fields as {@link parseRequest} does a frame's: the tags' type and limits. Throws {@link ProtocolError}. */
+export function checkRequest(fields: RequestFields, limits: Limits): Request {
+  const { command, data } = fields;
+  const text = fields.text ?? (data === undefined ? '{}' : JSON.stringify({ data }));
+  return { command, tags: checkTags(command, fields.tags, limits), data, text };
 }
 
 function checkTags(command: string, tags: unknown, limits: Limits): string[] {

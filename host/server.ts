@@ -165,6 +165,8 @@ export class MistServer {
     const auth = this.auth;
     const context: ListenerContext = {
       open: (sink, info, identity) => connections.open(sink, info, identity),
+      run: (session, request) => connections.run(session, request),
+      runOnce: (info, request, identity) => connections.runOnce(info, request, identity),
       auth: {
         get required() {
           return auth.required;

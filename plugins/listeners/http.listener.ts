@@ -4,7 +4,7 @@
  * | route | answer |
  * |---|---|
  * | `GET /ping` | `pong` |
- * | `POST /publish` | a JSON message (`command` may be left out); 204, or 400/401/403/413 with `{"error":…}` |
+ * | `POST /publish` | a JSON message (`command` may be left out); 204, or 400/401/403/413/503 with `{"error":…}` |
  * | `GET /subscribe/websocket` | the WebSocket endpoint (websocket.ts) |
  * | `GET /subscribe/events?tags=a,b` | Server-Sent Events (sse.ts) |
  * | `GET /metrics` | Prometheus text (host/metrics.ts) |
@@ -16,22 +16,22 @@
  * `?cert=PATH&key=PATH` (else the config's `tls`, else self-signed).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { isUtf8 } from 'node:buffer';
 import type { Duplex } from 'node:stream';
 import type { DependencyContainer } from 'tsyringe';
-import { CommandError, definePlugin, type Frame, type ListenerContext, type Message, type Metrics, type Sink, TOKENS } from '../../host/index.ts';
+import { CommandError, definePlugin, parseMessage, type ListenerContext, type Metrics, TOKENS } from '../../host/index.ts';
 import { EVENTS_PATH, serveEvents } from './sse.ts';
 import type { TlsPaths } from './tls-credentials.ts';
 import {
+  authenticate,
   DEFAULT_HEARTBEAT_MS,
   DEFAULT_PING_INTERVAL_MS,
-  identityOf,
   intervalParam,
   refuseUpgrade,
   remoteOf,
   requestUrl,
   sendError,
   sendJson,
+  statusOf,
   TOKEN_HEADER,
   WebListener,
 } from './web.ts';
@@ -58,8 +58,6 @@ const ROUTES = new Map<string, readonly string[]>([
 
 /** Lets pages on other origins publish and subscribe: tokens travel in a header, never in cookies. */
 const CORS = { 'access-control-allow-origin': '*' };
-
-const PING = JSON.stringify({ command: 'ping' });
 
 export class HttpListener extends WebListener {
   private endpoint: WebSocketEndpoint | undefined;
@@ -94,8 +92,8 @@ export class HttpListener extends WebListener {
       const where = { method: req.method, path: requestUrl(req)?.pathname };
       // The client went away mid-request (a body cut short): nobody is left to answer.
       if (req.destroyed && !req.complete) return this.context.logger.debug(where, 'http request aborted by the client');
-      // The token store is down: the client may try again later.
-      if (err instanceof CommandError) return sendError(res, 503, err.message);
+      // The token store is down (kind `unavailable`: 503): the client may try again later.
+      if (err instanceof CommandError) return sendError(res, statusOf(err.kind), err.message);
       this.context.logger.error({ err, ...where }, 'http request failed');
       sendError(res, 500, 'internal error');
     });
@@ -143,40 +141,30 @@ export class HttpListener extends WebListener {
   }
 
   /**
-   * `POST /publish`: the body is run as one frame by a short-lived session,
-   * exactly as a TCP line would be, so validation and permissions are the
-   * same; its error reply, if any, becomes the HTTP answer.
+   * `POST /publish`: the body is checked and run as one publish request, by
+   * a connection of its own, so validation and permissions are those of a
+   * TCP line; a refusal's kind gives the status.
    */
   private async publish(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     const limit = this.context.limits.maxMessageBytes;
     const fail = (status: number, message: string): void => sendError(res, status, message, { ...CORS, connection: 'close' });
-    if (Number(req.headers['content-length']) > limit) return fail(413, `message too long: over ${limit} bytes`);
-    const auth = await identityOf(req, url, this.context);
+    const tooLong = `message too long: over ${limit} bytes`;
+    if (Number(req.headers['content-length']) > limit) return fail(413, tooLong);
+    const auth = await authenticate(req, url, this.context);
     if (auth.refused !== undefined) return fail(401, auth.refused);
-    if (auth.identity === undefined && this.context.auth.required) {
-      return fail(401, 'not authenticated: give the token in the X-AUTH-TOKEN header or the x-auth-token parameter');
-    }
     const body = await readBody(req, limit);
-    if (body === undefined) return fail(413, `message too long: over ${limit} bytes`);
-    const parsed = publishFrame(body);
-    if ('error' in parsed) return fail(400, parsed.error);
+    if (body === undefined) return fail(413, tooLong);
+    const message = parseMessage(body);
+    if ('error' in message) return fail(400, message.error);
+    // This route publishes: `command` may be left out, but may not name another.
+    const { command = 'publish', tags, data } = message.fields;
+    if (command !== 'publish') return fail(400, `POST /publish takes publish messages only, not "${String(command)}"`);
 
-    const sink = new ReplySink();
-    const session = this.context.open(sink, { transport: 'http', remote: remoteOf(req) }, auth.identity);
-    session.receive(parsed.frame);
-    // Replies come in order: once the ping's is in, the publish has been handled.
-    session.receive(PING);
-    const replies = await sink.replies;
-    session.closed();
-    const failed = replies.find((reply) => reply.error !== undefined);
-    if (!failed) {
-      res.writeHead(204, CORS);
-      return void res.end();
-    }
-    // The error reply names no tags: the refusal is a permission one if the body's tags are not permitted.
-    const { tags } = parsed;
-    const forbidden = Array.isArray(tags) && tags.every((tag) => typeof tag === 'string') && this.context.auth.refuseTags(session.identity, tags) !== undefined;
-    fail(forbidden ? 403 : 400, failed.error!);
+    const request = { command, tags, data, text: message.text };
+    const result = await this.context.runOnce({ transport: 'http', remote: remoteOf(req) }, request, auth.identity);
+    if (!result.ok) return fail(statusOf(result.kind), result.error);
+    res.writeHead(204, CORS);
+    res.end();
   }
 }
 
@@ -213,60 +201,4 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefin
     req.on('end', () => resolve(Buffer.concat(chunks)));
     req.on('error', reject);
   });
-}
-
-/**
- * The frame to run for a publish body: the body itself, with
- * `"command":"publish"` put in when it has no `command`. Any other command
- * is refused here: this route publishes. `{ error }` for a body that is no
- * JSON object.
- */
-export function publishFrame(body: Buffer): { frame: string; tags: unknown } | { error: string } {
-  if (!isUtf8(body)) return { error: 'invalid UTF-8' };
-  const text = body.toString();
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (err) {
-    return { error: `invalid JSON: ${(err as Error).message}` };
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return { error: 'a message must be a JSON object' };
-  const { command, tags } = value as { command?: unknown; tags?: unknown };
-  if (command === undefined) {
-    // Splice the command in rather than re-encode, so `data` goes out exactly as written.
-    const rest = text.trimStart().slice(1);
-    return { frame: rest.trimStart().startsWith('}') ? '{"command":"publish"}' : `{"command":"publish",${rest}`, tags };
-  }
-  if (command !== 'publish') return { error: `POST /publish takes publish messages only, not "${String(command)}"` };
-  return { frame: text, tags };
-}
-
-/** Collects a short-lived session's replies until the closing ping's. */
-class ReplySink implements Sink {
-  readonly replies: Promise<Message[]>;
-  private resolveReplies!: (replies: Message[]) => void;
-  private readonly collected: Message[] = [];
-
-  constructor() {
-    this.replies = new Promise((resolve) => (this.resolveReplies = resolve));
-  }
-
-  write(frame: Frame): void {
-    const reply = JSON.parse(frame.json) as Message;
-    if (reply.command === 'ping' && reply.error === undefined) this.resolveReplies(this.collected);
-    else this.collected.push(reply);
-  }
-
-  readonly bufferedBytes = 0;
-  end(): void {
-    this.resolveReplies(this.collected);
-  }
-  destroy(): void {
-    this.resolveReplies(this.collected);
-  }
-  pause(): void {}
-  resume(): void {}
-  whenDrained(callback: () => void): void {
-    queueMicrotask(callback);
-  }
 }

@@ -5,13 +5,28 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
-import type { Identity, Listener, ListenerContext } from '../../host/index.ts';
+import type { Identity, Listener, ListenerContext, RefusalKind } from '../../host/index.ts';
 import { bind } from './bind.ts';
 import { tlsCredentials, type TlsPaths } from './tls-credentials.ts';
 
 /** The header and query parameter that carry a token; Node lower-cases header names. */
 export const TOKEN_HEADER = 'x-auth-token';
 export const TOKEN_PARAM = 'x-auth-token';
+
+/** The HTTP status that answers each kind of refusal. */
+const STATUS: Record<RefusalKind, number> = {
+  invalid: 400,
+  unauthenticated: 401,
+  forbidden: 403,
+  unknown: 400,
+  limit: 413,
+  unavailable: 503,
+  failed: 500,
+};
+
+export function statusOf(kind: RefusalKind): number {
+  return STATUS[kind];
+}
 
 /** Default WebSocket ping interval: `?ping=MS` on the listener URI overrides it. */
 export const DEFAULT_PING_INTERVAL_MS = 30_000;
@@ -57,6 +72,26 @@ export async function identityOf(
   if (token === undefined) return { identity: undefined };
   const identity = await context.auth.identify(token);
   return identity ? { identity } : { refused: 'invalid token' };
+}
+
+/** The 401 of a request that carries no token where one is required. */
+const TOKEN_REQUIRED = 'not authenticated: give the token in the X-AUTH-TOKEN header or the x-auth-token parameter';
+
+/**
+ * What a request that cannot send `auth` later (a publish, an event stream)
+ * is granted: as {@link identityOf}, and refused when it has no token but
+ * the server requires one.
+ */
+export async function authenticate(
+  req: IncomingMessage,
+  url: URL,
+  context: ListenerContext,
+): Promise<{ identity: Identity | undefined; refused?: undefined } | { refused: string }> {
+  const auth = await identityOf(req, url, context);
+  if (auth.refused === undefined && auth.identity === undefined && context.auth.required) {
+    return { refused: TOKEN_REQUIRED };
+  }
+  return auth;
 }
 
 /** Answers with `{"error":message}`. */
