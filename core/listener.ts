@@ -40,12 +40,6 @@ export interface ListenerContext {
      * authenticator's store is unavailable (answer 503). Never log the token.
      */
     identify(token: string): Promise<Identity | undefined>;
-    /**
-     * Why `identity` may not use `tags`, or undefined when it may: the check
-     * the dispatcher makes, for transports that answer a refusal in their
-     * own terms (HTTP 403).
-     */
-    refuseTags(identity: Identity, tags: readonly string[]): string | undefined;
   };
   readonly limits: Limits;
   readonly logger: Logger;

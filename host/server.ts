@@ -172,7 +172,6 @@ export class MistServer {
           return auth.required;
         },
         identify: (token) => auth.identify(token),
-        refuseTags: (identity, tags) => auth.refuseTags({ identity }, tags)?.error,
       },
       limits: this.config.limits,
       logger: this.logger,
