@@ -7,6 +7,8 @@ import test, { type ExecutionContext } from 'ava';
 import { Gauge } from 'prom-client';
 import type { Metrics } from '../host/metrics.ts';
 import { TOKENS } from '../core/tokens.ts';
+import { CommandError } from '../core/errors.ts';
+import type { RefusalKind } from '../core/result.ts';
 import type { ConfigFile } from '../host/config-schema.ts';
 import { eventually, LineClient, startTestServer } from './helpers/server.ts';
 import { fetchText, flood, postPublish, SseClient, websocketUrl, WsClient } from './helpers/web.ts';
@@ -200,6 +202,35 @@ test('POST /publish with an authenticator: no token 401, wrong token 401, tags n
   t.false(JSON.stringify(logs).includes('guess-1'));
 });
 
+/** Each kind of refusal and the status HTTP answers it with; `failed` is a handler's fault, not a CommandError. */
+const STATUSES: Array<[RefusalKind, number]> = [
+  ['invalid', 400],
+  ['unauthenticated', 401],
+  ['forbidden', 403],
+  ['unknown', 400],
+  ['limit', 413],
+  ['unavailable', 503],
+  ['failed', 500],
+];
+
+function refusalOf(kind: RefusalKind): Error {
+  return kind === 'failed' ? new Error('a bug') : new CommandError(`refused: ${kind}`, kind);
+}
+
+test('POST /publish answers each kind of refusal from the dispatcher with its status and error text', async (t) => {
+  const { server, url } = await httpServer(t);
+  for (const [kind, status] of STATUSES) {
+    server.broker.publish = () => {
+      throw refusalOf(kind);
+    };
+    const reply = await postPublish(url, { tags: ['a'], data: kind });
+    t.is(reply.status, status, kind);
+    t.is(errorOf(reply), kind === 'failed' ? 'internal error' : `refused: ${kind}`, kind);
+  }
+  await eventually(() => server.connections.count === 0);
+  t.pass();
+});
+
 test('OPTIONS /publish answers a browser preflight for the token header', async (t) => {
   const { url } = await httpServer(t);
   const reply = await fetchText(`${url}/publish`, { method: 'OPTIONS' });
@@ -271,6 +302,39 @@ test('SSE: bad input is 400 with a JSON error before any stream', async (t) => {
   }
   await eventually(() => server.connections.count === 0);
   t.is(server.broker.subscriptionCount, 0);
+});
+
+test('SSE answers each kind of refusal of a subscription with its status and error text, and holds no subscription', async (t) => {
+  const { server, url } = await httpServer(t);
+  const subscribe = server.broker.subscribe.bind(server.broker);
+  for (const [kind, status] of STATUSES) {
+    // The first subscription is made, the second refused: the stream must not keep the first.
+    server.broker.subscribe = (session, tags) => {
+      if (tags.includes('b')) throw refusalOf(kind);
+      subscribe(session, tags);
+    };
+    const error = (await t.throwsAsync(SseClient.connect(t, url, '?tags=a&tags=b'))) as Error & { status?: number; body: string };
+    t.is(error.status, status, kind);
+    t.is(JSON.parse(error.body).error, kind === 'failed' ? 'internal error' : `refused: ${kind}`, kind);
+  }
+  await eventually(() => server.connections.count === 0);
+  t.is(server.broker.subscriptionCount, 0);
+});
+
+test('SSE: what is delivered while the subscriptions are being made comes first, in order, once the stream starts', async (t) => {
+  const { server, url } = await httpServer(t);
+  const subscribe = server.broker.subscribe.bind(server.broker);
+  server.broker.subscribe = (session, tags) => {
+    subscribe(session, tags);
+    // Before the headers are written: the sink must hold these back.
+    server.broker.publish(undefined, tags, JSON.stringify(`early ${tags.join()}`));
+  };
+  const stream = await SseClient.connect(t, url, '?tags=a&tags=b');
+  const publisher = await LineClient.connect(t, server.url('tcp'));
+  publisher.send({ command: 'publish', tags: ['a'], data: 'later' });
+  t.is((await stream.next()).data, 'early a');
+  t.is((await stream.next()).data, 'early b');
+  t.is((await stream.next()).data, 'later');
 });
 
 test('SSE with an authenticator: no token 401, wrong token 401, tags not permitted 403, permitted streams', async (t) => {
