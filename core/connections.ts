@@ -105,6 +105,7 @@ export class Connections implements InputHandler {
 function answer(session: Session, result: CommandResult): void {
   const reply = replyOf(result);
   if (reply) session.reply(reply);
+  if (!result.ok && result.close) session.end();
 }
 
 /** The output of a session that lives for one request: its result is returned, so nothing is written. */

@@ -80,7 +80,10 @@ export class Dispatcher {
   }
 
   private failed(session: Session, command: string, err: unknown): Refused {
-    if (err instanceof CommandError) return this.refused(session, command, { kind: err.kind, error: err.message });
+    if (err instanceof CommandError) {
+      const refused = this.refused(session, command, { kind: err.kind, error: err.message });
+      return err.close ? { ...refused, close: true } : refused;
+    }
     // A fault in a handler is a bug, not the client's doing: log it, keep the connection.
     this.logger.error({ err, command, session: session.id }, 'command handler failed');
     return this.refused(session, command, { kind: 'failed', error: 'internal error' });

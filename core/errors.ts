@@ -44,14 +44,19 @@ export class MistError extends Error {
 /**
  * Thrown by a command handler to refuse a request: the client gets
  * `{"command":…,"error":message}` and nothing changes. `kind` says why, for
- * transports that answer with a status of their own (HTTP).
+ * transports that answer with a status of their own (HTTP); `close` closes
+ * the connection once the refusal is sent.
  */
 export class CommandError extends Error {
+  readonly close: boolean;
+
   constructor(
     message: string,
     readonly kind: RefusalKind = 'invalid',
+    options: { close?: boolean } = {},
   ) {
     super(message);
     this.name = 'CommandError';
+    this.close = options.close ?? false;
   }
 }

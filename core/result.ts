@@ -36,6 +36,8 @@ export interface Success {
 export interface Refused extends Refusal {
   readonly ok: false;
   readonly command: string;
+  /** The connection is to be closed once the refusal is sent. */
+  readonly close?: true;
 }
 
 /** The message a line transport sends for `result`: the reply, the error reply, or nothing. */

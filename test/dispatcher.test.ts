@@ -124,6 +124,15 @@ test('unauthenticated: a connection that has not authenticated, and a wrong toke
     error: 'not authenticated: send auth first',
   });
   t.deepEqual(await dispatch(server, session, { command: 'auth', data: 'guess' }), { ok: false, kind: 'unauthenticated', command: 'auth', error: 'invalid token' });
+  await dispatch(server, session, { command: 'auth', data: 'guess' });
+  // The third wrong token is refused like the others, and the connection is to be closed once that is sent.
+  t.deepEqual(await dispatch(server, session, { command: 'auth', data: 'guess' }), {
+    ok: false,
+    kind: 'unauthenticated',
+    command: 'auth',
+    error: 'invalid token; too many failed attempts, closing the connection',
+    close: true,
+  });
 });
 
 test('forbidden: tags the token does not permit, an admin command without the admin token or without an authenticator', async (t) => {

@@ -78,7 +78,7 @@ export class BasicCommands {
    * authenticator anyone may do anything, so any token succeeds.
    */
   @command('auth', { anonymous: true })
-  async auth(request: Request, session: Session): Promise<Message | void> {
+  async auth(request: Request, session: Session): Promise<Message> {
     if (typeof request.data !== 'string' || request.data === '') throw new CommandError('auth needs the token as data');
     const identity = await this.access.identify(request.data);
     if (identity) {
@@ -88,8 +88,7 @@ export class BasicCommands {
       return { command: 'auth', data: 'success' };
     }
     if (++session.failedAuths >= MAX_FAILED_AUTHS) {
-      session.reply({ command: 'auth', error: 'invalid token; too many failed attempts, closing the connection' });
-      return session.end();
+      throw new CommandError('invalid token; too many failed attempts, closing the connection', 'unauthenticated', { close: true });
     }
     throw new CommandError('invalid token', 'unauthenticated');
   }
