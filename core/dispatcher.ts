@@ -10,7 +10,7 @@ import { TOKENS } from './tokens.ts';
 import { CommandError } from './errors.ts';
 import type { Limits } from './limits.ts';
 import type { Logger } from './logger.ts';
-import { parseRequest, ProtocolError, type Message, type Request } from './protocol.ts';
+import { INVALID_MESSAGE_COMMAND, parseRequest, type Message, type Request } from './protocol.ts';
 import type { Session } from './session.ts';
 
 export const UNKNOWN_COMMAND = 'Unknown Command';
@@ -33,9 +33,9 @@ export class Dispatcher {
     try {
       request = parseRequest(frame, this.limits);
     } catch (err) {
-      if (!(err instanceof ProtocolError)) throw err;
+      if (!(err instanceof CommandError)) throw err;
       // V8 quotes the start of bad JSON in its message, which may hold a token: the client sees it, the log does not.
-      return this.fail(session, err.command, err.message, err.message.startsWith('invalid JSON') ? 'invalid JSON' : err.message);
+      return this.fail(session, err.command ?? INVALID_MESSAGE_COMMAND, err.message, err.message.startsWith('invalid JSON') ? 'invalid JSON' : err.message);
     }
     const spec = this.commands.get(request.command);
     if (!spec) return this.fail(session, request.command, UNKNOWN_COMMAND);

@@ -4,6 +4,7 @@
  * it knows nothing of transports (framing lives in the listeners).
  */
 import { isUtf8 } from 'node:buffer';
+import { CommandError } from './errors.ts';
 import { memberText } from './json-text.ts';
 import type { Limits } from './limits.ts';
 
@@ -34,42 +35,32 @@ export interface Request {
  */
 export const INVALID_MESSAGE_COMMAND = 'error';
 
-/** A request the server refuses before any command runs; `command` is what the reply names. */
-export class ProtocolError extends Error {
-  constructor(
-    readonly command: string,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'ProtocolError';
-  }
-}
-
 /**
  * Parses one frame of client input — text, or bytes that must be UTF-8 —
- * into a {@link Request}, enforcing the field types and the tag limits. Throws {@link ProtocolError}.
+ * into a {@link Request}, enforcing the field types and the tag limits.
+ * Throws a `CommandError` whose `command` is the one its reply names.
  */
 export function parseRequest(frame: string | Buffer, limits: Limits): Request {
   // Decoding invalid UTF-8 would silently turn bytes into U+FFFD: refuse it instead.
   if (typeof frame !== 'string' && !isUtf8(frame)) {
-    throw new ProtocolError(INVALID_MESSAGE_COMMAND, 'invalid UTF-8');
+    throw new CommandError('invalid UTF-8', INVALID_MESSAGE_COMMAND);
   }
   const text = frame.toString();
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (err) {
-    throw new ProtocolError(INVALID_MESSAGE_COMMAND, `invalid JSON: ${(err as Error).message}`);
+    throw new CommandError(`invalid JSON: ${(err as Error).message}`, INVALID_MESSAGE_COMMAND);
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new ProtocolError(INVALID_MESSAGE_COMMAND, 'a message must be a JSON object');
+    throw new CommandError('a message must be a JSON object', INVALID_MESSAGE_COMMAND);
   }
   const { command, tags, data } = value as Record<string, unknown>;
   if (command === undefined) {
-    throw new ProtocolError(INVALID_MESSAGE_COMMAND, 'missing "command"');
+    throw new CommandError('missing "command"', INVALID_MESSAGE_COMMAND);
   }
   if (typeof command !== 'string') {
-    throw new ProtocolError(INVALID_MESSAGE_COMMAND, '"command" must be a string');
+    throw new CommandError('"command" must be a string', INVALID_MESSAGE_COMMAND);
   }
   return { command, tags: checkTags(command, tags, limits), data, text };
 }
@@ -77,21 +68,21 @@ export function parseRequest(frame: string | Buffer, limits: Limits): Request {
 function checkTags(command: string, tags: unknown, limits: Limits): string[] {
   if (tags === undefined || tags === null) return [];
   if (!Array.isArray(tags)) {
-    throw new ProtocolError(command, '"tags" must be an array of strings');
+    throw new CommandError('"tags" must be an array of strings', command);
   }
   if (tags.length > limits.maxTags) {
-    throw new ProtocolError(command, `too many tags: ${tags.length} (limit ${limits.maxTags})`);
+    throw new CommandError(`too many tags: ${tags.length} (limit ${limits.maxTags})`, command);
   }
   for (const tag of tags) {
     if (typeof tag !== 'string') {
-      throw new ProtocolError(command, '"tags" must be an array of strings');
+      throw new CommandError('"tags" must be an array of strings', command);
     }
     if (tag.length === 0) {
-      throw new ProtocolError(command, 'a tag must not be empty');
+      throw new CommandError('a tag must not be empty', command);
     }
     // A UTF-16 length within the limit cannot be more than 3 bytes per unit.
     if (tag.length * 3 > limits.maxTagBytes && Buffer.byteLength(tag) > limits.maxTagBytes) {
-      throw new ProtocolError(command, `tag too long: ${Buffer.byteLength(tag)} bytes (limit ${limits.maxTagBytes})`);
+      throw new CommandError(`tag too long: ${Buffer.byteLength(tag)} bytes (limit ${limits.maxTagBytes})`, command);
     }
   }
   return tags as string[];

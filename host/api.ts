@@ -28,7 +28,7 @@ import type { MistConfig } from './config.ts';
 import type { ListenerFactory } from '../core/listener.ts';
 import type { Logger } from '../core/logger.ts';
 import type { LifecycleHook, PluginHooks } from './hooks.ts';
-import type { OptionsOf, OptionsShape } from './options.ts';
+import type { OptionsOf, OptionsShape } from './shape.ts';
 import type { SchemeRegistry } from './registry.ts';
 import { TOKENS } from '../core/tokens.ts';
 
@@ -67,7 +67,7 @@ export interface MistPlugin<Options = unknown> {
   /** Names the plugin in logs and errors. */
   name: string;
   /**
-   * The options it accepts (see `checkOptions`): checked before `register`,
+   * The options it accepts (see shape.ts): checked before `register`,
    * which then gets them with defaults filled in. Unknown keys are refused.
    */
   options?: OptionsShape;

@@ -20,7 +20,7 @@ export { SubscriptionIndex } from '../core/matcher.ts';
 export { Metrics } from './metrics.ts';
 export { definePlugin, type MistPlugin, type PluginApi, type SchemeRegistrar } from './api.ts';
 export type { LifecycleHook } from './hooks.ts';
-export { checkOptions, OptionsError, type OptionSpec, type OptionsOf, type OptionsShape, type OptionType } from './options.ts';
+export { checkOptions, type OptionSpec, type OptionsOf, type OptionsShape, type OptionType } from './shape.ts';
 export { dataJson, Frame, type Message, type Request } from '../core/protocol.ts';
 export { MistServer, type ServerOptions } from './server.ts';
 export { startServer } from './start.ts';

@@ -8,9 +8,9 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { DependencyContainer } from 'tsyringe';
 import type { MistConfig, PluginEntry } from './config.ts';
-import { ErrorCodes, MistError } from '../core/errors.ts';
+import { ErrorCodes, MistError, ShapeError } from '../core/errors.ts';
 import type { PluginHooks } from './hooks.ts';
-import { checkOptions, OptionsError } from './options.ts';
+import { checkOptions } from './shape.ts';
 import { pluginApi, type MistPlugin } from './api.ts';
 import { TOKENS } from '../core/tokens.ts';
 
@@ -54,7 +54,7 @@ function pluginOptions(plugin: MistPlugin, raw: unknown, file: string | undefine
     if (plugin.validate) options = plugin.validate(options);
   } catch (err) {
     const where = file ? ` (${file})` : '';
-    const problem = err instanceof OptionsError ? err.message : `invalid options: ${(err as Error).message}`;
+    const problem = err instanceof ShapeError ? err.message : `invalid options: ${(err as Error).message}`;
     throw new MistError(ErrorCodes.CONFIG, `plugin "${plugin.name}": ${problem}${where}`, { cause: err });
   }
   return options;
