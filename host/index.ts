@@ -10,9 +10,6 @@ export { command, CommandRegistry, type CommandHandler, type CommandOptions } fr
 export { buildConfig, loadConfig, type MistConfig } from './config.ts';
 export { Connections } from '../core/connections.ts';
 export { CommandError, ErrorCodes, MistError } from '../core/errors.ts';
-export { FlushScheduler, type Flushable } from '../core/flush.ts';
-export { LineFramer, type LineHandler } from '../core/framing.ts';
-export { serveSocket, SocketSink, type SocketSessionOptions } from '../plugins/listeners/socket.ts';
 export type { Limits, SlowConsumerPolicy } from '../core/limits.ts';
 export type { Listener, ListenerContext, ListenerFactory } from '../core/listener.ts';
 export type { Logger, LogLevel } from '../core/logger.ts';

@@ -18,6 +18,7 @@ import type { Dispatcher } from '../core/dispatcher.ts';
 import { ErrorCodes, MistError, type ErrorCode } from '../core/errors.ts';
 import type { Listener, ListenerContext, ListenerFactory } from '../core/listener.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
+import { socketServer } from '../core/socket.ts';
 import type { Metrics } from './metrics.ts';
 import { PluginHooks } from './hooks.ts';
 import type { MistPlugin } from './api.ts';
@@ -161,9 +162,25 @@ export class MistServer {
 
   private async startListeners(): Promise<void> {
     const registry = this.container.resolve<SchemeRegistry<ListenerFactory>>(TOKENS.Listeners);
+    // Resolve every URI first, so a typo fails before anything is bound.
+    const planned = this.config.listeners.map((uri) => ({ uri, ...registry.resolve(uri, 'listeners') }));
+    for (const { uri, url, factory } of planned) {
+      const listener = factory(url, this.listenerContext());
+      try {
+        await listener.listen();
+      } catch (err) {
+        throw new MistError(ErrorCodes.LISTEN, `cannot listen on ${uri}: ${(err as Error).message}`, { cause: err });
+      }
+      this.listeners.push(listener);
+      this.logger.info({ url: listener.url }, `listening on ${listener.url}`);
+    }
+  }
+
+  /** What one listener gets of the server: one each, so that each coalesces its own sockets' writes. */
+  private listenerContext(): ListenerContext {
     const connections = this.connections;
     const auth = this.auth;
-    const context: ListenerContext = {
+    const context: Omit<ListenerContext, 'serveSocket'> = {
       open: (sink, info, identity) => connections.open(sink, info, identity),
       auth: {
         get required() {
@@ -175,18 +192,7 @@ export class MistServer {
       limits: this.config.limits,
       logger: this.logger,
     };
-    // Resolve every URI first, so a typo fails before anything is bound.
-    const planned = this.config.listeners.map((uri) => ({ uri, ...registry.resolve(uri, 'listeners') }));
-    for (const { uri, url, factory } of planned) {
-      const listener = factory(url, context);
-      try {
-        await listener.listen();
-      } catch (err) {
-        throw new MistError(ErrorCodes.LISTEN, `cannot listen on ${uri}: ${(err as Error).message}`, { cause: err });
-      }
-      this.listeners.push(listener);
-      this.logger.info({ url: listener.url }, `listening on ${listener.url}`);
-    }
+    return { ...context, serveSocket: socketServer(context) };
   }
 }
 
