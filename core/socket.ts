@@ -11,11 +11,10 @@ import { LineFramer } from './framing.ts';
 import type { ListenerContext } from './listener.ts';
 import type { Frame } from './protocol.ts';
 import type { ConnectionInfo, Session, Sink } from './session.ts';
+import { KEEPALIVE_MS } from './wire.ts';
 
 /** How long a closing connection may take to flush before it is destroyed. */
 const END_TIMEOUT_MS = 2000;
-/** Idle time before TCP keepalive probes start: a peer that vanished without a FIN or RST is found and reaped. */
-const KEEPALIVE_MS = 30_000;
 
 /**
  * `serveSocket` for one listener: the writes of all its connections are

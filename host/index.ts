@@ -12,6 +12,7 @@ export { Connections } from '../core/connections.ts';
 export { CommandError, ErrorCodes, MistError } from '../core/errors.ts';
 export type { Limits, SlowConsumerPolicy } from '../core/limits.ts';
 export type { Listener, ListenerContext, ListenerFactory } from '../core/listener.ts';
+export { WEBSOCKET_PATH } from '../core/wire.ts';
 export type { Logger, LogLevel } from '../core/logger.ts';
 export { SubscriptionIndex } from '../core/matcher.ts';
 export { Metrics } from './metrics.ts';

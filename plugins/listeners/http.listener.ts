@@ -19,7 +19,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isUtf8 } from 'node:buffer';
 import type { Duplex } from 'node:stream';
 import type { DependencyContainer } from 'tsyringe';
-import { CommandError, definePlugin, type Frame, type ListenerContext, type Message, type Metrics, type Sink, TOKENS } from '../../host/index.ts';
+import { CommandError, definePlugin, type Frame, type ListenerContext, type Message, type Metrics, type Sink, TOKENS, WEBSOCKET_PATH } from '../../host/index.ts';
 import { EVENTS_PATH, serveEvents } from './sse.ts';
 import type { TlsPaths } from './tls-credentials.ts';
 import {
@@ -35,7 +35,7 @@ import {
   TOKEN_HEADER,
   WebListener,
 } from './web.ts';
-import { WEBSOCKET_PATH, WebSocketEndpoint } from './websocket.ts';
+import { WebSocketEndpoint } from './websocket.ts';
 
 export default definePlugin({
   name: 'http',
