@@ -5,8 +5,6 @@
 import { connect } from 'node:net';
 import test, { type ExecutionContext } from 'ava';
 import { Gauge } from 'prom-client';
-import type { Metrics } from '../host/metrics.ts';
-import { TOKENS } from '../core/tokens.ts';
 import type { ConfigFile } from '../host/config-schema.ts';
 import { eventually, LineClient, startTestServer } from './helpers/server.ts';
 import { fetchText, flood, postPublish, SseClient, websocketUrl, WsClient } from './helpers/web.ts';
@@ -330,7 +328,7 @@ test('GET /subscribe/websocket upgrades on the http port, with the same auth rul
 
 test('other parts of the server add their own metrics to the registry GET /metrics serves', async (t) => {
   const { server, url } = await httpServer(t);
-  const metrics = server.container.resolve<Metrics>(TOKENS.Metrics);
+  const { metrics } = server;
   new Gauge({
     name: 'mist_backplane_connected',
     help: 'Whether the backplane is connected.',

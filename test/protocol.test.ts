@@ -4,7 +4,8 @@ import { DEFAULT_LIMITS } from '../host/defaults.ts';
 import type { Limits } from '../core/limits.ts';
 import { CommandError } from '../core/errors.ts';
 import { Frame, INVALID_MESSAGE_COMMAND, parseRequest } from '../core/protocol.ts';
-import { canonicalTags, compareTagSets, tagSetKey } from '../core/tags.ts';
+import { canonicalTags, tagSetKey } from '../core/tags.ts';
+import { compareTagSets } from '../plugins/commands/tag-sets.ts';
 
 function limits(overrides: Partial<Limits> = {}): Limits {
   return { ...DEFAULT_LIMITS, ...overrides };
