@@ -1,7 +1,7 @@
 /**
- * The plugin API beyond registration: option shapes and validation,
- * lifecycle hooks and their order, plugins given as package folders, and
- * command handlers added as ready-made objects.
+ * The plugin API beyond registration: the names the package exports, option
+ * shapes and validation, lifecycle hooks and their order, plugins given as
+ * package folders, and command handlers added as ready-made objects.
  */
 import { readdir, readFile } from 'node:fs/promises';
 import test, { type ExecutionContext } from 'ava';
@@ -136,6 +136,21 @@ async function serverWith(t: ExecutionContext, config: ConfigFile): Promise<{ se
 // Hook order is global state: these tests run one at a time.
 test.serial.beforeEach(() => {
   events().length = 0;
+});
+
+test('the package exports exactly these runtime values: a new one is a deliberate change, made here', async (t) => {
+  const mist = await import(CORE);
+  t.deepEqual(Object.keys(mist).sort(), [
+    'CommandError',
+    'ErrorCodes',
+    'MistError',
+    'MistServer',
+    'WEBSOCKET_PATH',
+    'command',
+    'dataJson',
+    'definePlugin',
+    'startServer',
+  ]);
 });
 
 test('checkOptions fills defaults, keeps given values and refuses unknown keys, naming them', (t) => {
