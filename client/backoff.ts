@@ -1,4 +1,9 @@
-/** Reconnect delays: exponential, capped, with jitter so that many clients of one server do not return in step. */
+/**
+ * Reconnect delays: exponential, capped, with jitter so that many clients of
+ * one server do not return in step. The delays themselves are computed by
+ * core/backoff.ts, which the cluster's backplanes use too.
+ */
+
 export interface ReconnectOptions {
   /** Delay before the first attempt, in ms. Default 100. */
   initialDelayMs?: number;
@@ -12,9 +17,10 @@ export interface ReconnectOptions {
   maxAttempts?: number;
 }
 
-export type Backoff = Required<ReconnectOptions>;
+/** The reconnect settings with every default filled in. */
+export type Reconnect = Required<ReconnectOptions>;
 
-export function backoffOptions(options: ReconnectOptions = {}): Backoff {
+export function backoffOptions(options: ReconnectOptions = {}): Reconnect {
   return {
     initialDelayMs: options.initialDelayMs ?? 100,
     maxDelayMs: options.maxDelayMs ?? 10_000,
@@ -22,10 +28,4 @@ export function backoffOptions(options: ReconnectOptions = {}): Backoff {
     jitter: Math.min(1, Math.max(0, options.jitter ?? 0.5)),
     maxAttempts: options.maxAttempts ?? Infinity,
   };
-}
-
-/** The delay before attempt number `attempt` (0 for the first). */
-export function backoffDelay(backoff: Backoff, attempt: number, random: () => number = Math.random): number {
-  const base = Math.min(backoff.maxDelayMs, backoff.initialDelayMs * backoff.factor ** attempt);
-  return Math.round(base * (1 - backoff.jitter * random()));
 }

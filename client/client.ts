@@ -13,7 +13,8 @@ import { EventEmitter } from 'node:events';
 import type { ConnectionOptions } from 'node:tls';
 import { memberText } from '../core/json-text.ts';
 import type { Message } from '../core/protocol.ts';
-import { backoffDelay, backoffOptions, type Backoff, type ReconnectOptions } from './backoff.ts';
+import { backoffDelay } from '../core/backoff.ts';
+import { backoffOptions, type Reconnect, type ReconnectOptions } from './backoff.ts';
 import { ClientErrorCodes, MistClientError, MistReplyError } from './errors.ts';
 import { openTcp } from './tcp.transport.ts';
 import { displayUrl, type Transport, type TransportHandlers, type TransportOptions } from './transport.ts';
@@ -108,7 +109,7 @@ function subscriptionKey(tags: readonly string[]): string {
 export class MistClient extends EventEmitter<MistClientEvents> {
   readonly url: URL;
   private readonly options: Required<Omit<ConnectOptions, 'token' | 'tls' | 'reconnect'>> & Pick<ConnectOptions, 'tls'>;
-  private readonly backoff: Backoff | undefined;
+  private readonly backoff: Reconnect | undefined;
   private token: string | undefined;
   private transport: Transport | undefined;
   private currentState: ClientState = 'connecting';

@@ -2,7 +2,7 @@
  * The mist client library.
  *
  * @example
- * import { connect } from 'mist';
+ * import { connect } from 'mist/client';
  * const client = await connect('tcp://127.0.0.1:1445');
  * await client.subscribe(['deploy']);
  * for await (const message of client) console.log(message.tags, message.data);
@@ -22,4 +22,4 @@ export function connect(url: string | URL, options: ConnectOptions = {}): Promis
 export { MistClient, dataText, type ClientState, type ConnectOptions, type Delivery, type MistClientEvents, type WhoReply } from './client.ts';
 export type { ReconnectOptions } from './backoff.ts';
 export { ClientErrorCodes, MistClientError, MistReplyError, type ClientErrorCode } from './errors.ts';
-export { WEBSOCKET_PATH } from './ws.transport.ts';
+export { WEBSOCKET_PATH } from '../core/wire.ts';

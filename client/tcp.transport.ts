@@ -2,6 +2,7 @@
 import { isIP, connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { LineFramer } from '../core/framing.ts';
+import { KEEPALIVE_MS } from '../core/wire.ts';
 import { ClientErrorCodes, MistClientError } from './errors.ts';
 import { connectionError, DEFAULT_PORTS, type Transport, type TransportHandlers, type TransportOptions } from './transport.ts';
 
@@ -45,7 +46,7 @@ class TcpTransport implements Transport {
   ) {
     socket.setNoDelay(true);
     // Finds a peer that vanished without a FIN (a host that went down), on an otherwise idle subscriber.
-    socket.setKeepAlive(true, 30_000);
+    socket.setKeepAlive(true, KEEPALIVE_MS);
     const framer = new LineFramer(options.maxMessageBytes, {
       line: (bytes) => handlers.message(bytes.toString()),
       oversized: () =>

@@ -1,15 +1,14 @@
 /** One JSON message per WebSocket text frame, at `/subscribe/websocket`. */
 import WebSocket from 'ws';
+import { WEBSOCKET_PATH } from '../core/wire.ts';
 import { ClientErrorCodes, MistClientError } from './errors.ts';
 import { connectionError, DEFAULT_PORTS, displayUrl, type Transport, type TransportHandlers, type TransportOptions } from './transport.ts';
-
-/** The path the server's ws and http listeners serve; used when the URL names no path. */
-export const WEBSOCKET_PATH = '/subscribe/websocket';
 
 const CLOSE_GRACE_MS = 1000;
 
 export function openWebSocket(url: URL, options: TransportOptions, handlers: TransportHandlers): Promise<Transport> {
   const target = new URL(url.href);
+  // The path the server's ws and http listeners serve, when the URL names none.
   if (target.pathname === '/' || target.pathname === '') target.pathname = WEBSOCKET_PATH;
   if (!target.port) target.port = String(DEFAULT_PORTS[url.protocol]);
   return new Promise((resolve, reject) => {

@@ -43,6 +43,8 @@ export interface BackplaneContext {
   connected(): void;
   /** The connection is lost; the transport keeps reconnecting with backoff until closed. */
   disconnected(reason?: string): void;
+  /** How long to wait before reconnect attempt `attempt` (1 for the first), in ms: the backoff every backplane uses. */
+  reconnectDelay(attempt: number): number;
 }
 
 /**

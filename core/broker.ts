@@ -4,6 +4,7 @@
  */
 import { SubscriptionIndex } from './matcher.ts';
 import { Frame } from './protocol.ts';
+import type { BrokerService } from './services.ts';
 import type { Session } from './session.ts';
 import { canonicalTags, tagSetKey } from './tags.ts';
 
@@ -20,7 +21,7 @@ export interface BrokerHooks {
   unsubscribed(canonical: readonly string[]): void;
 }
 
-export class Broker {
+export class Broker implements BrokerService {
   private readonly index = new SubscriptionIndex<Session>();
   /** Increases with every publish; a session stamped with it has had the message. */
   private stamp = 0;

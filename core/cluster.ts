@@ -25,6 +25,7 @@
  * seen by the others one backplane hop later.
  */
 import { randomBytes } from 'node:crypto';
+import { backoffDelay, type Backoff } from './backoff.ts';
 import type { Backplane, BackplaneContext, BackplaneFactory } from './backplane.ts';
 import type { Broker, BrokerHooks } from './broker.ts';
 import { ErrorCodes, MistError } from './errors.ts';
@@ -45,6 +46,12 @@ export interface ClusterOptions {
 }
 
 export const DEFAULT_CLUSTER_OPTIONS: Readonly<ClusterOptions> = { prefix: 'mist', interest: true, heartbeatMs: 5000 };
+
+/**
+ * Backplane reconnects: 100 ms doubling to 5 s, plus up to 100 ms at random
+ * so that nodes that lost the backplane together do not return in step.
+ */
+const RECONNECT: Backoff = { initialDelayMs: 100, maxDelayMs: 5000, factor: 2, jitter: 0, jitterMs: 100 };
 
 /** A NATS subject (and Redis channel) prefix: dot-separated tokens of letters, digits, `_` and `-`. */
 const PREFIX = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
@@ -248,6 +255,7 @@ export class Cluster {
       receive: (channel, payload) => this.receive(channel, payload),
       connected: () => this.connected(),
       disconnected: (reason) => this.disconnected(reason),
+      reconnectDelay: (attempt) => backoffDelay(RECONNECT, Math.max(0, attempt - 1)),
     };
     // Started before the listeners, so no session holds a subscription yet.
     const hooks: BrokerHooks = {

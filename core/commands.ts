@@ -1,11 +1,10 @@
 /**
  * Commands are methods declared with the {@link command} decorator on a
- * class that a plugin hands to the {@link CommandRegistry}. The basic
- * commands (ping, subscribe…) are declared exactly this way.
+ * class whose instances a plugin hands to the {@link CommandRegistry}. The
+ * basic commands (ping, subscribe…) are declared exactly this way.
  *
  * @example
  * ```ts
- * @injectable()
  * class EchoCommands {
  *   @command('echo', { data: 'string' })
  *   echo(request: Request): Message {
@@ -13,14 +12,13 @@
  *   }
  * }
  * // in a plugin's register(api):
- * api.commands.add(EchoCommands);
+ * api.commands.add(new EchoCommands());
  * ```
  */
-import type { DependencyContainer, InjectionToken } from 'tsyringe';
 import { ErrorCodes, MistError } from './errors.ts';
 import type { Message, Request } from './protocol.ts';
 import type { Role } from './auth.ts';
-import type { Session } from './session.ts';
+import type { Connection } from './services.ts';
 
 export interface CommandOptions {
   /** Who may run it: `user` (default: any authenticated connection) or `admin` only. */
@@ -41,9 +39,9 @@ export interface CommandOptions {
 /**
  * Runs a validated request. Returns the reply (or nothing, for
  * fire-and-forget commands); throws `CommandError` to refuse. May be async:
- * the session's next frames then wait for it, so order is kept.
+ * the connection's next frames then wait for it, so order is kept.
  */
-export type CommandHandler = (request: Request, session: Session) => Message | void | Promise<Message | void>;
+export type CommandHandler = (request: Request, connection: Connection) => Message | void | Promise<Message | void>;
 
 export interface CommandSpec extends Required<CommandOptions> {
   name: string;
@@ -79,18 +77,13 @@ export function command(name: string, options: CommandOptions = {}) {
 export class CommandRegistry {
   private readonly specs = new Map<string, CommandSpec>();
 
-  constructor(private readonly container: DependencyContainer) {}
-
   /**
-   * Registers the declared commands of `handlers`: a class (or token),
-   * resolved through the container so its constructor gets core services by
-   * `@inject(TOKENS.…)`, or an object already made from such a class.
+   * Registers the declared commands of `handlers`: an object made from a
+   * class with `@command` methods, or such a class, made here without
+   * arguments.
    */
-  add(handlers: InjectionToken<object> | object, plugin: string): void {
-    const instance = (isDeclaringInstance(handlers) ? handlers : this.container.resolve(handlers as InjectionToken<object>)) as Record<
-      string | symbol,
-      unknown
-    >;
+  add(handlers: object, plugin: string): void {
+    const instance = (typeof handlers === 'function' ? make(handlers, plugin) : handlers) as Record<string | symbol, unknown>;
     const declarations = (instance.constructor as Declaring)[DECLARATIONS] ?? [];
     if (declarations.length === 0) {
       throw new MistError(ErrorCodes.PLUGIN, `plugin "${plugin}" added a class with no @command methods`);
@@ -113,7 +106,13 @@ export class CommandRegistry {
   }
 }
 
-/** An object made from a class with `@command` methods (not a class, token or `delay()` wrapper). */
-function isDeclaringInstance(value: unknown): value is object {
-  return typeof value === 'object' && value !== null && typeof value.constructor === 'function' && DECLARATIONS in value.constructor;
+/** An instance of a handler class; one whose constructor wants arguments must be made by the plugin, which has them. */
+function make(handlers: Function, plugin: string): object {
+  if (handlers.length > 0) {
+    throw new MistError(
+      ErrorCodes.PLUGIN,
+      `plugin "${plugin}" added the class ${handlers.name}, whose constructor takes arguments: add an object made from it instead`,
+    );
+  }
+  return new (handlers as new () => object)();
 }

@@ -11,11 +11,12 @@ import type { Limits } from './limits.ts';
 import type { Logger } from './logger.ts';
 import type { RequestFields } from './protocol.ts';
 import { replyOf, type CommandResult } from './result.ts';
+import type { ConnectionsService } from './services.ts';
 import { Session, type ConnectionInfo, type DeliveryStats, type InputHandler, type Sink } from './session.ts';
 import { TOKENS } from './tokens.ts';
 
 @injectable()
-export class Connections implements InputHandler {
+export class Connections implements InputHandler, ConnectionsService {
   private readonly live = new Set<Session>();
   /** Open connections by `ConnectionInfo.transport`; a transport seen once stays listed, at 0. */
   private readonly perTransport = new Map<string, number>();
@@ -57,8 +58,8 @@ export class Connections implements InputHandler {
     return session;
   }
 
-  /** The open sessions, for admin commands (`who`, `listall`, revoking permissions); not for the hot path. */
-  sessions(): IterableIterator<Session> {
+  /** The open sessions, for admin commands (`listall`, revoking permissions); not for the hot path. */
+  list(): IterableIterator<Session> {
     return this.live.values();
   }
 

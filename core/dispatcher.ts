@@ -11,7 +11,7 @@ import { TOKENS } from './tokens.ts';
 import { CommandError } from './errors.ts';
 import type { Limits } from './limits.ts';
 import type { Logger } from './logger.ts';
-import { checkRequest, parseRequest, ProtocolError, type Message, type Request, type RequestFields } from './protocol.ts';
+import { checkRequest, INVALID_MESSAGE_COMMAND, parseRequest, type Message, type Request, type RequestFields } from './protocol.ts';
 import type { CommandResult, Refusal, Refused, Success } from './result.ts';
 import type { Session } from './session.ts';
 
@@ -73,10 +73,10 @@ export class Dispatcher {
   }
 
   private invalid(session: Session, err: unknown): Refused {
-    if (!(err instanceof ProtocolError)) throw err;
+    if (!(err instanceof CommandError)) throw err;
     // V8 quotes the start of bad JSON in its message, which may hold a token: the client sees it, the log does not.
     const logged = err.message.startsWith('invalid JSON') ? 'invalid JSON' : err.message;
-    return this.refused(session, err.command, { kind: 'invalid', error: err.message }, logged);
+    return this.refused(session, err.command ?? INVALID_MESSAGE_COMMAND, { kind: err.kind, error: err.message }, logged);
   }
 
   private failed(session: Session, command: string, err: unknown): Refused {

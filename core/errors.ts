@@ -1,6 +1,11 @@
 /**
- * Errors with stable codes, so that tests and users can match on `code`
- * rather than on wording (the way Fastify names its `FST_ERR_*`).
+ * mist's errors, three kinds: a {@link MistError} stops start-up (a bad
+ * config, a plugin that fails), with a stable code so that tests and users
+ * can match on `code` rather than on wording (the way Fastify names its
+ * `FST_ERR_*`); a {@link CommandError} refuses one request, and the client
+ * gets its message; a {@link ShapeError} says which value of a config file
+ * or of a plugin's options does not fit, and becomes a MistError naming
+ * where it came from.
  */
 import type { RefusalKind } from './result.ts';
 
@@ -42,21 +47,37 @@ export class MistError extends Error {
 }
 
 /**
- * Thrown by a command handler to refuse a request: the client gets
- * `{"command":…,"error":message}` and nothing changes. `kind` says why, for
- * transports that answer with a status of their own (HTTP); `close` closes
- * the connection once the refusal is sent.
+ * A refused request: the client gets `{"command":…,"error":message}` and
+ * nothing changes. Thrown by a command handler, by the authenticator for
+ * what the caller got wrong, and by the protocol for a request no command
+ * may run. `kind` says why, for transports that answer with a status of
+ * their own (HTTP); `close` closes the connection once the refusal is sent;
+ * `command` is what the reply names when the refusal comes before any
+ * command runs (the protocol's): the input's, or `error`.
  */
 export class CommandError extends Error {
   readonly close: boolean;
+  readonly command: string | undefined;
 
   constructor(
     message: string,
     readonly kind: RefusalKind = 'invalid',
-    options: { close?: boolean } = {},
+    options: { close?: boolean; command?: string } = {},
   ) {
     super(message);
     this.name = 'CommandError';
     this.close = options.close ?? false;
+    this.command = options.command;
+  }
+}
+
+/** A value that does not fit its shape; `key` is its path (`limits.maxTags`, `options.every`). */
+export class ShapeError extends Error {
+  constructor(
+    readonly key: string,
+    readonly problem: string,
+  ) {
+    super(`${key} ${problem}`);
+    this.name = 'ShapeError';
   }
 }

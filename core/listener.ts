@@ -2,6 +2,7 @@
  * The listener seam: a listener turns bytes into frames and frames into
  * bytes for one transport. It never interprets a command.
  */
+import type { Socket } from 'node:net';
 import type { Identity } from './auth.ts';
 import type { Limits } from './limits.ts';
 import type { Logger } from './logger.ts';
@@ -43,6 +44,14 @@ export interface ListenerContext {
   };
   readonly limits: Limits;
   readonly logger: Logger;
+  /**
+   * Serves a stream socket (TCP, TLS, a Unix socket…) speaking mist's
+   * newline-delimited JSON: opens its session, frames its input by line and
+   * writes its output coalesced with the listener's other sockets. Open the
+   * server with `allowHalfOpen`, so a client that ends its side still gets
+   * the replies to what it sent.
+   */
+  serveSocket(socket: Socket, info: ConnectionInfo): Session;
 }
 
 export interface Listener {

@@ -4,6 +4,7 @@
  * it knows nothing of transports (framing lives in the listeners).
  */
 import { isUtf8 } from 'node:buffer';
+import { CommandError } from './errors.ts';
 import { memberText } from './json-text.ts';
 import type { Limits } from './limits.ts';
 
@@ -50,30 +51,20 @@ export interface RequestFields {
  */
 export const INVALID_MESSAGE_COMMAND = 'error';
 
-/** A request the server refuses before any command runs; `command` is what the reply names. */
-export class ProtocolError extends Error {
-  constructor(
-    readonly command: string,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'ProtocolError';
-  }
-}
-
 /**
  * Parses one frame of client input — text, or bytes that must be UTF-8 —
- * into a {@link Request}, enforcing the field types and the tag limits. Throws {@link ProtocolError}.
+ * into a {@link Request}, enforcing the field types and the tag limits.
+ * Throws a `CommandError` whose `command` is the one its reply names.
  */
 export function parseRequest(frame: string | Buffer, limits: Limits): Request {
   const message = parseMessage(frame);
-  if ('error' in message) throw new ProtocolError(INVALID_MESSAGE_COMMAND, message.error);
+  if ('error' in message) throw new CommandError(message.error, 'invalid', { command: INVALID_MESSAGE_COMMAND });
   const { command, tags, data } = message.fields;
   if (command === undefined) {
-    throw new ProtocolError(INVALID_MESSAGE_COMMAND, 'missing "command"');
+    throw new CommandError('missing "command"', 'invalid', { command: INVALID_MESSAGE_COMMAND });
   }
   if (typeof command !== 'string') {
-    throw new ProtocolError(INVALID_MESSAGE_COMMAND, '"command" must be a string');
+    throw new CommandError('"command" must be a string', 'invalid', { command: INVALID_MESSAGE_COMMAND });
   }
   return { command, tags: checkTags(command, tags, limits), data, text: message.text };
 }
@@ -96,7 +87,7 @@ export function parseMessage(frame: string | Buffer): { fields: Record<string, u
   return { fields: value as Record<string, unknown>, text };
 }
 
-/** Checks a request's fields as {@link parseRequest} does a frame's: the tags' type and limits. Throws {@link ProtocolError}. */
+/** Checks a request's fields as {@link parseRequest} does a frame's: the tags' type and limits. Throws a `CommandError` as parseRequest does. */
 export function checkRequest(fields: RequestFields, limits: Limits): Request {
   const { command, data } = fields;
   const text = fields.text ?? (data === undefined ? '{}' : JSON.stringify({ data }));
@@ -106,21 +97,21 @@ export function checkRequest(fields: RequestFields, limits: Limits): Request {
 function checkTags(command: string, tags: unknown, limits: Limits): string[] {
   if (tags === undefined || tags === null) return [];
   if (!Array.isArray(tags)) {
-    throw new ProtocolError(command, '"tags" must be an array of strings');
+    throw new CommandError('"tags" must be an array of strings', 'invalid', { command });
   }
   if (tags.length > limits.maxTags) {
-    throw new ProtocolError(command, `too many tags: ${tags.length} (limit ${limits.maxTags})`);
+    throw new CommandError(`too many tags: ${tags.length} (limit ${limits.maxTags})`, 'invalid', { command });
   }
   for (const tag of tags) {
     if (typeof tag !== 'string') {
-      throw new ProtocolError(command, '"tags" must be an array of strings');
+      throw new CommandError('"tags" must be an array of strings', 'invalid', { command });
     }
     if (tag.length === 0) {
-      throw new ProtocolError(command, 'a tag must not be empty');
+      throw new CommandError('a tag must not be empty', 'invalid', { command });
     }
     // A UTF-16 length within the limit cannot be more than 3 bytes per unit.
     if (tag.length * 3 > limits.maxTagBytes && Buffer.byteLength(tag) > limits.maxTagBytes) {
-      throw new ProtocolError(command, `tag too long: ${Buffer.byteLength(tag)} bytes (limit ${limits.maxTagBytes})`);
+      throw new CommandError(`tag too long: ${Buffer.byteLength(tag)} bytes (limit ${limits.maxTagBytes})`, 'invalid', { command });
     }
   }
   return tags as string[];

@@ -56,8 +56,6 @@ type InputEvent = string | Buffer | typeof OVERSIZED | typeof INPUT_END;
 export class Session {
   /** Subscriptions by canonical key (see `canonicalTags`), each its sorted distinct tags. */
   readonly subscriptions = new Map<string, readonly string[]>();
-  /** Failed `auth` attempts over the connection's life; too many close it. */
-  failedAuths = 0;
   /** Messages dropped because this connection's buffer was full. */
   dropped = 0;
   /** Closed by the `disconnect` slow-consumer policy. */

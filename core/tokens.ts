@@ -2,24 +2,39 @@
  * Dependency-injection tokens: every core service is resolved by one of
  * these. Constructor parameters name their token with `@inject(TOKENS.X)`
  * because tsx (esbuild) emits no decorator metadata to inject by type.
+ *
+ * A token carries the type of its service, so resolving it
+ * (`Services.resolve`, host/container.ts) needs neither a type argument nor
+ * a cast.
  */
+import type { Access } from './access.ts';
+import type { Auth } from './auth.ts';
+import type { Broker } from './broker.ts';
+import type { CommandRegistry } from './commands.ts';
+import type { Connections } from './connections.ts';
+import type { Dispatcher } from './dispatcher.ts';
+import type { Limits } from './limits.ts';
+import type { Logger } from './logger.ts';
+
+declare const service: unique symbol;
+
+/** A token for a service of type `T`: a symbol, as `@inject` takes, that also carries `T` for the type checker. */
+export type Token<T> = symbol & { readonly [service]?: T };
+
+export function token<T>(name: string): Token<T> {
+  return Symbol(name);
+}
+
 export const TOKENS = {
-  /** The merged configuration (`MistConfig`). */
-  Config: Symbol('mist.Config'),
   /** The connection limits (`config.limits`). */
-  Limits: Symbol('mist.Limits'),
-  Logger: Symbol('mist.Logger'),
-  Broker: Symbol('mist.Broker'),
-  Connections: Symbol('mist.Connections'),
-  Dispatcher: Symbol('mist.Dispatcher'),
-  /** Authentication and permissions (`Auth`). */
-  Auth: Symbol('mist.Auth'),
-  Commands: Symbol('mist.Commands'),
-  Listeners: Symbol('mist.Listeners'),
-  Authenticators: Symbol('mist.Authenticators'),
-  Backplanes: Symbol('mist.Backplanes'),
-  /** The server's Prometheus registry (`Metrics`); plugins add their own metrics to it. */
-  Metrics: Symbol('mist.Metrics'),
-  /** This node's `Cluster`, registered only when `--cluster` is set. */
-  Cluster: Symbol('mist.Cluster'),
+  Limits: token<Limits>('mist.Limits'),
+  Logger: token<Logger>('mist.Logger'),
+  Broker: token<Broker>('mist.Broker'),
+  Connections: token<Connections>('mist.Connections'),
+  Dispatcher: token<Dispatcher>('mist.Dispatcher'),
+  /** Authentication and permissions. */
+  Auth: token<Auth>('mist.Auth'),
+  /** What commands may change about who a connection is, with effect on live connections. */
+  Access: token<Access>('mist.Access'),
+  Commands: token<CommandRegistry>('mist.Commands'),
 } as const;

@@ -2,9 +2,9 @@
  * The plugin API. A plugin is a module whose default export is a
  * {@link MistPlugin}; mist checks the options its config entry gives it
  * against the plugin's `options` shape, then calls its `register` with a
- * {@link PluginApi} at start-up. Built-in listeners, authenticators and
- * commands are plugins of exactly this kind, and so the best examples.
- * Lifecycle: see plugin-hooks.ts; the guide: docs/plugins.md.
+ * {@link PluginApi} at start-up. Built-in listeners, authenticators,
+ * backplanes and commands are plugins of exactly this kind, and so the best
+ * examples. Lifecycle: see hooks.ts; the guide: docs/plugins.md.
  *
  * @example
  * ```ts
@@ -19,18 +19,18 @@
  * });
  * ```
  */
-import type { DependencyContainer, InjectionToken } from 'tsyringe';
 import type { AuthenticatorFactory } from '../core/authenticator.ts';
 import type { BackplaneFactory } from '../core/backplane.ts';
-import type { Broker } from '../core/broker.ts';
-import type { CommandRegistry } from '../core/commands.ts';
-import type { MistConfig } from './config.ts';
 import type { ListenerFactory } from '../core/listener.ts';
 import type { Logger } from '../core/logger.ts';
-import type { LifecycleHook, PluginHooks } from './hooks.ts';
-import type { OptionsOf, OptionsShape } from './options.ts';
-import type { SchemeRegistry } from './registry.ts';
+import type { AccessService, BrokerService, ConnectionsService } from '../core/services.ts';
 import { TOKENS } from '../core/tokens.ts';
+import type { MistConfig } from './config.ts';
+import { METRICS, type Services } from './container.ts';
+import type { LifecycleHook, PluginHooks } from './hooks.ts';
+import type { MetricsService } from './metrics.ts';
+import type { SchemeRegistry } from './registry.ts';
+import type { OptionsOf, OptionsShape } from './shape.ts';
 
 /** Registers things of one kind under URI schemes. */
 export interface SchemeRegistrar<Factory> {
@@ -39,22 +39,26 @@ export interface SchemeRegistrar<Factory> {
 
 /** What a plugin's `register` receives. Registrations are recorded under the plugin's name. */
 export interface PluginApi {
-  /** The server's container: core services by `TOKENS` (broker, connections, config…). */
-  readonly container: DependencyContainer;
   readonly config: MistConfig;
   /** A logger whose lines carry the plugin's name. */
   readonly logger: Logger;
-  /** The server's broker (also `container.resolve(TOKENS.Broker)`): publish, subscribe, stats. */
-  readonly broker: Broker;
+  /** Publish, subscribe, unsubscribe; counts. */
+  readonly broker: BrokerService;
+  /** The open connections: counts, and each one's identity and subscriptions. */
+  readonly connections: ConnectionsService;
+  /** Authenticating a connection; tokens and their tags, changed with effect on live connections. */
+  readonly access: AccessService;
+  /** The server's Prometheus registry, served at `GET /metrics`: add your metrics to it. */
+  readonly metrics: MetricsService;
   readonly listeners: SchemeRegistrar<ListenerFactory>;
   readonly authenticators: SchemeRegistrar<AuthenticatorFactory>;
   readonly backplanes: SchemeRegistrar<BackplaneFactory>;
   /**
-   * Adds the `@command` methods of a class (resolved through the container,
-   * so its constructor gets core services by `@inject(TOKENS.…)`) or of an
-   * object already made (say, one built with the plugin's options).
+   * Adds the `@command` methods of an object (made by the plugin, which
+   * hands it the services and options it needs), or of a class whose
+   * constructor takes no arguments.
    */
-  readonly commands: { add(handlers: InjectionToken<object> | object): void };
+  readonly commands: { add(handlers: object): void };
   /** Runs after every plugin registered, before listeners bind. Throwing stops start-up. */
   onStart(hook: LifecycleHook): void;
   /** Runs once every listener is bound (`server.urls` are real). Throwing stops start-up. */
@@ -67,7 +71,7 @@ export interface MistPlugin<Options = unknown> {
   /** Names the plugin in logs and errors. */
   name: string;
   /**
-   * The options it accepts (see `checkOptions`): checked before `register`,
+   * The options it accepts (see host/shape.ts): checked before `register`,
    * which then gets them with defaults filled in. Unknown keys are refused.
    */
   options?: OptionsShape;
@@ -91,23 +95,39 @@ export function definePlugin(plugin: MistPlugin<unknown>): MistPlugin<unknown> {
   return plugin;
 }
 
+/** The URI-scheme registries plugins register into. */
+export interface Registries {
+  readonly listeners: SchemeRegistry<ListenerFactory>;
+  readonly authenticators: SchemeRegistry<AuthenticatorFactory>;
+  readonly backplanes: SchemeRegistry<BackplaneFactory>;
+}
+
+/** What the server lends its plugins, to make each one's API from. */
+export interface PluginHost {
+  readonly config: MistConfig;
+  readonly logger: Logger;
+  readonly services: Services;
+  readonly registries: Registries;
+  readonly hooks: PluginHooks;
+}
+
 /** The API handed to the plugin `name`. */
-export function pluginApi(container: DependencyContainer, name: string, hooks: PluginHooks): PluginApi {
-  const registrar = <F>(token: symbol): SchemeRegistrar<F> => {
-    const registry = container.resolve<SchemeRegistry<F>>(token);
-    return { register: (scheme, factory) => registry.register(scheme, factory, name) };
-  };
-  const commands = container.resolve<CommandRegistry>(TOKENS.Commands);
+export function pluginApi(host: PluginHost, name: string): PluginApi {
+  const { services, registries, hooks } = host;
+  const registrar = <F>(registry: SchemeRegistry<F>): SchemeRegistrar<F> => ({
+    register: (scheme, factory) => registry.register(scheme, factory, name),
+  });
+  const commands = services.resolve(TOKENS.Commands);
   return {
-    container,
-    config: container.resolve<MistConfig>(TOKENS.Config),
-    logger: container.resolve<Logger>(TOKENS.Logger).child({ plugin: name }),
-    get broker() {
-      return container.resolve<Broker>(TOKENS.Broker);
-    },
-    listeners: registrar(TOKENS.Listeners),
-    authenticators: registrar(TOKENS.Authenticators),
-    backplanes: registrar(TOKENS.Backplanes),
+    config: host.config,
+    logger: host.logger.child({ plugin: name }),
+    broker: services.resolve(TOKENS.Broker),
+    connections: services.resolve(TOKENS.Connections),
+    access: services.resolve(TOKENS.Access),
+    metrics: services.resolve(METRICS),
+    listeners: registrar(registries.listeners),
+    authenticators: registrar(registries.authenticators),
+    backplanes: registrar(registries.backplanes),
     commands: { add: (handlers) => commands.add(handlers, name) },
     onStart: (hook) => hooks.add(name, 'start', hook),
     onReady: (hook) => hooks.add(name, 'ready', hook),

@@ -1,9 +1,12 @@
 /**
- * The shape of a mist config file, checked key by key so that a mistake is
- * reported with its key path (`limits.maxTags must be a positive integer`).
+ * The shape of a mist config file, checked key by key by the validator of
+ * shape.ts, so that a mistake is reported with its key path
+ * (`limits.maxTags must be a positive integer`).
  */
-import { LOG_LEVELS, type LogLevel } from '../core/logger.ts';
+import { ShapeError } from '../core/errors.ts';
 import type { Limits } from '../core/limits.ts';
+import { LOG_LEVELS, type LogLevel } from '../core/logger.ts';
+import { checkShape, type Spec } from './shape.ts';
 
 /** A plugin as written in the config: a module specifier, or one with options. */
 export type PluginSetting = string | { module: string; options?: unknown };
@@ -24,117 +27,80 @@ export interface ConfigFile {
   tls?: { cert: string; key: string };
 }
 
-/** A config value that is not of its key's shape. */
-export class ConfigShapeError extends Error {
-  constructor(
-    readonly key: string,
-    readonly problem: string,
-  ) {
-    super(`${key} ${problem}`);
-  }
-}
-
-const LIMIT_KEYS = ['maxMessageBytes', 'maxTags', 'maxTagBytes', 'maxBufferedBytes'] as const;
 const POLICIES = ['drop', 'disconnect'] as const;
 /** Longest flush delay accepted: anything near it is a mistake, not a latency trade-off. */
 const MAX_FLUSH_INTERVAL_MS = 1000;
+/** A URI's start: its scheme and `//`. */
+const URI = /^[a-z][a-z0-9+.-]*:\/\//i;
+/** Any one character, newlines included: a non-empty string. */
+const NON_EMPTY = /./s;
 
-/** Checks a parsed config file (or flags); returns it typed or throws {@link ConfigShapeError}. */
+const limit: Spec = { type: 'integer', min: 1, must: 'must be a positive integer' };
+const pemFile: Spec = { type: 'string', required: true, pattern: NON_EMPTY, must: 'must be the path of a PEM file' };
+const uri = (example: string): Spec => ({ type: 'string', parse: trimmed, pattern: URI, must: `must be a URI such as "${example}"` });
+
+const CONFIG: Readonly<Record<keyof ConfigFile, Spec>> = {
+  listeners: { type: 'any', parse: listeners },
+  logLevel: { type: 'string', parse: upperCase, oneOf: LOG_LEVELS, must: `must be one of ${LOG_LEVELS.join(', ')}` },
+  limits: {
+    type: 'object',
+    noun: 'limit',
+    keys: {
+      maxMessageBytes: limit,
+      maxTags: limit,
+      maxTagBytes: limit,
+      maxBufferedBytes: limit,
+      slowConsumerPolicy: { type: 'string', oneOf: POLICIES, must: 'must be "drop" or "disconnect"' },
+      flushIntervalMs: {
+        type: 'number',
+        min: 0,
+        max: MAX_FLUSH_INTERVAL_MS,
+        must: `must be a number of milliseconds from 0 to ${MAX_FLUSH_INTERVAL_MS}`,
+      },
+    } satisfies Record<keyof Limits, Spec>,
+  },
+  plugins: { type: 'any', parse: plugins },
+  authenticator: uri('memory://'),
+  token: { type: 'string', pattern: NON_EMPTY, must: 'must be a non-empty string' },
+  cluster: uri('redis://127.0.0.1:6379'),
+  tls: { type: 'object', keys: { cert: pemFile, key: pemFile } },
+};
+
+/** Checks a parsed config file (or flags); returns it typed or throws {@link ShapeError}. */
 export function checkConfig(raw: unknown): ConfigFile {
-  if (raw === null || raw === undefined) return {};
-  const input = object(raw, 'the config');
-  const known = ['listeners', 'logLevel', 'limits', 'plugins', 'authenticator', 'token', 'cluster', 'tls'];
-  for (const key of Object.keys(input)) {
-    if (!known.includes(key)) throw new ConfigShapeError(key, `is not a known key (known: ${known.join(', ')})`);
-  }
-  const config: ConfigFile = {};
-  if (input.listeners !== undefined) config.listeners = listeners(input.listeners);
-  if (input.logLevel !== undefined) config.logLevel = logLevel(input.logLevel);
-  if (input.limits !== undefined) config.limits = limits(input.limits);
-  if (input.plugins !== undefined) config.plugins = plugins(input.plugins);
-  if (input.authenticator !== undefined) config.authenticator = uri(input.authenticator, 'authenticator', 'memory://');
-  if (input.token !== undefined) config.token = token(input.token);
-  if (input.cluster !== undefined) config.cluster = uri(input.cluster, 'cluster', 'redis://127.0.0.1:6379');
-  if (input.tls !== undefined) config.tls = tls(input.tls);
-  return config;
+  return checkShape(CONFIG, raw, 'the config', 'key', '') as ConfigFile;
 }
 
-function object(value: unknown, key: string): Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ConfigShapeError(key, 'must be an object');
-  return value as Record<string, unknown>;
+function trimmed(value: unknown): unknown {
+  return typeof value === 'string' ? value.trim() : value;
+}
+
+function upperCase(value: unknown): unknown {
+  return typeof value === 'string' ? value.toUpperCase() : value;
 }
 
 /** A list of URIs, or one comma-separated string as on the command line. */
-function listeners(value: unknown): string[] {
+function listeners(value: unknown, key: string): string[] {
   const list = typeof value === 'string' ? value.split(',') : value;
   const expected = 'must be a non-empty list of listener URIs such as "tcp://127.0.0.1:1445"';
-  if (!Array.isArray(list) || list.length === 0) throw new ConfigShapeError('listeners', expected);
+  if (!Array.isArray(list) || list.length === 0) throw new ShapeError(key, expected);
   return list.map((uri: unknown, i) => {
-    if (typeof uri !== 'string' || uri.trim() === '') throw new ConfigShapeError(`listeners[${i}]`, 'must be a listener URI string');
+    if (typeof uri !== 'string' || uri.trim() === '') throw new ShapeError(`${key}[${i}]`, 'must be a listener URI string');
     return uri.trim();
   });
 }
 
-function uri(value: unknown, key: string, example: string): string {
-  if (typeof value !== 'string' || !/^[a-z][a-z0-9+.-]*:\/\//i.test(value.trim())) {
-    throw new ConfigShapeError(key, `must be a URI such as "${example}"`);
-  }
-  return value.trim();
-}
-
-function tls(value: unknown): { cert: string; key: string } {
-  const input = object(value, 'tls');
-  for (const key of Object.keys(input)) {
-    if (key !== 'cert' && key !== 'key') throw new ConfigShapeError(`tls.${key}`, 'is not a known key (known: cert, key)');
-  }
-  for (const key of ['cert', 'key'] as const) {
-    if (typeof input[key] !== 'string' || input[key] === '') throw new ConfigShapeError(`tls.${key}`, 'must be the path of a PEM file');
-  }
-  return { cert: input.cert as string, key: input.key as string };
-}
-
-function token(value: unknown): string {
-  if (typeof value !== 'string' || value === '') throw new ConfigShapeError('token', 'must be a non-empty string');
-  return value;
-}
-
-function logLevel(value: unknown): LogLevel {
-  const level = typeof value === 'string' ? value.toUpperCase() : value;
-  if (!LOG_LEVELS.includes(level as LogLevel)) throw new ConfigShapeError('logLevel', `must be one of ${LOG_LEVELS.join(', ')}`);
-  return level as LogLevel;
-}
-
-function limits(value: unknown): Partial<Limits> {
-  const input = object(value, 'limits');
-  const result: Partial<Limits> = {};
-  for (const key of Object.keys(input)) {
-    const v = input[key];
-    if ((LIMIT_KEYS as readonly string[]).includes(key)) {
-      if (!Number.isSafeInteger(v) || (v as number) <= 0) throw new ConfigShapeError(`limits.${key}`, 'must be a positive integer');
-      result[key as (typeof LIMIT_KEYS)[number]] = v as number;
-    } else if (key === 'slowConsumerPolicy') {
-      if (!POLICIES.includes(v as (typeof POLICIES)[number])) throw new ConfigShapeError('limits.slowConsumerPolicy', 'must be "drop" or "disconnect"');
-      result.slowConsumerPolicy = v as (typeof POLICIES)[number];
-    } else if (key === 'flushIntervalMs') {
-      if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > MAX_FLUSH_INTERVAL_MS) {
-        throw new ConfigShapeError('limits.flushIntervalMs', `must be a number of milliseconds from 0 to ${MAX_FLUSH_INTERVAL_MS}`);
-      }
-      result.flushIntervalMs = v;
-    } else {
-      const known = [...LIMIT_KEYS, 'slowConsumerPolicy', 'flushIntervalMs'];
-      throw new ConfigShapeError(`limits.${key}`, `is not a known limit (known: ${known.join(', ')})`);
-    }
-  }
-  return result;
-}
-
-function plugins(value: unknown): PluginSetting[] {
-  if (!Array.isArray(value)) throw new ConfigShapeError('plugins', 'must be a list of module specifiers');
+/** Module specifiers, each alone or as `{ module, options }`. */
+function plugins(value: unknown, key: string): PluginSetting[] {
+  if (!Array.isArray(value)) throw new ShapeError(key, 'must be a list of module specifiers');
   return value.map((entry: unknown, i) => {
     if (typeof entry === 'string' && entry !== '') return entry;
-    const expected = 'must be a module specifier or an object { module, options }';
-    const item = object(entry, `plugins[${i}]`);
-    if (typeof item.module !== 'string' || item.module === '') throw new ConfigShapeError(`plugins[${i}].module`, expected);
-    return { module: item.module, options: item.options };
+    const at = `${key}[${i}]`;
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw new ShapeError(at, 'must be an object');
+    const { module, options } = entry as { module?: unknown; options?: unknown };
+    if (typeof module !== 'string' || module === '') {
+      throw new ShapeError(`${at}.module`, 'must be a module specifier or an object { module, options }');
+    }
+    return { module, options };
   });
 }

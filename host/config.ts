@@ -7,8 +7,8 @@ import { dirname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { cosmiconfig, type Loader } from 'cosmiconfig';
 import { DEFAULT_LIMITS, DEFAULT_LISTENERS, DEFAULT_LOG_LEVEL } from './defaults.ts';
-import { checkConfig, ConfigShapeError, type ConfigFile } from './config-schema.ts';
-import { ErrorCodes, MistError } from '../core/errors.ts';
+import { checkConfig, type ConfigFile } from './config-schema.ts';
+import { ErrorCodes, MistError, ShapeError } from '../core/errors.ts';
 import type { Limits } from '../core/limits.ts';
 import type { LogLevel } from '../core/logger.ts';
 
@@ -121,7 +121,7 @@ function check(raw: unknown, where: (key: string) => string): ConfigFile {
   try {
     return checkConfig(definedOnly(raw));
   } catch (err) {
-    if (!(err instanceof ConfigShapeError)) throw err;
+    if (!(err instanceof ShapeError)) throw err;
     throw new MistError(ErrorCodes.CONFIG, `${where(err.key)} ${err.problem}`);
   }
 }

@@ -1,33 +1,38 @@
-/** The mist package: embed a server, write plugins. */
+/**
+ * The mist package: embed a server, write plugins. This is the whole public
+ * API (test/plugin-api.test.ts pins its runtime names); docs/plugins.md
+ * says what each kind of plugin gets and may use.
+ */
 // tsyringe throws on load unless the Reflect polyfill came first, and this may be the first module loaded.
 import 'reflect-metadata';
-export { Auth, type Identity, type Role } from '../core/auth.ts';
-export type { Authenticator, AuthenticatorFactory } from '../core/authenticator.ts';
-export type { Backplane, BackplaneContext, BackplaneFactory } from '../core/backplane.ts';
-export { Broker, type BrokerHooks } from '../core/broker.ts';
-export { Cluster, type BackplaneState, type ClusterStats, type ClusterStatus } from '../core/cluster.ts';
-export { command, CommandRegistry, type CommandHandler, type CommandOptions } from '../core/commands.ts';
-export { buildConfig, loadConfig, type MistConfig } from './config.ts';
-export { Connections } from '../core/connections.ts';
-export { CommandError, ErrorCodes, MistError } from '../core/errors.ts';
-export { FlushScheduler, type Flushable } from '../core/flush.ts';
-export { LineFramer, type LineHandler } from '../core/framing.ts';
-export { serveSocket, SocketSink, type SocketSessionOptions } from '../plugins/listeners/socket.ts';
-export type { Limits, SlowConsumerPolicy } from '../core/limits.ts';
-export type { Listener, ListenerContext, ListenerFactory } from '../core/listener.ts';
-export type { Logger, LogLevel } from '../core/logger.ts';
-export { SubscriptionIndex } from '../core/matcher.ts';
-export { Metrics } from './metrics.ts';
+
+// Plugins of every kind.
 export { definePlugin, type MistPlugin, type PluginApi, type SchemeRegistrar } from './api.ts';
 export type { LifecycleHook } from './hooks.ts';
-export { checkOptions, OptionsError, type OptionSpec, type OptionsOf, type OptionsShape, type OptionType } from './options.ts';
-export { dataJson, Frame, parseMessage, type Message, type Request, type RequestFields } from '../core/protocol.ts';
+export type { OptionSpec, OptionsOf, OptionsShape, OptionType } from './shape.ts';
+export type { Logger } from '../core/logger.ts';
+export type { MetricsService } from './metrics.ts';
+export { CommandError, ErrorCodes, MistError, type ErrorCode } from '../core/errors.ts';
 export type { CommandResult, RefusalKind } from '../core/result.ts';
-export { MistServer, type ServerOptions } from './server.ts';
-export { startServer } from './start.ts';
+
+// Commands.
+export { command, type CommandOptions } from '../core/commands.ts';
+export { dataJson, parseMessage, type Frame, type Message, type Request, type RequestFields } from '../core/protocol.ts';
+export type { AccessService, BrokerService, Connection, ConnectionsService } from '../core/services.ts';
+export type { Identity } from '../core/auth.ts';
+
+// Listeners.
+export type { Listener, ListenerContext, ListenerFactory } from '../core/listener.ts';
 export type { ConnectionInfo, Session, Sink } from '../core/session.ts';
-export { canonicalTags, compareTagSets } from '../core/tags.ts';
-export { TOKENS } from '../core/tokens.ts';
-// Plugins decorate with mist's own tsyringe, so that their classes and the
-// server's container share one registry of type information.
-export { inject, injectable } from 'tsyringe';
+export type { Limits } from '../core/limits.ts';
+export { WEBSOCKET_PATH } from '../core/wire.ts';
+
+// Authenticators and backplanes.
+export type { Authenticator, AuthenticatorFactory } from '../core/authenticator.ts';
+export type { Backplane, BackplaneContext, BackplaneFactory } from '../core/backplane.ts';
+
+// Embedding a server.
+export { startServer } from './start.ts';
+export { MistServer, type ServerOptions } from './server.ts';
+export type { ConfigFile } from './config-schema.ts';
+export type { MistConfig } from './config.ts';

@@ -6,40 +6,25 @@ import { statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { DependencyContainer } from 'tsyringe';
-import type { MistConfig, PluginEntry } from './config.ts';
-import { ErrorCodes, MistError } from '../core/errors.ts';
-import type { PluginHooks } from './hooks.ts';
-import { checkOptions, OptionsError } from './options.ts';
-import { pluginApi, type MistPlugin } from './api.ts';
-import { TOKENS } from '../core/tokens.ts';
+import type { PluginEntry } from './config.ts';
+import { ErrorCodes, MistError, ShapeError } from '../core/errors.ts';
+import { pluginApi, type MistPlugin, type PluginHost } from './api.ts';
+import { checkOptions } from './shape.ts';
 
 /**
  * Registers `plugins` (already imported: the built-in preset), then imports
  * and registers each config entry, in order; stops at the first failure,
  * naming the plugin.
  */
-export async function loadPlugins(
-  container: DependencyContainer,
-  plugins: readonly MistPlugin[],
-  entries: readonly PluginEntry[],
-  hooks: PluginHooks,
-): Promise<void> {
-  const file = container.resolve<MistConfig>(TOKENS.Config).file;
-  for (const plugin of plugins) await registerPlugin(container, plugin, undefined, file, hooks);
-  for (const entry of entries) await registerPlugin(container, await importPlugin(entry), entry.options, file, hooks);
+export async function loadPlugins(host: PluginHost, plugins: readonly MistPlugin[], entries: readonly PluginEntry[]): Promise<void> {
+  for (const plugin of plugins) await registerPlugin(host, plugin, undefined);
+  for (const entry of entries) await registerPlugin(host, await importPlugin(entry), entry.options);
 }
 
-async function registerPlugin(
-  container: DependencyContainer,
-  plugin: MistPlugin,
-  rawOptions: unknown,
-  file: string | undefined,
-  hooks: PluginHooks,
-): Promise<void> {
-  const options = pluginOptions(plugin, rawOptions, file);
+async function registerPlugin(host: PluginHost, plugin: MistPlugin, rawOptions: unknown): Promise<void> {
+  const options = pluginOptions(plugin, rawOptions, host.config.file);
   try {
-    await plugin.register(pluginApi(container, plugin.name, hooks), options);
+    await plugin.register(pluginApi(host, plugin.name), options);
   } catch (err) {
     if (err instanceof MistError) throw err;
     throw new MistError(ErrorCodes.PLUGIN, `plugin "${plugin.name}" failed to register: ${(err as Error).message}`, { cause: err });
@@ -54,7 +39,7 @@ function pluginOptions(plugin: MistPlugin, raw: unknown, file: string | undefine
     if (plugin.validate) options = plugin.validate(options);
   } catch (err) {
     const where = file ? ` (${file})` : '';
-    const problem = err instanceof OptionsError ? err.message : `invalid options: ${(err as Error).message}`;
+    const problem = err instanceof ShapeError ? err.message : `invalid options: ${(err as Error).message}`;
     throw new MistError(ErrorCodes.CONFIG, `plugin "${plugin.name}": ${problem}${where}`, { cause: err });
   }
   return options;

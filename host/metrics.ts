@@ -5,19 +5,14 @@
  *
  * The core's figures are read from the live objects at scrape time, so the
  * hot path pays nothing for them. A plugin adds its own metrics to the same
- * registry through the container:
+ * registry through `api.metrics`:
  *
  * @example
  * ```ts
- * import { Gauge } from 'prom-client';
  * // in a plugin's register(api):
- * const metrics = api.container.resolve<Metrics>(TOKENS.Metrics);
- * new Gauge({
- *   name: 'mist_backplane_connected',
- *   help: 'Whether the backplane is connected (1) or not (0).',
- *   registers: [metrics.registry],
- *   collect() { this.set(backplane.connected ? 1 : 0); },
- * });
+ * api.metrics.gauge('mist_backplane_connected', 'Whether the backplane is connected (1) or not (0).', () =>
+ *   backplane.connected ? 1 : 0,
+ * );
  * ```
  */
 import { Counter, Gauge, Registry } from 'prom-client';
@@ -27,9 +22,22 @@ import type { Connections } from '../core/connections.ts';
 import type { Dispatcher } from '../core/dispatcher.ts';
 import { TOKENS } from '../core/tokens.ts';
 
+/** The server's metrics as plugins see them: its registry, and figures read at scrape time. */
+export interface MetricsService {
+  /** Where every metric of this server is registered: give it as `registers` to a prom-client metric of your own. */
+  readonly registry: Registry;
+  /** A gauge whose value is read from `read` at scrape time. */
+  gauge(name: string, help: string, read: () => number): void;
+  /** A counter whose value is read from `read` at scrape time. */
+  counter(name: string, help: string, read: () => number): void;
+  /** The registry in the Prometheus text format. */
+  render(): Promise<string>;
+  /** The content type of {@link render}'s text. */
+  readonly contentType: string;
+}
+
 @injectable()
-export class Metrics {
-  /** Where every metric of this server is registered; `metrics()` renders it. */
+export class Metrics implements MetricsService {
   readonly registry = new Registry();
 
   constructor(
@@ -56,7 +64,6 @@ export class Metrics {
     this.counter('mist_command_errors_total', 'Commands answered with an error (bad input, refusals, handler faults).', () => dispatcher.errors);
   }
 
-  /** The registry in the Prometheus text format. */
   render(): Promise<string> {
     return this.registry.metrics();
   }
@@ -65,7 +72,6 @@ export class Metrics {
     return this.registry.contentType;
   }
 
-  /** A gauge whose value is read from `read` at scrape time. */
   gauge(name: string, help: string, read: () => number): void {
     new Gauge({
       name,
@@ -77,7 +83,6 @@ export class Metrics {
     });
   }
 
-  /** A counter whose value is read from `read` at scrape time. */
   counter(name: string, help: string, read: () => number): void {
     new Counter({
       name,

@@ -4,26 +4,26 @@
  * States go idle → starting → running → closing → closed; `close()` is
  * idempotent and also cleans up after a failed start.
  */
-import type { DependencyContainer } from 'tsyringe';
 import type { Auth } from '../core/auth.ts';
 import type { AuthenticatorFactory } from '../core/authenticator.ts';
 import type { BackplaneFactory } from '../core/backplane.ts';
 import type { Broker } from '../core/broker.ts';
 import { Cluster } from '../core/cluster.ts';
-import { registerClusterMetrics } from './cluster-metrics.ts';
-import type { MistConfig } from './config.ts';
 import type { Connections } from '../core/connections.ts';
-import { createContainer } from './container.ts';
 import type { Dispatcher } from '../core/dispatcher.ts';
 import { ErrorCodes, MistError, type ErrorCode } from '../core/errors.ts';
 import type { Listener, ListenerContext, ListenerFactory } from '../core/listener.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
-import type { Metrics } from './metrics.ts';
-import { PluginHooks } from './hooks.ts';
-import type { MistPlugin } from './api.ts';
-import { loadPlugins } from './loader.ts';
-import type { SchemeRegistry } from './registry.ts';
+import { socketServer } from '../core/socket.ts';
 import { TOKENS } from '../core/tokens.ts';
+import type { MistPlugin, PluginHost, Registries } from './api.ts';
+import { registerClusterMetrics } from './cluster-metrics.ts';
+import type { MistConfig } from './config.ts';
+import { METRICS, Services } from './container.ts';
+import { PluginHooks } from './hooks.ts';
+import { loadPlugins } from './loader.ts';
+import type { Metrics } from './metrics.ts';
+import { SchemeRegistry } from './registry.ts';
 
 export type ServerState = 'idle' | 'starting' | 'running' | 'closing' | 'closed';
 
@@ -38,7 +38,12 @@ export interface ServerOptions {
 }
 
 export class MistServer {
-  readonly container: DependencyContainer;
+  private readonly services: Services;
+  private readonly registries: Registries = {
+    listeners: new SchemeRegistry<ListenerFactory>('listener'),
+    authenticators: new SchemeRegistry<AuthenticatorFactory>('authenticator'),
+    backplanes: new SchemeRegistry<BackplaneFactory>('backplane'),
+  };
   private readonly listeners: Listener[] = [];
   private readonly hooks = new PluginHooks();
   private closing: Promise<void> | undefined;
@@ -55,19 +60,26 @@ export class MistServer {
   ) {
     this.logger = options.logger ?? createLogger(config.logLevel);
     this.plugins = options.plugins ?? [];
-    this.container = createContainer(config, this.logger);
+    this.services = new Services(config.limits, this.logger);
   }
 
+  // The core's own objects, for diagnostics and tests; plugins get narrow views of them (api.ts).
+
   get broker(): Broker {
-    return this.container.resolve(TOKENS.Broker);
+    return this.services.resolve(TOKENS.Broker);
   }
 
   get connections(): Connections {
-    return this.container.resolve(TOKENS.Connections);
+    return this.services.resolve(TOKENS.Connections);
   }
 
   get dispatcher(): Dispatcher {
-    return this.container.resolve(TOKENS.Dispatcher);
+    return this.services.resolve(TOKENS.Dispatcher);
+  }
+
+  /** The server's Prometheus registry, as `GET /metrics` serves it. */
+  get metrics(): Metrics {
+    return this.services.resolve(METRICS);
   }
 
   /** This node's part of the cluster, when `config.cluster` is set: `cluster.status()` for metrics. */
@@ -76,7 +88,7 @@ export class MistServer {
   }
 
   get auth(): Auth {
-    return this.container.resolve(TOKENS.Auth);
+    return this.services.resolve(TOKENS.Auth);
   }
 
   /** The URIs served, with real ports. */
@@ -95,7 +107,8 @@ export class MistServer {
     if (this.state !== 'idle') throw new Error(`cannot start a server that is ${this.state}`);
     this.state = 'starting';
     try {
-      await loadPlugins(this.container, this.plugins, this.config.plugins, this.hooks);
+      const host: PluginHost = { config: this.config, logger: this.logger, services: this.services, registries: this.registries, hooks: this.hooks };
+      await loadPlugins(host, this.plugins, this.config.plugins);
       await this.hooks.run('start');
       await this.startAuthenticator();
       await this.startCluster();
@@ -128,8 +141,7 @@ export class MistServer {
   private async startAuthenticator(): Promise<void> {
     const { authenticator: uri, token } = this.config;
     if (uri === undefined) return;
-    const registry = this.container.resolve<SchemeRegistry<AuthenticatorFactory>>(TOKENS.Authenticators);
-    const { url, factory } = registry.resolve(uri, 'authenticator');
+    const { url, factory } = this.registries.authenticators.resolve(uri, 'authenticator');
     const logger = this.logger.child({ authenticator: url.protocol.slice(0, -1) });
     let store;
     try {
@@ -145,8 +157,7 @@ export class MistServer {
   private async startCluster(): Promise<void> {
     const uri = this.config.cluster;
     if (uri === undefined) return;
-    const registry = this.container.resolve<SchemeRegistry<BackplaneFactory>>(TOKENS.Backplanes);
-    const { url, factory } = registry.resolve(uri, 'cluster');
+    const { url, factory } = this.registries.backplanes.resolve(uri, 'cluster');
     const scheme = url.protocol.slice(0, -1);
     const cluster = new Cluster(this.broker, this.logger.child({ backplane: scheme }), url, redact(url));
     try {
@@ -155,15 +166,29 @@ export class MistServer {
       throw startError(err, ErrorCodes.BACKPLANE, `cannot use backplane ${redact(url)}`, 'cluster');
     }
     this.clusterNode = cluster;
-    this.container.register(TOKENS.Cluster, { useValue: cluster });
-    registerClusterMetrics(this.container.resolve<Metrics>(TOKENS.Metrics), cluster);
+    registerClusterMetrics(this.metrics, cluster);
   }
 
   private async startListeners(): Promise<void> {
-    const registry = this.container.resolve<SchemeRegistry<ListenerFactory>>(TOKENS.Listeners);
+    // Resolve every URI first, so a typo fails before anything is bound.
+    const planned = this.config.listeners.map((uri) => ({ uri, ...this.registries.listeners.resolve(uri, 'listeners') }));
+    for (const { uri, url, factory } of planned) {
+      const listener = factory(url, this.listenerContext());
+      try {
+        await listener.listen();
+      } catch (err) {
+        throw new MistError(ErrorCodes.LISTEN, `cannot listen on ${uri}: ${(err as Error).message}`, { cause: err });
+      }
+      this.listeners.push(listener);
+      this.logger.info({ url: listener.url }, `listening on ${listener.url}`);
+    }
+  }
+
+  /** What one listener gets of the server: one each, so that each coalesces its own sockets' writes. */
+  private listenerContext(): ListenerContext {
     const connections = this.connections;
     const auth = this.auth;
-    const context: ListenerContext = {
+    const context: Omit<ListenerContext, 'serveSocket'> = {
       open: (sink, info, identity) => connections.open(sink, info, identity),
       run: (session, request) => connections.run(session, request),
       runOnce: (info, request, identity) => connections.runOnce(info, request, identity),
@@ -176,18 +201,7 @@ export class MistServer {
       limits: this.config.limits,
       logger: this.logger,
     };
-    // Resolve every URI first, so a typo fails before anything is bound.
-    const planned = this.config.listeners.map((uri) => ({ uri, ...registry.resolve(uri, 'listeners') }));
-    for (const { uri, url, factory } of planned) {
-      const listener = factory(url, context);
-      try {
-        await listener.listen();
-      } catch (err) {
-        throw new MistError(ErrorCodes.LISTEN, `cannot listen on ${uri}: ${(err as Error).message}`, { cause: err });
-      }
-      this.listeners.push(listener);
-      this.logger.info({ url: listener.url }, `listening on ${listener.url}`);
-    }
+    return { ...context, serveSocket: socketServer(context) };
   }
 }
 

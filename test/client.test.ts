@@ -9,7 +9,8 @@ import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import test, { type ExecutionContext } from 'ava';
-import { backoffDelay, backoffOptions } from '../client/backoff.ts';
+import { backoffOptions } from '../client/backoff.ts';
+import { backoffDelay } from '../core/backoff.ts';
 import {
   ClientErrorCodes,
   connect,

@@ -5,12 +5,12 @@
 import test, { type ExecutionContext } from 'ava';
 import type { Identity } from '../core/auth.ts';
 import { STORE_UNAVAILABLE } from '../core/auth.ts';
-import { command, type CommandRegistry } from '../core/commands.ts';
+import { command } from '../core/commands.ts';
 import { CommandError } from '../core/errors.ts';
 import type { Frame, Message } from '../core/protocol.ts';
 import type { CommandResult } from '../core/result.ts';
 import type { Session, Sink } from '../core/session.ts';
-import { TOKENS } from '../core/tokens.ts';
+import { definePlugin } from '../host/api.ts';
 import type { MistServer } from '../host/server.ts';
 import { LineClient, startTestServer } from './helpers/server.ts';
 
@@ -36,9 +36,9 @@ class TestCommands {
 
 /** A server, with an authenticator and a token `user-token` for tag `a` when `auth`, and the test commands. */
 async function dispatchServer(t: ExecutionContext, auth = false): Promise<MistServer> {
-  const { server } = await startTestServer(t, auth ? { authenticator: 'memory://', token: ADMIN } : {});
+  const plugin = definePlugin({ name: 'test', register: (api) => api.commands.add(new TestCommands()) });
+  const { server } = await startTestServer(t, auth ? { authenticator: 'memory://', token: ADMIN } : {}, [plugin]);
   if (auth) await server.auth.register('user-token', ['a']);
-  server.container.resolve<CommandRegistry>(TOKENS.Commands).add(new TestCommands(), 'test');
   return server;
 }
 

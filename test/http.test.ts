@@ -5,8 +5,6 @@
 import { connect } from 'node:net';
 import test, { type ExecutionContext } from 'ava';
 import { Gauge } from 'prom-client';
-import type { Metrics } from '../host/metrics.ts';
-import { TOKENS } from '../core/tokens.ts';
 import { CommandError } from '../core/errors.ts';
 import type { RefusalKind } from '../core/result.ts';
 import type { ConfigFile } from '../host/config-schema.ts';
@@ -394,7 +392,7 @@ test('GET /subscribe/websocket upgrades on the http port, with the same auth rul
 
 test('other parts of the server add their own metrics to the registry GET /metrics serves', async (t) => {
   const { server, url } = await httpServer(t);
-  const metrics = server.container.resolve<Metrics>(TOKENS.Metrics);
+  const { metrics } = server;
   new Gauge({
     name: 'mist_backplane_connected',
     help: 'Whether the backplane is connected.',

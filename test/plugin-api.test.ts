@@ -1,15 +1,15 @@
 /**
- * The plugin API beyond registration: option shapes and validation,
- * lifecycle hooks and their order, plugins given as package folders, and
- * command handlers added as ready-made objects.
+ * The plugin API beyond registration: the names the package exports, option
+ * shapes and validation, lifecycle hooks and their order, plugins given as
+ * package folders, and command handlers added as ready-made objects.
  */
 import { readdir, readFile } from 'node:fs/promises';
 import test, { type ExecutionContext } from 'ava';
 import type { ConfigFile } from '../host/config-schema.ts';
 import { buildConfig } from '../host/config.ts';
-import { ErrorCodes, MistError } from '../core/errors.ts';
+import { ErrorCodes, MistError, ShapeError } from '../core/errors.ts';
 import { createLogger } from '../core/logger.ts';
-import { checkOptions, OptionsError } from '../host/options.ts';
+import { checkOptions } from '../host/shape.ts';
 import { definePlugin } from '../host/api.ts';
 import { MistServer } from '../host/server.ts';
 import { builtinPlugins } from '../plugins/preset.ts';
@@ -138,17 +138,32 @@ test.serial.beforeEach(() => {
   events().length = 0;
 });
 
+test('the package exports exactly these runtime values: a new one is a deliberate change, made here', async (t) => {
+  const mist = await import(CORE);
+  t.deepEqual(Object.keys(mist).sort(), [
+    'CommandError',
+    'ErrorCodes',
+    'MistError',
+    'MistServer',
+    'WEBSOCKET_PATH',
+    'command',
+    'dataJson',
+    'definePlugin',
+    'startServer',
+  ]);
+});
+
 test('checkOptions fills defaults, keeps given values and refuses unknown keys, naming them', (t) => {
   const shape = { name: { type: 'string', required: true }, every: { type: 'integer', default: 10 }, tags: { type: 'strings' } } as const;
   t.deepEqual(checkOptions(shape, { name: 'x' }), { name: 'x', every: 10 });
   t.deepEqual(checkOptions(shape, { name: 'x', every: 3, tags: ['a'] }), { name: 'x', every: 3, tags: ['a'] });
-  const unknown = t.throws(() => checkOptions(shape, { name: 'x', evrey: 3 }), { instanceOf: OptionsError });
+  const unknown = t.throws(() => checkOptions(shape, { name: 'x', evrey: 3 }), { instanceOf: ShapeError });
   t.is(unknown?.key, 'options.evrey');
   t.regex(unknown?.message ?? '', /known: name, every, tags/);
-  t.is(t.throws(() => checkOptions(shape, {}), { instanceOf: OptionsError })?.key, 'options.name');
-  t.is(t.throws(() => checkOptions(shape, { name: 'x', every: 1.5 }), { instanceOf: OptionsError })?.message, 'options.every must be an integer');
-  t.is(t.throws(() => checkOptions(shape, { name: 'x', tags: ['a', 1] }), { instanceOf: OptionsError })?.key, 'options.tags');
-  t.is(t.throws(() => checkOptions(shape, ['x']), { instanceOf: OptionsError })?.message, 'options must be an object');
+  t.is(t.throws(() => checkOptions(shape, {}), { instanceOf: ShapeError })?.key, 'options.name');
+  t.is(t.throws(() => checkOptions(shape, { name: 'x', every: 1.5 }), { instanceOf: ShapeError })?.message, 'options.every must be an integer');
+  t.is(t.throws(() => checkOptions(shape, { name: 'x', tags: ['a', 1] }), { instanceOf: ShapeError })?.key, 'options.tags');
+  t.is(t.throws(() => checkOptions(shape, ['x']), { instanceOf: ShapeError })?.message, 'options must be an object');
   t.deepEqual(checkOptions({ on: { type: 'boolean', default: false } }, undefined), { on: false });
 });
 

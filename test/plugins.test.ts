@@ -75,12 +75,12 @@ export default definePlugin({
 `,
 
   'stats.plugin.ts': `
-import { command, definePlugin, TOKENS, type Broker, type Message } from '${CORE}';
+import { command, definePlugin, type Message } from '${CORE}';
 
 export default definePlugin({
   name: 'stats-plugin',
   register(api) {
-    const broker = api.container.resolve<Broker>(TOKENS.Broker);
+    const broker = api.broker;
     class StatsCommands {
       @command('stats')
       stats(): Message {
@@ -92,15 +92,14 @@ export default definePlugin({
 });
 `,
 
-  // The style docs/plugins.md shows: constructor injection by token, from a file outside the repository.
-  'injected.plugin.ts': `
-import { command, definePlugin, inject, injectable, TOKENS, type Broker, type Logger, type Message, type Request, type Session } from '${CORE}';
+  // The style docs/plugins.md shows: services from the api handed to a command class's constructor, from a file outside the repository.
+  'services.plugin.ts': `
+import { command, definePlugin, type BrokerService, type Connection, type Logger, type Message, type Request } from '${CORE}';
 
-@injectable()
 class PublishedCommands {
   constructor(
-    @inject(TOKENS.Broker) private readonly broker: Broker,
-    @inject(TOKENS.Logger) private readonly logger: Logger,
+    private readonly broker: BrokerService,
+    private readonly logger: Logger,
   ) {}
 
   @command('published')
@@ -110,19 +109,40 @@ class PublishedCommands {
 
   /** Subscribes after an await, as a permission check against a database would. */
   @command('late-subscribe', { tags: 'required' })
-  async lateSubscribe(request: Request, session: Session): Promise<Message> {
+  async lateSubscribe(request: Request, connection: Connection): Promise<Message> {
     this.logger.info('late subscribe started');
     await new Promise((resolve) => setTimeout(resolve, 50));
-    this.broker.subscribe(session, request.tags);
+    this.broker.subscribe(connection, request.tags);
     this.logger.info('late subscribe done');
     return { command: 'late-subscribe', data: 'success' };
   }
 }
 
 export default definePlugin({
-  name: 'injected-plugin',
+  name: 'services-plugin',
   register(api) {
-    api.commands.add(PublishedCommands);
+    api.commands.add(new PublishedCommands(api.broker, api.logger));
+  },
+});
+`,
+
+  // A class whose constructor wants a service, added as a class: mist has nothing to make it with.
+  'injected-class.plugin.ts': `
+import { command, definePlugin, type BrokerService, type Message } from '${CORE}';
+
+class NeedsBroker {
+  constructor(private readonly broker: BrokerService) {}
+
+  @command('count')
+  count(): Message {
+    return { command: 'count', data: String(this.broker.subscriptionCount) };
+  }
+}
+
+export default definePlugin({
+  name: 'injected-class',
+  register(api) {
+    api.commands.add(NeedsBroker);
   },
 });
 `,
@@ -340,7 +360,7 @@ test('a plugin listed as a plain string gets no options', async (t) => {
   t.deepEqual(await client.request({ command: 'options' }), { command: 'options', data: 'null' });
 });
 
-test('a plugin resolves the Broker from api.container by TOKENS and uses it in a command', async (t) => {
+test("a plugin reads the broker's figures from api.broker in a command", async (t) => {
   const { client } = await startWith(t, { plugins: ['./stats.plugin.ts'] });
   t.deepEqual(await client.request({ command: 'stats' }), { command: 'stats', data: '0' });
   client.send({ command: 'publish', tags: ['a'], data: 'one' });
@@ -348,14 +368,14 @@ test('a plugin resolves the Broker from api.container by TOKENS and uses it in a
   t.deepEqual(await client.request({ command: 'stats' }), { command: 'stats', data: '2' });
 });
 
-test('a plugin outside the repository gets core services by constructor injection with @inject(TOKENS.X)', async (t) => {
-  const { client } = await startWith(t, { plugins: ['./injected.plugin.ts'] });
+test('a plugin outside the repository hands the services of its api to the constructor of its commands', async (t) => {
+  const { client } = await startWith(t, { plugins: ['./services.plugin.ts'] });
   client.send({ command: 'publish', tags: ['a'], data: 'one' });
   t.deepEqual(await client.request({ command: 'published' }), { command: 'published', data: '1' });
 });
 
 test('an asynchronous subscribe that finishes after its connection closed leaves no subscription behind', async (t) => {
-  const { server, logs, client } = await startWith(t, { plugins: ['./injected.plugin.ts'] });
+  const { server, logs, client } = await startWith(t, { plugins: ['./services.plugin.ts'] });
   client.send({ command: 'late-subscribe', tags: ['late'] });
   await eventually(() => logs.some((line) => line.msg === 'late subscribe started'), 5000, 'the handler started');
   // Closing the server closes the connection while the handler awaits (a paused socket would not see the client go).
@@ -418,6 +438,11 @@ test('that does not exist', notAPlugin, 'missing.plugin.ts');
 test('a missing npm package named as a plugin fails start-up with MIST_ERR_PLUGIN naming it', async (t) => {
   const message = await failsToStart(t, { plugins: ['mist-plugin-that-does-not-exist'] }, ErrorCodes.PLUGIN);
   t.regex(message, /mist-plugin-that-does-not-exist/);
+});
+
+test('a command class whose constructor takes arguments, added as a class, fails start-up saying to add an object', async (t) => {
+  const message = await failsToStart(t, { plugins: ['./injected-class.plugin.ts'] }, ErrorCodes.PLUGIN);
+  t.is(message, 'plugin "injected-class" added the class NeedsBroker, whose constructor takes arguments: add an object made from it instead');
 });
 
 test('a plugin whose register throws fails start-up naming the plugin and the cause', async (t) => {

@@ -2,17 +2,19 @@ import test, { type ExecutionContext } from 'ava';
 import fc from 'fast-check';
 import { DEFAULT_LIMITS } from '../host/defaults.ts';
 import type { Limits } from '../core/limits.ts';
-import { Frame, INVALID_MESSAGE_COMMAND, ProtocolError, parseRequest } from '../core/protocol.ts';
-import { canonicalTags, compareTagSets, tagSetKey } from '../core/tags.ts';
+import { CommandError } from '../core/errors.ts';
+import { Frame, INVALID_MESSAGE_COMMAND, parseRequest } from '../core/protocol.ts';
+import { canonicalTags, tagSetKey } from '../core/tags.ts';
+import { compareTagSets } from '../plugins/commands/tag-sets.ts';
 
 function limits(overrides: Partial<Limits> = {}): Limits {
   return { ...DEFAULT_LIMITS, ...overrides };
 }
 
-/** Parses `input` (a string as received, or a value to encode as JSON) expecting a ProtocolError. */
-function refused(t: ExecutionContext, input: unknown, overrides: Partial<Limits> = {}): ProtocolError {
+/** Parses `input` (a string as received, or a value to encode as JSON) expecting a refusal. */
+function refused(t: ExecutionContext, input: unknown, overrides: Partial<Limits> = {}): CommandError {
   const text = typeof input === 'string' ? input : JSON.stringify(input);
-  const error = t.throws(() => parseRequest(text, limits(overrides)), { instanceOf: ProtocolError });
+  const error = t.throws(() => parseRequest(text, limits(overrides)), { instanceOf: CommandError });
   if (!error) throw new Error(`parseRequest accepted ${text}`);
   return error;
 }
@@ -108,7 +110,7 @@ test('data of any JSON value is passed through unchanged', (t) => {
 
 test('a frame of bytes that are not valid UTF-8 is refused as invalid UTF-8, not decoded with replacement characters', (t) => {
   const line = Buffer.concat([Buffer.from('{"command":"publish","tags":["a"],"data":"'), Buffer.from([0xff, 0xfe]), Buffer.from('"}')]);
-  const error = t.throws(() => parseRequest(line, limits()), { instanceOf: ProtocolError });
+  const error = t.throws(() => parseRequest(line, limits()), { instanceOf: CommandError });
   t.is(error?.command, INVALID_MESSAGE_COMMAND);
   t.is(error?.message, 'invalid UTF-8');
 });
@@ -264,7 +266,7 @@ test('any tag is accepted exactly when its UTF-8 length is within maxTagBytes', 
         try {
           accepted = parseRequest(text, limits({ maxTagBytes: max })).tags[0] === tag;
         } catch (err) {
-          if (!(err instanceof ProtocolError) || err.command !== 'subscribe') throw err;
+          if (!(err instanceof CommandError) || err.command !== 'subscribe') throw err;
           accepted = false;
         }
         if (accepted !== Buffer.byteLength(tag) <= max) {
@@ -276,7 +278,7 @@ test('any tag is accepted exactly when its UTF-8 length is within maxTagBytes', 
   );
 });
 
-test('any input either parses or throws a ProtocolError, never anything else', (t) => {
+test('any input either parses or throws a CommandError, never anything else', (t) => {
   const input = fc.oneof(
     fc.string({ unit: 'binary' }),
     fc.jsonValue().map((value) => JSON.stringify(value)),
@@ -291,7 +293,7 @@ test('any input either parses or throws a ProtocolError, never anything else', (
           const request = parseRequest(text, limits({ maxTags: 4, maxTagBytes: 8 }));
           if (typeof request.command !== 'string' || !Array.isArray(request.tags)) throw new Error('bad request shape');
         } catch (err) {
-          if (!(err instanceof ProtocolError)) throw err;
+          if (!(err instanceof CommandError)) throw err;
         }
       }),
       { numRuns: 1000 },
@@ -299,10 +301,10 @@ test('any input either parses or throws a ProtocolError, never anything else', (
   );
 });
 
-test('ProtocolError is an Error carrying the command its reply names', (t) => {
-  const error = new ProtocolError('subscribe', 'a tag must not be empty');
+test('a protocol refusal is a CommandError carrying the command its reply names', (t) => {
+  const error = new CommandError('a tag must not be empty', 'invalid', { command: 'subscribe' });
   t.true(error instanceof Error);
-  t.is(error.name, 'ProtocolError');
+  t.is(error.name, 'CommandError');
   t.is(error.command, 'subscribe');
   t.is(error.message, 'a tag must not be empty');
 });

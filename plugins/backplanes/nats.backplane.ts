@@ -12,7 +12,7 @@
  */
 import type { ConnectionOptions, NatsConnection } from 'nats';
 import { type Backplane, type BackplaneContext, definePlugin } from '../../host/index.ts';
-import { backoffMs, settleWithin } from './backoff.ts';
+import { settleWithin } from './settle.ts';
 
 export default definePlugin({
   name: 'nats-backplane',
@@ -50,7 +50,7 @@ export class NatsBackplane implements Backplane {
       maxReconnectAttempts: -1,
       // The client asks for the delay on every turn of its reconnect loop, not once per failed attempt: so the
       // wait grows with the time since the loss instead — attempts at about 0.1, 0.2, 0.4… s, then every 5 s.
-      reconnectDelayHandler: () => this.reconnectDelay(),
+      reconnectDelayHandler: () => this.reconnectLoopDelay(),
       // Notice a dead server in seconds, not minutes.
       pingInterval: 5000,
       maxPingOut: 2,
@@ -87,7 +87,7 @@ export class NatsBackplane implements Backplane {
     await settleWithin(connection.close(), 1000);
   }
 
-  private reconnectDelay(): number {
+  private reconnectLoopDelay(): number {
     const now = Date.now();
     // The loop asks at least every 5 s while it runs: a longer pause means a new outage.
     if (now - this.askedAt > 6000) this.lostAt = now;
@@ -104,7 +104,7 @@ export class NatsBackplane implements Backplane {
     } catch (err) {
       if (this.closed) return;
       this.context.disconnected((err as Error).message);
-      this.retry = setTimeout(() => void this.dial(), backoffMs(++this.attempt));
+      this.retry = setTimeout(() => void this.dial(), this.context.reconnectDelay(++this.attempt));
       return;
     }
     if (this.closed) {
@@ -147,6 +147,6 @@ export class NatsBackplane implements Backplane {
     this.up = false;
     this.connection = undefined;
     this.context.disconnected('connection closed');
-    this.retry = setTimeout(() => void this.dial(), backoffMs(++this.attempt));
+    this.retry = setTimeout(() => void this.dial(), this.context.reconnectDelay(++this.attempt));
   }
 }

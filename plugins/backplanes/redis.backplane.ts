@@ -13,7 +13,7 @@
  */
 import type { Redis, RedisOptions } from 'ioredis';
 import { type Backplane, type BackplaneContext, definePlugin } from '../../host/index.ts';
-import { backoffMs, settleWithin } from './backoff.ts';
+import { settleWithin } from './settle.ts';
 
 export default definePlugin({
   name: 'redis-backplane',
@@ -46,7 +46,7 @@ export class RedisBackplane implements Backplane {
       password: url.password ? decodeURIComponent(url.password) : undefined,
       tls: url.protocol === 'rediss:' ? {} : undefined,
       connectionName: 'mist-backplane',
-      retryStrategy: (attempt) => (this.closed ? null : backoffMs(attempt)),
+      retryStrategy: (attempt) => (this.closed ? null : context.reconnectDelay(attempt)),
     };
     this.pub = new RedisClient({ ...base, enableOfflineQueue: false, maxRetriesPerRequest: 0 });
     this.sub = new RedisClient({ ...base, autoResubscribe: false, maxRetriesPerRequest: null });

@@ -4,38 +4,35 @@
  * them, and only when an authenticator is configured (the dispatcher refuses
  * them otherwise, from `role: 'admin'`).
  *
- * Taking permissions away is effective at once: after `unset` or
- * `unregister`, the token's live connections on this node lose the
- * subscriptions they may no longer hold, and their next subscribe or
- * publish is checked against the new tags (docs/auth.md).
+ * Taking permissions away is effective at once (`api.access` sees to it):
+ * after `unset` or `unregister`, the token's live connections on this node
+ * lose the subscriptions they may no longer hold, and their next subscribe
+ * or publish is checked against the new tags (docs/auth.md).
  */
-import { inject, injectable } from 'tsyringe';
 import {
   command,
   CommandError,
-  compareTagSets,
   definePlugin,
-  TOKENS,
-  type Auth,
-  type Broker,
-  type Connections,
+  type AccessService,
+  type BrokerService,
+  type ConnectionsService,
   type Message,
   type Request,
 } from '../../host/index.ts';
+import { compareTagSets } from './tag-sets.ts';
 
 export default definePlugin({
   name: 'admin-commands',
   register(api) {
-    api.commands.add(AdminCommands);
+    api.commands.add(new AdminCommands(api.access, api.connections, api.broker));
   },
 });
 
-@injectable()
 export class AdminCommands {
   constructor(
-    @inject(TOKENS.Auth) private readonly access: Auth,
-    @inject(TOKENS.Connections) private readonly connections: Connections,
-    @inject(TOKENS.Broker) private readonly broker: Broker,
+    private readonly access: AccessService,
+    private readonly connections: ConnectionsService,
+    private readonly broker: BrokerService,
   ) {}
 
   /** Creates a token with its tags; an error if it exists. */
@@ -48,12 +45,7 @@ export class AdminCommands {
   /** Deletes a token; its live connections lose every subscription and may subscribe or publish no more. */
   @command('unregister', { role: 'admin' })
   async unregister(request: Request): Promise<Message> {
-    const token = tokenOf(request);
-    try {
-      await this.access.unregister(token);
-    } finally {
-      this.revoke(token);
-    }
+    await this.access.unregister(tokenOf(request));
     return { command: 'unregister', data: 'success' };
   }
 
@@ -67,12 +59,7 @@ export class AdminCommands {
   /** Removes tags from a token; its live connections lose the subscriptions that used them. */
   @command('unset', { role: 'admin', tags: 'required' })
   async unset(request: Request): Promise<Message> {
-    const token = tokenOf(request);
-    try {
-      await this.access.removeTags(token, request.tags);
-    } finally {
-      this.revoke(token);
-    }
+    await this.access.removeTags(tokenOf(request), request.tags);
     return { command: 'unset', data: 'success' };
   }
 
@@ -98,19 +85,10 @@ export class AdminCommands {
   @command('listall', { role: 'admin' })
   listall(): Message {
     const all = new Map<string, readonly string[]>();
-    for (const session of this.connections.sessions()) {
-      for (const [key, tags] of session.subscriptions) all.set(key, tags);
+    for (const connection of this.connections.list()) {
+      for (const [key, tags] of connection.subscriptions) all.set(key, tags);
     }
     return { command: 'listall', data: JSON.stringify([...all.values()].sort(compareTagSets)) };
-  }
-
-  /** Drops the subscriptions the token's live connections may no longer hold. */
-  private revoke(token: string): void {
-    for (const session of this.connections.sessions()) {
-      const identity = session.identity;
-      if (identity.role !== 'user' || identity.token !== token) continue;
-      for (const tags of this.access.forbiddenSubscriptions(session)) this.broker.unsubscribe(session, tags);
-    }
   }
 }
 

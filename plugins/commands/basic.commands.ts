@@ -6,18 +6,15 @@
 import {
   command,
   CommandError,
-  compareTagSets,
   dataJson,
   definePlugin,
-  inject,
-  injectable,
-  TOKENS,
-  type Auth,
-  type Broker,
+  type AccessService,
+  type BrokerService,
+  type Connection,
   type Message,
   type Request,
-  type Session,
 } from '../../host/index.ts';
+import { compareTagSets } from './tag-sets.ts';
 
 /** Failed `auth` attempts after which a connection is closed, so tokens cannot be guessed at leisure. */
 export const MAX_FAILED_AUTHS = 3;
@@ -25,15 +22,17 @@ export const MAX_FAILED_AUTHS = 3;
 export default definePlugin({
   name: 'basic-commands',
   register(api) {
-    api.commands.add(BasicCommands);
+    api.commands.add(new BasicCommands(api.broker, api.access));
   },
 });
 
-@injectable()
 export class BasicCommands {
+  /** Failed `auth` attempts over each connection's life. */
+  private readonly failedAuths = new WeakMap<Connection, number>();
+
   constructor(
-    @inject(TOKENS.Broker) private readonly broker: Broker,
-    @inject(TOKENS.Auth) private readonly access: Auth,
+    private readonly broker: BrokerService,
+    private readonly access: AccessService,
   ) {}
 
   @command('ping', { anonymous: true })
@@ -42,22 +41,22 @@ export class BasicCommands {
   }
 
   @command('subscribe', { tags: 'required', tagPermission: true })
-  subscribe(request: Request, session: Session): Message {
-    this.broker.subscribe(session, request.tags);
+  subscribe(request: Request, connection: Connection): Message {
+    this.broker.subscribe(connection, request.tags);
     return { command: 'subscribe', tags: request.tags, data: 'success' };
   }
 
   /** Removes exactly that tag set; unsubscribing from a set not held succeeds and changes nothing. */
   @command('unsubscribe', { tags: 'required' })
-  unsubscribe(request: Request, session: Session): Message {
-    this.broker.unsubscribe(session, request.tags);
+  unsubscribe(request: Request, connection: Connection): Message {
+    this.broker.unsubscribe(connection, request.tags);
     return { command: 'unsubscribe', tags: request.tags, data: 'success' };
   }
 
   /** Fire-and-forget, like the original: no reply unless it fails. `data` goes out exactly as it came. */
   @command('publish', { tags: 'required', data: 'any', tagPermission: true })
-  publish(request: Request, session: Session): void {
-    this.broker.publish(session, request.tags, dataJson(request));
+  publish(request: Request, connection: Connection): void {
+    this.broker.publish(connection, request.tags, dataJson(request));
   }
 
   /**
@@ -65,8 +64,8 @@ export class BasicCommands {
    * original, whose `data` is a string, still decode it.
    */
   @command('list')
-  list(_request: Request, session: Session): Message {
-    const subscriptions = [...session.subscriptions.values()].sort(compareTagSets);
+  list(_request: Request, connection: Connection): Message {
+    const subscriptions = [...connection.subscriptions.values()].sort(compareTagSets);
     return { command: 'list', data: JSON.stringify(subscriptions) };
   }
 
@@ -78,16 +77,12 @@ export class BasicCommands {
    * authenticator anyone may do anything, so any token succeeds.
    */
   @command('auth', { anonymous: true })
-  async auth(request: Request, session: Session): Promise<Message> {
+  async auth(request: Request, connection: Connection): Promise<Message> {
     if (typeof request.data !== 'string' || request.data === '') throw new CommandError('auth needs the token as data');
-    const identity = await this.access.identify(request.data);
-    if (identity) {
-      session.identity = identity;
-      // Subscriptions made under another identity, or before this token lost tags on another node, go.
-      for (const tags of this.access.forbiddenSubscriptions(session)) this.broker.unsubscribe(session, tags);
-      return { command: 'auth', data: 'success' };
-    }
-    if (++session.failedAuths >= MAX_FAILED_AUTHS) {
+    if (await this.access.authenticate(connection, request.data)) return { command: 'auth', data: 'success' };
+    const failed = (this.failedAuths.get(connection) ?? 0) + 1;
+    this.failedAuths.set(connection, failed);
+    if (failed >= MAX_FAILED_AUTHS) {
       throw new CommandError('invalid token; too many failed attempts, closing the connection', 'unauthenticated', { close: true });
     }
     throw new CommandError('invalid token', 'unauthenticated');

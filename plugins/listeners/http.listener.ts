@@ -17,8 +17,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { DependencyContainer } from 'tsyringe';
-import { CommandError, definePlugin, parseMessage, type ListenerContext, type Metrics, TOKENS } from '../../host/index.ts';
+import { CommandError, definePlugin, parseMessage, type ListenerContext, type MetricsService, WEBSOCKET_PATH } from '../../host/index.ts';
 import { EVENTS_PATH, serveEvents } from './sse.ts';
 import type { TlsPaths } from './tls-credentials.ts';
 import {
@@ -35,14 +34,14 @@ import {
   TOKEN_HEADER,
   WebListener,
 } from './web.ts';
-import { WEBSOCKET_PATH, WebSocketEndpoint } from './websocket.ts';
+import { WebSocketEndpoint } from './websocket.ts';
 
 export default definePlugin({
   name: 'http',
   register(api) {
     const { tls } = api.config;
-    api.listeners.register('http', (url, context) => new HttpListener(url, context, false, tls, api.container));
-    api.listeners.register('https', (url, context) => new HttpListener(url, context, true, tls, api.container));
+    api.listeners.register('http', (url, context) => new HttpListener(url, context, false, tls, api.metrics));
+    api.listeners.register('https', (url, context) => new HttpListener(url, context, true, tls, api.metrics));
   },
 });
 
@@ -70,7 +69,7 @@ export class HttpListener extends WebListener {
     context: ListenerContext,
     secure: boolean,
     tls: TlsPaths | undefined,
-    private readonly container: DependencyContainer,
+    private readonly metrics: MetricsService,
   ) {
     super(address, context, secure, tls);
   }
@@ -126,10 +125,8 @@ export class HttpListener extends WebListener {
         return text(res, 200, 'pong');
       case '/healthz':
         return sendJson(res, 200, { status: 'ok' });
-      case '/metrics': {
-        const metrics = this.container.resolve<Metrics>(TOKENS.Metrics);
-        return text(res, 200, await metrics.render(), metrics.contentType);
-      }
+      case '/metrics':
+        return text(res, 200, await this.metrics.render(), this.metrics.contentType);
       case '/publish':
         if (method === 'OPTIONS') return preflight(res);
         return this.publish(req, res, url);

@@ -4,11 +4,8 @@
  */
 import { createServer, type Server, type Socket } from 'node:net';
 // Only what the package exports, as a third-party plugin would import from 'mist'.
-import { definePlugin, FlushScheduler, serveSocket, type Listener, type ListenerContext } from '../../host/index.ts';
+import { definePlugin, type Listener, type ListenerContext } from '../../host/index.ts';
 import { bind } from './bind.ts';
-
-/** Idle time before TCP keepalive probes start. */
-const KEEPALIVE_MS = 30_000;
 
 export default definePlugin({
   name: 'tcp',
@@ -35,8 +32,6 @@ export class TcpListener implements Listener {
    */
   private readonly connections = new Set<Socket>();
   private closing: Promise<void> | undefined;
-  /** Coalesces the writes of every connection of this listener (see core/flush.ts). */
-  private readonly flusher: FlushScheduler;
   url: string;
 
   private readonly scheme: string;
@@ -48,7 +43,6 @@ export class TcpListener implements Listener {
   ) {
     this.url = address.href;
     this.scheme = options.scheme ?? 'tcp';
-    this.flusher = new FlushScheduler(context.limits.flushIntervalMs);
   }
 
   async listen(): Promise<void> {
@@ -80,14 +74,7 @@ export class TcpListener implements Listener {
 
   private accept(socket: Socket): void {
     this.sockets.add(socket);
-    socket.setNoDelay(true);
-    // A peer that vanished without a FIN or RST is found and reaped.
-    socket.setKeepAlive(true, KEEPALIVE_MS);
-    serveSocket(socket, this.context, {
-      transport: this.scheme,
-      remote: `${socket.remoteAddress}:${socket.remotePort}`,
-      flusher: this.flusher,
-    });
+    this.context.serveSocket(socket, { transport: this.scheme, remote: `${socket.remoteAddress}:${socket.remotePort}` });
     socket.once('close', () => this.sockets.delete(socket));
   }
 }

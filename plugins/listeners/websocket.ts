@@ -19,10 +19,9 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
-import { CommandError, type Frame, type Identity, type ListenerContext, type Session, type Sink } from '../../host/index.ts';
+import { CommandError, type Frame, type Identity, type ListenerContext, type Session, type Sink, WEBSOCKET_PATH } from '../../host/index.ts';
 import { identityOf, refuseUpgrade, remoteOf } from './web.ts';
 
-export const WEBSOCKET_PATH = '/subscribe/websocket';
 /** How long a closing WebSocket may take to flush before it is terminated. */
 const END_TIMEOUT_MS = 2000;
 /** WebSocket close code for a message too big to process (RFC 6455). */

@@ -5,9 +5,7 @@
  * this process against the real service, on a channel prefix of its own.
  */
 import test, { type ExecutionContext } from 'ava';
-import type { Metrics } from '../../host/metrics.ts';
 import type { MistServer } from '../../host/server.ts';
-import { TOKENS } from '../../core/tokens.ts';
 import type { Message } from '../../core/protocol.ts';
 import { ChannelTap, clusterUri, ServiceProcess, serviceAvailable, uniquePrefix, type BackplaneKind } from './backplane-services.ts';
 import { eventually, LineClient, startTestServer, type LogLines } from './server.ts';
@@ -180,7 +178,7 @@ export async function clusterTests(kind: BackplaneKind): Promise<void> {
     await remoteInterest(a, 1);
     (await client(t, a)).send(publication(['m'], 'x'));
     await eventually(() => a.server.cluster!.stats.forwarded === 1, 5000, 'forwarded');
-    const text = await a.server.container.resolve<Metrics>(TOKENS.Metrics).render();
+    const text = await a.server.metrics.render();
     t.regex(text, /^mist_cluster_backplane_up 1$/m);
     t.regex(text, /^mist_cluster_peers 1$/m);
     t.regex(text, /^mist_cluster_remote_subscriptions 1$/m);

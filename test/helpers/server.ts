@@ -9,6 +9,7 @@ import type { ConfigFile } from '../../host/config-schema.ts';
 import { buildConfig } from '../../host/config.ts';
 import { createLogger } from '../../core/logger.ts';
 import type { Message } from '../../core/protocol.ts';
+import type { MistPlugin } from '../../host/api.ts';
 import { MistServer } from '../../host/server.ts';
 import { builtinPlugins } from '../../plugins/preset.ts';
 import { Wakeup } from './wakeup.ts';
@@ -26,14 +27,15 @@ export function logCapture(logs: LogLines): Writable {
   });
 }
 
-/** Starts a server on a free TCP port (unless `config` says otherwise); closed at teardown. */
+/** Starts a server on a free TCP port (unless `config` says otherwise), with `plugins` after the built-in ones; closed at teardown. */
 export async function startTestServer(
   t: ExecutionContext,
   config: ConfigFile = {},
+  plugins: readonly MistPlugin[] = [],
 ): Promise<{ server: MistServer; logs: LogLines }> {
   const logs: LogLines = [];
   const full = buildConfig({ listeners: ['tcp://127.0.0.1:0'], logLevel: 'DEBUG', ...config });
-  const server = new MistServer(full, { logger: createLogger(full.logLevel, logCapture(logs)), plugins: builtinPlugins });
+  const server = new MistServer(full, { logger: createLogger(full.logLevel, logCapture(logs)), plugins: [...builtinPlugins, ...plugins] });
   t.teardown(() => server.close());
   await server.start();
   return { server, logs };

@@ -6,7 +6,7 @@
  *   → {"command":"__name__","tags":["a"],"data":"hello"}
  *   ← {"command":"__name__","tags":["a"],"data":"hello"}
  */
-import { command, CommandError, definePlugin, type Logger, type Message, type Request, type Session } from 'mist';
+import { command, CommandError, definePlugin, type Connection, type Logger, type Message, type Request } from 'mist';
 
 export default definePlugin({
   name: '__name__',
@@ -14,6 +14,7 @@ export default definePlugin({
   options: {
     prefix: { type: 'string', default: '', description: 'put before the data of every reply' },
   },
+  // The command gets what it needs from the api here: options, a logger, and services such as api.broker.
   register(api, options) {
     api.commands.add(new __Name__Command(options.prefix, api.logger));
   },
@@ -31,9 +32,9 @@ export class __Name__Command {
    * mist checks these before the handler runs.
    */
   @command('__name__', { data: 'string' })
-  run(request: Request, session: Session): Message {
+  run(request: Request, connection: Connection): Message {
     if (request.data === undefined) throw new CommandError('__name__ needs data');
-    this.logger.debug({ session: session.id }, '__name__');
+    this.logger.debug({ connection: connection.id }, '__name__');
     return { command: '__name__', tags: request.tags, data: this.prefix + (request.data as string) };
   }
 }

@@ -6,13 +6,13 @@
  * A listener owns its transport and nothing else: it accepts connections,
  * opens a session for each (`context.open`), feeds it the frames it reads
  * and hands it a `Sink` to write replies and messages to. For a stream
- * socket speaking mist's line protocol, `serveSocket` does all of that; a
- * transport of another shape calls `context.open` with a `Sink` of its own
- * (see mist's ws listener). Parsing, commands, permissions and matching all
- * happen in mist's core.
+ * socket speaking mist's line protocol, `context.serveSocket` does all of
+ * that; a transport of another shape calls `context.open` with a `Sink` of
+ * its own (see mist's ws listener). Parsing, commands, permissions and
+ * matching all happen in mist's core.
  */
 import { createServer, type Server, type Socket } from 'node:net';
-import { definePlugin, FlushScheduler, serveSocket, type Listener, type ListenerContext } from 'mist';
+import { definePlugin, type Listener, type ListenerContext } from 'mist';
 
 export default definePlugin({
   name: '__name__',
@@ -25,8 +25,6 @@ export class __Name__Listener implements Listener {
   private readonly server: Server;
   private readonly sockets = new Set<Socket>();
   private closing: Promise<void> | undefined;
-  /** Batches the writes of all this listener's connections (mist's write coalescing). */
-  private readonly flusher: FlushScheduler;
   readonly url: string;
   /** The socket file: the URI's path, e.g. `__name__:///run/mist.sock` → `/run/mist.sock`. */
   readonly path: string;
@@ -35,7 +33,6 @@ export class __Name__Listener implements Listener {
     this.path = decodeURIComponent(address.pathname);
     if (!this.path || this.path === '/') throw new Error(`${address.href}: give the socket's path, as in __name__:///tmp/mist.sock`);
     this.url = address.href;
-    this.flusher = new FlushScheduler(context.limits.flushIntervalMs);
     // Half-open: a client that ends its side still gets the replies to what it sent.
     this.server = createServer({ allowHalfOpen: true }, (socket) => this.accept(socket));
   }
@@ -62,10 +59,10 @@ export class __Name__Listener implements Listener {
     return this.closing;
   }
 
-  /** mist's line protocol on the socket: a session, its input framed by line, its output batched. */
+  /** mist's line protocol on the socket: a session, its input framed by line, its output batched with the other sockets'. */
   private accept(socket: Socket): void {
     this.sockets.add(socket);
-    serveSocket(socket, this.context, { transport: '__name__', remote: this.path, flusher: this.flusher });
+    this.context.serveSocket(socket, { transport: '__name__', remote: this.path });
     socket.once('close', () => this.sockets.delete(socket));
   }
 }

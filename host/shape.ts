@@ -1,8 +1,9 @@
 /**
- * Plugin options: what a config file's `plugins: [{ module, options }]`
- * entry hands a plugin, checked against the shape the plugin declares before
- * its `register` runs, so a typo stops start-up with a message naming the
- * plugin and the key instead of surfacing later as odd behaviour.
+ * The one validator for what people write: a config file (config-schema.ts)
+ * and a plugin's options (checked against the shape the plugin declares
+ * before its `register` runs). A value that does not fit stops start-up
+ * with a {@link ShapeError} naming its key path (`limits.maxTags`,
+ * `options.every`), instead of surfacing later as odd behaviour.
  *
  * @example
  * ```ts
@@ -19,6 +20,7 @@
  * });
  * ```
  */
+import { ShapeError } from '../core/errors.ts';
 
 /** The value types an option may have. `strings` is a list of strings; `object` any JSON object; `any` anything. */
 export type OptionType = 'string' | 'number' | 'integer' | 'boolean' | 'strings' | 'object' | 'any';
@@ -62,49 +64,76 @@ export type OptionsOf<S extends OptionsShape> = {
     : ValueOf<S[K]['type']> | undefined;
 };
 
-/** An option value that does not fit its shape; `key` is the path, e.g. `options.every`. */
-export class OptionsError extends Error {
-  constructor(
-    readonly key: string,
-    readonly problem: string,
-  ) {
-    super(`${key} ${problem}`);
-    this.name = 'OptionsError';
-  }
+/** What the config file's keys need beyond a plugin option's spec. */
+export interface Spec extends OptionSpec {
+  /** Turns the value as written into the one checked and kept (trimmed, upper-cased…); may throw {@link ShapeError} itself. */
+  parse?: (value: unknown, key: string) => unknown;
+  /** For `string`: a pattern the value must match. */
+  pattern?: RegExp;
+  /** What to say when the value does not fit or is missing, in place of the type's own words: `must be a positive integer`. */
+  must?: string;
+  /** For `object`: its keys, each checked in turn. */
+  keys?: Readonly<Record<string, Spec>>;
+  /** For `object` with `keys`: what a key is called when an unknown one is refused (`limit`). Default `key`. */
+  noun?: string;
+}
+
+/** Checks a plugin's options (`raw` may be absent) against its shape; returns them with defaults filled in. */
+export function checkOptions<S extends OptionsShape>(shape: S, raw: unknown): OptionsOf<S> {
+  return checkShape(shape, raw, 'options', 'option') as OptionsOf<S>;
 }
 
 /**
- * Checks `raw` (the config's `options`, possibly absent) against `shape`
- * and returns the options with defaults filled in. Throws {@link OptionsError}.
+ * Checks the object `raw` (absent: empty) against `keys` and returns the
+ * keys given or defaulted, checked. `name` names the object in messages,
+ * `noun` what an unknown key of it is called, and `prefix` starts its keys'
+ * paths. Throws {@link ShapeError}.
  */
-export function checkOptions<S extends OptionsShape>(shape: S, raw: unknown): OptionsOf<S> {
+export function checkShape(
+  keys: Readonly<Record<string, Spec>>,
+  raw: unknown,
+  name: string,
+  noun: string,
+  prefix = `${name}.`,
+): Record<string, unknown> {
   const input = raw ?? {};
-  if (typeof input !== 'object' || Array.isArray(input)) throw new OptionsError('options', 'must be an object');
+  if (typeof input !== 'object' || Array.isArray(input)) throw new ShapeError(name, 'must be an object');
   const given = input as Record<string, unknown>;
-  const known = Object.keys(shape);
+  const known = Object.keys(keys);
+  const path = (key: string): string => prefix + key;
   for (const key of Object.keys(given)) {
-    if (!known.includes(key)) throw new OptionsError(`options.${key}`, `is not a known option (known: ${known.join(', ') || 'none'})`);
+    if (!known.includes(key)) throw new ShapeError(path(key), `is not a known ${noun} (known: ${known.join(', ') || 'none'})`);
   }
   const result: Record<string, unknown> = {};
-  for (const [key, spec] of Object.entries(shape)) {
+  for (const [key, spec] of Object.entries(keys)) {
     const value = given[key] === undefined ? spec.default : given[key];
     if (value === undefined) {
-      if (spec.required) throw new OptionsError(`options.${key}`, `is required${spec.description ? ` (${spec.description})` : ''}`);
+      if (spec.required) throw new ShapeError(path(key), spec.must ?? `is required${spec.description ? ` (${spec.description})` : ''}`);
       continue;
     }
-    const problem = mismatch(spec, value);
-    if (problem) throw new OptionsError(`options.${key}`, problem);
-    result[key] = value;
+    result[key] = checkValue(spec, value, path(key));
   }
-  return result as OptionsOf<S>;
+  return result;
+}
+
+/** `value` as `spec` keeps it, or a {@link ShapeError} naming `key`. */
+function checkValue(spec: Spec, raw: unknown, key: string): unknown {
+  const value = spec.parse ? spec.parse(raw, key) : raw;
+  if (spec.keys && typeof value === 'object' && value !== null && !Array.isArray(value)) {
+    return checkShape(spec.keys, value, key, spec.noun ?? 'key');
+  }
+  const problem = mismatch(spec, value);
+  if (problem) throw new ShapeError(key, spec.must ?? problem);
+  return value;
 }
 
 /** What is wrong with `value` for `spec`, or undefined. */
-function mismatch(spec: OptionSpec, value: unknown): string | undefined {
+function mismatch(spec: Spec, value: unknown): string | undefined {
   switch (spec.type) {
     case 'string':
       if (typeof value !== 'string') return 'must be a string';
       if (spec.oneOf && !spec.oneOf.includes(value)) return `must be one of ${spec.oneOf.join(', ')}`;
+      if (spec.pattern && !spec.pattern.test(value)) return `must match ${spec.pattern}`;
       return undefined;
     case 'number':
     case 'integer': {

@@ -1,39 +1,44 @@
 /**
  * A stream socket (TCP, TLS, a Unix socket…) speaking newline-delimited
  * JSON, wired to a session: what every line-protocol listener does with a
- * connection once it has accepted it. The tcp and tls listeners use it, and
+ * connection once it has accepted it. Listeners reach it as
+ * `context.serveSocket` (listener.ts); the tcp and tls listeners use it, and
  * so does the listener `mist new` generates.
  */
 import type { Socket } from 'node:net';
-import { LineFramer, type Flushable, type FlushScheduler, type Frame, type ListenerContext, type Session, type Sink } from '../../host/index.ts';
+import { FlushScheduler, type Flushable } from './flush.ts';
+import { LineFramer } from './framing.ts';
+import type { ListenerContext } from './listener.ts';
+import type { Frame } from './protocol.ts';
+import type { ConnectionInfo, Session, Sink } from './session.ts';
+import { KEEPALIVE_MS } from './wire.ts';
 
 /** How long a closing connection may take to flush before it is destroyed. */
 const END_TIMEOUT_MS = 2000;
 
-export interface SocketSessionOptions {
-  /** The listener's scheme, for the session and for logs: `tcp`, `tls`… */
-  transport: string;
-  /** The peer, for logs. */
-  remote: string;
-  /** Coalesces this socket's writes with the listener's other connections'. */
-  flusher: FlushScheduler;
+/**
+ * `serveSocket` for one listener: the writes of all its connections are
+ * coalesced by one {@link FlushScheduler}.
+ */
+export function socketServer(context: Pick<ListenerContext, 'open' | 'limits' | 'logger'>): ListenerContext['serveSocket'] {
+  const flusher = new FlushScheduler(context.limits.flushIntervalMs);
+  return (socket, info) => serveSocket(socket, info, context, flusher);
 }
 
 /**
  * Opens a session for `socket` and feeds it the lines the socket reads; the
- * session closes with the socket. Open the socket with `allowHalfOpen`, so a
- * client that ends its side still gets the replies to what it sent.
- *
- * @example
- * ```ts
- * const flusher = new FlushScheduler(context.limits.flushIntervalMs);
- * createServer({ allowHalfOpen: true }, (socket) =>
- *   serveSocket(socket, context, { transport: 'unix', remote: path, flusher }));
- * ```
+ * session closes with the socket.
  */
-export function serveSocket(socket: Socket, context: ListenerContext, options: SocketSessionOptions): Session {
-  const { transport, remote, flusher } = options;
-  const session = context.open(new SocketSink(socket, flusher), { transport, remote });
+function serveSocket(
+  socket: Socket,
+  info: ConnectionInfo,
+  context: Pick<ListenerContext, 'open' | 'limits' | 'logger'>,
+  flusher: FlushScheduler,
+): Session {
+  // Writes are coalesced here already (flush.ts): Nagle's algorithm would only add delay.
+  socket.setNoDelay(true);
+  socket.setKeepAlive(true, KEEPALIVE_MS);
+  const session = context.open(new SocketSink(socket, flusher), info);
   const framer = new LineFramer(context.limits.maxMessageBytes, {
     line: (bytes) => session.receive(bytes),
     oversized: () => session.rejectOversized(),
@@ -42,7 +47,7 @@ export function serveSocket(socket: Socket, context: ListenerContext, options: S
   // The peer sends nothing more: the session closes once it has answered what came.
   socket.on('end', () => session.inputEnded());
   // Resets and the like end the connection; 'close' follows and cleans up.
-  socket.on('error', (err) => context.logger.debug({ err, session: session.id }, `${transport} connection error`));
+  socket.on('error', (err) => context.logger.debug({ err, session: session.id }, `${info.transport} connection error`));
   socket.once('close', () => session.closed());
   return session;
 }
@@ -53,7 +58,7 @@ export function serveSocket(socket: Socket, context: ListenerContext, options: S
  * {@link FlushScheduler}), in the order they were queued, replies and
  * deliveries alike.
  */
-export class SocketSink implements Sink, Flushable {
+class SocketSink implements Sink, Flushable {
   /** Lines queued since the last flush, in order. */
   private queue: Buffer[] = [];
   /** Their total length. */

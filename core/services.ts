@@ -1,0 +1,82 @@
+/**
+ * What plugins may use of the core: narrow views of the broker, the live
+ * connections and the access rules, which the core classes implement. A
+ * command handler gets the connection its request came from as a
+ * {@link Connection}; a plugin's `register` gets the services on its `api`.
+ * What they leave out (the broker's cluster hooks, a session's delivery
+ * stamp and input queue) is the core's own business.
+ */
+import type { Identity } from './auth.ts';
+import type { Message } from './protocol.ts';
+import type { ConnectionInfo } from './session.ts';
+
+/** The connection a request came from, as a command handler sees it. */
+export interface Connection {
+  /** Unique on this server; for logs. */
+  readonly id: number;
+  readonly info: ConnectionInfo;
+  /** Who it is; {@link AccessService.authenticate} changes it. */
+  readonly identity: Identity;
+  /** Its subscriptions by canonical key, each its sorted distinct tags. */
+  readonly subscriptions: ReadonlyMap<string, readonly string[]>;
+  /** False once it closed: an asynchronous handler may outlive its connection. */
+  readonly isOpen: boolean;
+  /** Sends a reply now, before whatever the handler returns. */
+  reply(message: Message): void;
+  /** Flushes what is queued for the client, then closes. */
+  end(): void;
+}
+
+/** Publishing and subscribing on this node (and, through the cluster, on the others). */
+export interface BrokerService {
+  /**
+   * Delivers a message to every connection holding a subscription ⊆ `tags`,
+   * once each, never to `from`. `data` is JSON text, forwarded as is
+   * (`dataJson(request)` gives a request's); undefined for none. Returns the
+   * deliveries made on this node.
+   */
+  publish(from: Connection | undefined, tags: readonly string[], data: string | undefined): number;
+  /** Subscribes `connection` to `tags` (non-empty); subscribing twice to a set is one subscription. A closed connection is ignored. */
+  subscribe(connection: Connection, tags: readonly string[]): void;
+  /** Removes exactly the subscription `tags`, if `connection` holds it. */
+  unsubscribe(connection: Connection, tags: readonly string[]): void;
+  /** Distinct subscriptions held on this node. */
+  readonly subscriptionCount: number;
+  readonly stats: { readonly published: number; readonly delivered: number };
+}
+
+/** The connections open on this node. */
+export interface ConnectionsService {
+  /** Open now. */
+  readonly count: number;
+  /** Opened since start. */
+  readonly total: number;
+  /** The open connections; for admin commands, not for every message. */
+  list(): Iterable<Connection>;
+}
+
+/**
+ * Who a connection is and what a token may do. Changes go to the
+ * authenticator's store and take effect on this node's live connections
+ * at once: a connection loses the subscriptions its token no longer permits.
+ * A refusal (an unknown token, an existing one, a store that is down)
+ * rejects with a `CommandError` whose message is meant for the client.
+ */
+export interface AccessService {
+  /**
+   * Gives `connection` the identity `token` grants, dropping the
+   * subscriptions that identity may not hold; false for a wrong token (the
+   * connection stays as it was). Without an authenticator every token grants
+   * the unrestricted user.
+   */
+  authenticate(connection: Connection, token: string): Promise<boolean>;
+  /** Creates `token` with `tags`; refused if it exists. */
+  register(token: string, tags: readonly string[]): Promise<void>;
+  /** Deletes `token`; its live connections lose every subscription. */
+  unregister(token: string): Promise<void>;
+  addTags(token: string, tags: readonly string[]): Promise<void>;
+  /** Takes tags from `token`; its live connections lose the subscriptions that used them. */
+  removeTags(token: string, tags: readonly string[]): Promise<void>;
+  /** The token's tags as the store holds them now, sorted; undefined for an unknown token. */
+  tagsOf(token: string): Promise<string[] | undefined>;
+}
