@@ -21,7 +21,7 @@
  */
 import type { AuthenticatorFactory } from '../core/authenticator.ts';
 import type { BackplaneFactory } from '../core/backplane.ts';
-import type { ListenerFactory } from '../core/listener.ts';
+import type { ListenerFactory } from './listener.ts';
 import type { Logger } from '../core/logger.ts';
 import type { AccessService, BrokerService, ConnectionsService } from '../core/services.ts';
 import { TOKENS } from '../core/tokens.ts';

@@ -22,7 +22,7 @@ export type { AccessService, BrokerService, Connection, ConnectionsService } fro
 export type { Identity } from '../core/auth.ts';
 
 // Listeners.
-export type { Listener, ListenerContext, ListenerFactory } from '../core/listener.ts';
+export type { Listener, ListenerContext, ListenerFactory } from './listener.ts';
 export type { ConnectionInfo, Session, Sink } from '../core/session.ts';
 export type { Limits } from '../core/limits.ts';
 export { WEBSOCKET_PATH } from '../core/wire.ts';

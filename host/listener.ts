@@ -3,12 +3,12 @@
  * bytes for one transport. It never interprets a command.
  */
 import type { Socket } from 'node:net';
-import type { Identity } from './auth.ts';
-import type { Limits } from './limits.ts';
-import type { Logger } from './logger.ts';
-import type { RequestFields } from './protocol.ts';
-import type { CommandResult } from './result.ts';
-import type { ConnectionInfo, Session, Sink } from './session.ts';
+import type { Identity } from '../core/auth.ts';
+import type { Limits } from '../core/limits.ts';
+import type { Logger } from '../core/logger.ts';
+import type { RequestFields } from '../core/protocol.ts';
+import type { CommandResult } from '../core/result.ts';
+import type { ConnectionInfo, Session, Sink } from '../core/session.ts';
 
 /** What the core gives a listener. */
 export interface ListenerContext {

@@ -6,12 +6,12 @@
  * so does the listener `mist new` generates.
  */
 import type { Socket } from 'node:net';
-import { FlushScheduler, type Flushable } from './flush.ts';
-import { LineFramer } from './framing.ts';
+import { FlushScheduler, type Flushable } from '../core/flush.ts';
+import { LineFramer } from '../core/framing.ts';
 import type { ListenerContext } from './listener.ts';
-import type { Frame } from './protocol.ts';
-import type { ConnectionInfo, Session, Sink } from './session.ts';
-import { KEEPALIVE_MS } from './wire.ts';
+import type { Frame } from '../core/protocol.ts';
+import type { ConnectionInfo, Session, Sink } from '../core/session.ts';
+import { KEEPALIVE_MS } from '../core/wire.ts';
 
 /** How long a closing connection may take to flush before it is destroyed. */
 const END_TIMEOUT_MS = 2000;
