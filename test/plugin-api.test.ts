@@ -149,6 +149,7 @@ test('the package exports exactly these runtime values: a new one is a deliberat
     'command',
     'dataJson',
     'definePlugin',
+    'parseMessage',
     'startServer',
   ]);
 });
