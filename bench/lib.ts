@@ -84,13 +84,25 @@ function prlimitArgs(nofile: number | undefined, command: string, args: string[]
 
 /**
  * Starts `node bin/mist.js --server` on a free port, with `limits` written to
- * a config file, and resolves once it says it is listening.
+ * a config file, and resolves once it says it is listening. `config` adds
+ * other config keys (`authenticator`, `token`…); `extraListeners` adds
+ * listeners after the TCP one on `port` (the one waited for).
  */
-export async function startMist(options: { name?: string; limits?: Record<string, unknown>; nofile?: number; nodeArgs?: string[] } = {}): Promise<ServerUnderTest> {
+export async function startMist(
+  options: {
+    name?: string;
+    limits?: Record<string, unknown>;
+    nofile?: number;
+    nodeArgs?: string[];
+    config?: Record<string, unknown>;
+    extraListeners?: string[];
+  } = {},
+): Promise<ServerUnderTest> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'mist-bench-'));
   const config = join(dir, 'mist.config.json');
-  writeFileSync(config, JSON.stringify({ listeners: [`tcp://127.0.0.1:${port}`], logLevel: 'WARN', limits: options.limits ?? {} }));
+  const listeners = [`tcp://127.0.0.1:${port}`, ...(options.extraListeners ?? [])];
+  writeFileSync(config, JSON.stringify({ ...options.config, listeners, logLevel: 'WARN', limits: options.limits ?? {} }));
   const [command, args] = prlimitArgs(options.nofile, process.execPath, [...(options.nodeArgs ?? []), join(ROOT, 'bin/mist.js'), '--server', '--config', config]);
   return launch(options.name ?? 'mist', 'mist', port, command, args, dir);
 }
