@@ -20,14 +20,15 @@ export interface CliIo {
   stop?: AbortSignal;
 }
 
+/** The process's own: what bin/mist.js runs with. */
 export function processIo(): CliIo {
   return { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, cwd: process.cwd(), env: process.env };
 }
 
 /**
  * Listens, from this call on, for the request to stop: `stopped` resolves
- * with its name. `unlisten` stops listening (a listener for SIGINT keeps
- * the process from ending on it by default).
+ * with its name. Call `unlisten` when done: while SIGINT has a listener, it
+ * no longer ends the process.
  */
 export function listenForStop(io: CliIo): { stopped: Promise<string>; unlisten: () => void } {
   let resolve!: (name: string) => void;
