@@ -7,12 +7,10 @@ import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { tempFolder } from './helpers/files.ts';
-import { MistCli } from './helpers/mist-cli.ts';
+import { MistCli, WAIT_MS } from './helpers/mist-cli.ts';
 import { LineClient } from './helpers/server.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-/** Generous: the machine is slow and shared. */
-const WAIT_MS = 40_000;
 
 /** A TCP server holding a port on 127.0.0.1, closed at teardown. */
 async function occupy(t: ExecutionContext): Promise<{ server: Server; port: number }> {

@@ -13,8 +13,8 @@ import { main } from '../../cli/main.ts';
 import { Wakeup } from './wakeup.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/mist.js', import.meta.url));
-/** Generous: a child starts node and tsx, and the machine is slow and shared. */
-const WAIT_MS = 40_000;
+/** How long to wait for output or an exit. Generous: a child starts node and tsx, and the machine is slow and shared. */
+export const WAIT_MS = 40_000;
 
 export interface Exit {
   code: number | null;
