@@ -3,11 +3,12 @@
  * `mist subscribe`, `mist publish`. Exit codes: 0 success, 1 failure at run
  * time (refused connection, bad token, error reply), 2 bad usage.
  */
-import type { Readable, Writable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
 // Only the light error module up front: `mist --server` and `--version` need not load the client and ws.
 import type { Delivery, MistClient } from '../client/index.ts';
 import { ClientErrorCodes, MistClientError } from '../client/errors.ts';
+import { listenForStop, type CliIo } from './io.ts';
 
 export const CLIENT_USAGE = `  mist ping      [--host HOST:PORT | --url tcp://…|ws://…] [--token T]
   mist subscribe --tags a,b [--json] [--host … | --url …] [--token T]
@@ -49,31 +50,8 @@ interface Flags {
 
 class UsageError extends Error {}
 
-/** Where a command reads, writes and learns that it should stop; the process's own by default. */
-export interface ClientIo {
-  stdin: Readable;
-  stdout: Writable;
-  stderr: Writable;
-  /** Calls `stop` on SIGINT or SIGTERM (what `mist subscribe` ends on); returns a function that stops listening. */
-  onStop(stop: () => void): () => void;
-}
-
-const PROCESS_IO: ClientIo = {
-  stdin: process.stdin,
-  stdout: process.stdout,
-  stderr: process.stderr,
-  onStop(stop) {
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-    return () => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-    };
-  },
-};
-
 /** Runs `mist <command> …argv`; resolves with the exit code. */
-export async function runClientCommand(command: ClientCommand, argv: string[], io: ClientIo = PROCESS_IO): Promise<number> {
+export async function runClientCommand(command: ClientCommand, argv: string[], io: CliIo): Promise<number> {
   const { stdout, stderr } = io;
   const failure = (message: string): number => {
     stderr.write(`mist: ${message}\n`);
@@ -96,7 +74,7 @@ export async function runClientCommand(command: ClientCommand, argv: string[], i
   } catch (err) {
     return usageError((err as Error).message);
   }
-  const token = flags.token ?? process.env.MIST_TOKEN;
+  const token = flags.token ?? io.env.MIST_TOKEN;
   try {
     switch (command) {
       case 'ping':
@@ -160,11 +138,12 @@ async function ping(url: string, token: string | undefined): Promise<void> {
 }
 
 /** Prints every message until SIGINT/SIGTERM; reconnects by itself if the server goes away. */
-async function subscribe(url: string, token: string | undefined, tags: string[], json: boolean, io: ClientIo): Promise<number> {
+async function subscribe(url: string, token: string | undefined, tags: string[], json: boolean, io: CliIo): Promise<number> {
   const { stdout, stderr } = io;
   let stop!: (code: number) => void;
   const stopped = new Promise<number>((resolve) => (stop = resolve));
-  const unlisten = io.onStop(() => stop(0));
+  const { stopped: stopRequested, unlisten } = listenForStop(io);
+  void stopRequested.then(() => stop(0));
   // A reader that went away (`mist subscribe … | head -1`) is a normal end.
   const onStdoutError = (err: NodeJS.ErrnoException) => {
     if (err.code !== 'EPIPE') stderr.write(`mist: stdout: ${err.message}\n`);

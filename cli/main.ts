@@ -1,6 +1,6 @@
 /**
  * The `mist` command line. `mist --server` runs a server until
- * SIGINT or SIGTERM; other commands join as their issues land.
+ * SIGINT or SIGTERM (or `io.stop`).
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -8,6 +8,7 @@ import { CLIENT_USAGE, isClientCommand, runClientCommand } from './client-comman
 import { loadConfig, type ConfigFlags } from '../host/config.ts';
 import { MistError } from '../core/errors.ts';
 import { createLogger } from '../core/logger.ts';
+import { listenForStop, processIo, type CliIo } from './io.ts';
 import { newPlugin } from './new.ts';
 import { MistServer } from '../host/server.ts';
 import { builtins } from '../host/start.ts';
@@ -21,29 +22,29 @@ ${CLIENT_USAGE}
   mist --help | -h`;
 
 /** Exit codes: 0 success, 1 failure at run time, 2 bad usage or configuration. */
-export async function main(argv: string[]): Promise<number> {
-  if (argv[0] === 'new') return newPlugin(argv.slice(1));
+export async function main(argv: string[], io: CliIo = processIo()): Promise<number> {
+  if (argv[0] === 'new') return newPlugin(argv.slice(1), io);
   const [first, ...rest] = argv;
-  if (first !== undefined && isClientCommand(first)) return runClientCommand(first, rest);
+  if (first !== undefined && isClientCommand(first)) return runClientCommand(first, rest, io);
   let values: ReturnType<typeof parse>['values'];
   let positionals: string[];
   try {
     ({ values, positionals } = parse(argv));
   } catch (err) {
-    return usageError((err as Error).message);
+    return usageError(io, (err as Error).message);
   }
   if (values.help) {
-    process.stdout.write(USAGE + '\n');
+    io.stdout.write(USAGE + '\n');
     return 0;
   }
   if (values.version) {
-    process.stdout.write(version() + '\n');
+    io.stdout.write(version() + '\n');
     return 0;
   }
-  if (positionals.length > 0) return usageError(`unknown command "${positionals[0]}"`);
-  if (!values.server) return usageError('nothing to do');
+  if (positionals.length > 0) return usageError(io, `unknown command "${positionals[0]}"`);
+  if (!values.server) return usageError(io, 'nothing to do');
   const { config, listeners, authenticator, token, cluster } = values;
-  return serve({ config, listeners, logLevel: values['log-level'], authenticator, token, cluster });
+  return serve({ config, listeners, logLevel: values['log-level'], authenticator, token, cluster }, io);
 }
 
 function parse(argv: string[]) {
@@ -64,36 +65,45 @@ function parse(argv: string[]) {
   });
 }
 
-async function serve(flags: ConfigFlags): Promise<number> {
+async function serve(flags: ConfigFlags, io: CliIo): Promise<number> {
   // Listen for signals from the start, so that one arriving during start-up still ends in a clean stop.
-  const stopped = new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
+  const { stopped, unlisten } = listenForStop(io);
+  try {
+    const server = await start(flags, io);
+    if (!server) return 2;
+    server.logger.info({ version: version() }, 'mist is ready');
+    const signal = await stopped;
+    server.logger.info({ signal }, 'shutting down');
+    await server.close();
+    return 0;
+  } finally {
+    unlisten();
+  }
+}
+
+/** A running server, or undefined once a bad configuration or a failed start is reported. */
+async function start(flags: ConfigFlags, io: CliIo): Promise<MistServer | undefined> {
   let server: MistServer | undefined;
   try {
-    const config = await loadConfig(flags);
-    server = new MistServer(config, { logger: createLogger(config.logLevel), plugins: await builtins() });
+    const config = await loadConfig(flags, io.cwd);
+    // The process's stdout keeps pino's own destination, which stops logging quietly on EPIPE.
+    const logger = createLogger(config.logLevel, io.stdout === process.stdout ? undefined : io.stdout);
+    server = new MistServer(config, { logger, plugins: await builtins() });
     if (config.file) server.logger.info({ file: config.file }, 'config loaded');
-    await server.start();
+    return await server.start();
   } catch (err) {
     if (!(err instanceof MistError)) throw err;
     // A URI that came from the config file, not a flag: say which file and key.
     const file = server?.config.file;
     const key = err.key as keyof ConfigFlags | undefined;
     const where = key && file && flags[key] === undefined ? ` (${file}: ${key})` : '';
-    process.stderr.write(`mist: ${err.message}${where}\n`);
-    return 2;
+    io.stderr.write(`mist: ${err.message}${where}\n`);
+    return undefined;
   }
-  server.logger.info({ version: version() }, 'mist is ready');
-  const signal = await stopped;
-  server.logger.info({ signal }, 'shutting down');
-  await server.close();
-  return 0;
 }
 
-function usageError(message: string): number {
-  process.stderr.write(`mist: ${message}\n${USAGE}\n`);
+function usageError(io: CliIo, message: string): number {
+  io.stderr.write(`mist: ${message}\n${USAGE}\n`);
   return 2;
 }
 

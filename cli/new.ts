@@ -8,6 +8,7 @@ import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import type { CliIo } from './io.ts';
 
 export const PLUGIN_KINDS = ['listener', 'authenticator', 'command'] as const;
 export type PluginKind = (typeof PLUGIN_KINDS)[number];
@@ -51,7 +52,8 @@ export async function scaffold(kind: PluginKind, name: string, dir: string, mist
 }
 
 /** The CLI: parses `argv` (after `new`), scaffolds, prints what was written and what to do next. Returns the exit code. */
-export async function newPlugin(argv: string[], cwd = process.cwd()): Promise<number> {
+export async function newPlugin(argv: string[], io: CliIo): Promise<number> {
+  const { cwd } = io;
   let kind: string | undefined;
   let name: string | undefined;
   let dir: string;
@@ -62,7 +64,7 @@ export async function newPlugin(argv: string[], cwd = process.cwd()): Promise<nu
     dir = resolve(cwd, values.dir ?? `mist-plugin-${name}`);
     const files = await scaffold(kind as PluginKind, name, dir);
     const shown = relative(cwd, dir) || '.';
-    process.stdout.write(
+    io.stdout.write(
       [
         `Created the ${kind} plugin "${name}" in ${shown}:`,
         ...files.map((file) => `  ${file}`),
@@ -78,7 +80,7 @@ export async function newPlugin(argv: string[], cwd = process.cwd()): Promise<nu
     return 0;
   } catch (err) {
     const usage = err instanceof ScaffoldUsageError || (err as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS');
-    process.stderr.write(`mist new: ${(err as Error).message}\n${usage ? `Usage: ${NEW_USAGE}\n` : ''}`);
+    io.stderr.write(`mist new: ${(err as Error).message}\n${usage ? `Usage: ${NEW_USAGE}\n` : ''}`);
     return usage ? 2 : 1;
   }
 }

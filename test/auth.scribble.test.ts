@@ -3,18 +3,16 @@
  * commands lose nothing, and a bad database file stops start-up with a
  * message naming it.
  */
-import { spawn } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import test, { type ExecutionContext } from 'ava';
 import { ErrorCodes, type MistError } from '../core/errors.ts';
 import { SCRIBBLE_FILE } from '../plugins/authenticators/scribble.authenticator.ts';
 import { ADMIN, authScene } from './helpers/auth.ts';
 import { tempFolder } from './helpers/files.ts';
+import { MistCli } from './helpers/mist-cli.ts';
 import { LineClient, startTestServer } from './helpers/server.ts';
 
-const BIN = fileURLToPath(new URL('../bin/mist.js', import.meta.url));
 const TOKEN = 'tok-scribble-3e9f';
 
 async function database(t: ExecutionContext): Promise<{ dir: string; uri: string; file: string }> {
@@ -104,16 +102,8 @@ test('from the command line, a corrupt database file exits 2 naming the file', a
   const { dir, uri, file } = await database(t);
   await mkdir(dir, { recursive: true });
   await writeFile(file, 'not json');
-  const child = spawn(process.execPath, [BIN, '--server', '--listeners', 'tcp://127.0.0.1:0', '--authenticator', uri, '--token', ADMIN], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  t.teardown(() => child.kill('SIGKILL'));
-  let stderr = '';
-  let stdout = '';
-  child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
-  child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));
-  const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
-  t.is(code, 2);
+  const { status, stdout, stderr } = await MistCli.run(t, ['--server', '--listeners', 'tcp://127.0.0.1:0', '--authenticator', uri, '--token', ADMIN]);
+  t.is(status.code, 2);
   t.true(stderr.includes(`cannot read token database ${file}`), stderr);
   t.false(stdout.includes(ADMIN) || stderr.includes(ADMIN));
 });

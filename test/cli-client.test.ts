@@ -1,73 +1,13 @@
 /**
  * `mist ping|subscribe|publish` against a real server: what they print and
- * how they exit. The main paths run `bin/mist.js` as a child process (one
- * at a time: the machine is small and shared); the many variations run the
- * same command function in this process, with its own streams.
+ * how they exit. They run in this process through main(), except one ping,
+ * one publish from stdin and one subscribe stopped by SIGINT, which run
+ * bin/mist.js as a user does.
  */
-import { PassThrough, Readable } from 'node:stream';
 import test, { type ExecutionContext } from 'ava';
-import { isClientCommand, runClientCommand } from '../cli/client-commands.ts';
 import { connect, type MistClient } from '../client/index.ts';
 import { MistCli } from './helpers/mist-cli.ts';
-import { Wakeup } from './helpers/wakeup.ts';
 import { startTestServer } from './helpers/server.ts';
-
-/** A client command run in this process: its output, its exit code, and a stop() standing for SIGINT. */
-class InProcess {
-  stdout = '';
-  stderr = '';
-  code: number | undefined;
-  readonly result: Promise<number>;
-  private stopper: (() => void) | undefined;
-  private readonly wakeup = new Wakeup();
-
-  constructor(args: string[], input = '') {
-    const [command, ...rest] = args;
-    if (!isClientCommand(command!)) throw new Error(`not a client command: ${command}`);
-    const capture = (into: 'stdout' | 'stderr') => {
-      const stream = new PassThrough();
-      stream.setEncoding('utf8').on('data', (text: string) => {
-        this[into] += text;
-        this.wakeup.wake();
-      });
-      return stream;
-    };
-    this.result = runClientCommand(command, rest, {
-      stdin: Readable.from([input]),
-      stdout: capture('stdout'),
-      stderr: capture('stderr'),
-      onStop: (stop) => {
-        this.stopper = stop;
-        return () => (this.stopper = undefined);
-      },
-    }).then((code) => {
-      this.code = code;
-      this.wakeup.wake();
-      return code;
-    });
-  }
-
-  static async run(args: string[], input?: string): Promise<InProcess> {
-    const cli = new InProcess(args, input);
-    await cli.result;
-    // Let the captured streams deliver what was written last.
-    await new Promise((resolve) => setImmediate(resolve));
-    return cli;
-  }
-
-  stop(): void {
-    this.stopper?.();
-  }
-
-  async waitFor(stream: 'stdout' | 'stderr', pattern: RegExp): Promise<void> {
-    const deadline = Date.now() + 10_000;
-    while (!pattern.test(this[stream])) {
-      if (this.code !== undefined) throw new Error(`ended (${this.code}) before ${pattern}\nstdout: ${this.stdout}\nstderr: ${this.stderr}`);
-      if (Date.now() > deadline) throw new Error(`no ${pattern} on ${stream}\nstdout: ${this.stdout}\nstderr: ${this.stderr}`);
-      await this.wakeup.wait(deadline);
-    }
-  }
-}
 
 const ADMIN = 'admin-secret';
 const WITH_AUTH = { authenticator: 'memory://', token: ADMIN };
@@ -85,17 +25,15 @@ async function subscriber(t: ExecutionContext, url: string, tags: string[], toke
   return client.messages();
 }
 
-// ---- child processes: bin/mist.js as a user runs it ----
-
-test.serial('mist ping prints pong and exits 0', async (t) => {
+test('mist ping prints pong and exits 0', async (t) => {
   const { server } = await startTestServer(t);
-  const cli = await MistCli.run(t, ['ping', '--host', hostOf(server.url('tcp'))]);
+  const cli = await MistCli.run(t, ['ping', '--host', hostOf(server.url('tcp'))], { spawn: true });
   t.deepEqual(cli.status, { code: 0, signal: null });
   t.is(cli.stdout, 'pong\n');
   t.is(cli.stderr, '');
 });
 
-test.serial('a refused connection exits 1 with "mist: cannot connect to … connection refused"', async (t) => {
+test('a refused connection exits 1 with "mist: cannot connect to … connection refused"', async (t) => {
   const { server } = await startTestServer(t);
   const url = server.url('tcp');
   await server.close();
@@ -105,7 +43,7 @@ test.serial('a refused connection exits 1 with "mist: cannot connect to … conn
   t.is(cli.stdout, '');
 });
 
-test.serial('mist publish exits 0 once accepted, and subscribers get the data', async (t) => {
+test('mist publish exits 0 once accepted, and subscribers get the data', async (t) => {
   const { server } = await startTestServer(t);
   const messages = await subscriber(t, server.url('tcp'), ['a']);
   const cli = await MistCli.run(t, ['publish', '--tags', 'a,b', '--data', 'hello world', '--host', hostOf(server.url('tcp'))]);
@@ -115,25 +53,28 @@ test.serial('mist publish exits 0 once accepted, and subscribers get the data', 
   t.is((await messages.next()).value?.data, 'hello world');
 });
 
-test.serial('mist publish --data - reads the data from stdin, less its final newline', async (t) => {
+test('mist publish --data - reads the data from stdin, less its final newline', async (t) => {
   const { server } = await startTestServer(t);
   const messages = await subscriber(t, server.url('tcp'), ['a']);
-  const cli = await MistCli.run(t, ['publish', '--tags', 'a', '--data', '-', '--host', hostOf(server.url('tcp'))], 'line one\nline two\n');
+  const cli = await MistCli.run(t, ['publish', '--tags', 'a', '--data', '-', '--host', hostOf(server.url('tcp'))], {
+    input: 'line one\nline two\n',
+    spawn: true,
+  });
   t.is(cli.status.code, 0, cli.stderr);
   t.is((await messages.next()).value?.data, 'line one\nline two');
 });
 
-test.serial('mist publish refused by the server exits 1 with its error', async (t) => {
+test('mist publish refused by the server exits 1 with its error', async (t) => {
   const { server } = await startTestServer(t);
   const cli = await MistCli.run(t, ['publish', '--tags', `a,${'x'.repeat(300)}`, '--data', 'x', '--host', hostOf(server.url('tcp'))]);
   t.is(cli.status.code, 1);
   t.is(cli.stderr, 'mist: publish refused: tag too long: 300 bytes (limit 256)\n');
 });
 
-test.serial("mist subscribe prints each message's data on its own line and exits 0 on SIGINT", async (t) => {
+test("mist subscribe prints each message's data on its own line and exits 0 on SIGINT", async (t) => {
   const { server } = await startTestServer(t);
   const url = server.url('tcp');
-  const cli = MistCli.start(t, ['subscribe', '--tags', 'a,b', '--host', hostOf(url)]);
+  const cli = MistCli.start(t, ['subscribe', '--tags', 'a,b', '--host', hostOf(url)], { spawn: true });
   await cli.waitFor('stderr', /^mist: subscribed to a,b on /m);
   const publisher = await connect(url);
   t.teardown(() => publisher.close());
@@ -143,11 +84,11 @@ test.serial("mist subscribe prints each message's data on its own line and exits
   await publisher.publish(['a', 'b'], 'last');
   await cli.waitFor('stdout', /last\n/);
   t.is(cli.stdout, 'first\n{"n":"12345678901234567890"}\nlast\n');
-  cli.child.kill('SIGINT');
+  cli.stop('SIGINT');
   t.deepEqual(await cli.exit(), { code: 0, signal: null });
 });
 
-test.serial('mist subscribe --json prints whole messages and exits 0 on SIGTERM', async (t) => {
+test('mist subscribe --json prints whole messages and exits 0 on SIGTERM', async (t) => {
   const { server } = await startTestServer(t);
   const url = server.url('tcp');
   const cli = MistCli.start(t, ['subscribe', '--tags', 'a', '--json', '--host', hostOf(url)]);
@@ -157,11 +98,11 @@ test.serial('mist subscribe --json prints whole messages and exits 0 on SIGTERM'
   await publisher.publish(['a', 'z'], 'hi');
   await cli.waitFor('stdout', /\n/);
   t.is(cli.stdout, '{"command":"publish","tags":["a","z"],"data":"hi"}\n');
-  cli.child.kill('SIGTERM');
+  cli.stop('SIGTERM');
   t.deepEqual(await cli.exit(), { code: 0, signal: null });
 });
 
-test.serial('mist publish --url ws://… publishes over WebSocket', async (t) => {
+test('mist publish --url ws://… publishes over WebSocket', async (t) => {
   const { server } = await startTestServer(t, BOTH);
   const messages = await subscriber(t, server.url('tcp'), ['a']);
   const cli = await MistCli.run(t, ['publish', '--tags', 'a', '--data', 'over ws', '--url', server.url('ws')]);
@@ -169,7 +110,7 @@ test.serial('mist publish --url ws://… publishes over WebSocket', async (t) =>
   t.is((await messages.next()).value?.data, 'over ws');
 });
 
-test.serial('a bad token exits 1 with "mist: authentication failed: invalid token"', async (t) => {
+test('a bad token exits 1 with "mist: authentication failed: invalid token"', async (t) => {
   const { server } = await startTestServer(t, WITH_AUTH);
   const cli = await MistCli.run(t, ['publish', '--tags', 'a', '--data', 'x', '--token', 'wrong', '--host', hostOf(server.url('tcp'))]);
   t.is(cli.status.code, 1);
@@ -177,47 +118,45 @@ test.serial('a bad token exits 1 with "mist: authentication failed: invalid toke
   t.is(cli.stdout, '');
 });
 
-test.serial('the token may come from MIST_TOKEN instead of --token', async (t) => {
+test('the token may come from MIST_TOKEN instead of --token', async (t) => {
   const { server } = await startTestServer(t, WITH_AUTH);
   const messages = await subscriber(t, server.url('tcp'), ['a'], ADMIN);
-  const cli = await MistCli.run(t, ['publish', '--tags', 'a', '--data', 'from env', '--host', hostOf(server.url('tcp'))], undefined, {
-    MIST_TOKEN: ADMIN,
+  const cli = await MistCli.run(t, ['publish', '--tags', 'a', '--data', 'from env', '--host', hostOf(server.url('tcp'))], {
+    env: { MIST_TOKEN: ADMIN },
   });
   t.is(cli.status.code, 0, cli.stderr);
   t.is((await messages.next()).value?.data, 'from env');
 });
 
-test.serial('an unknown flag exits 2 with a usage message', async (t) => {
+test('an unknown flag exits 2 with a usage message', async (t) => {
   const cli = await MistCli.run(t, ['publish', '--frobnicate']);
   t.is(cli.status.code, 2);
   t.regex(cli.stderr, /^mist: Unknown option '--frobnicate'\nUsage:\n/);
   t.is(cli.stdout, '');
 });
 
-// ---- in this process: the same command functions, more cases ----
-
 test('a refused connection fails publish and subscribe with exit 1 too', async (t) => {
   const { server } = await startTestServer(t);
   const url = server.url('tcp');
   await server.close();
   for (const args of [['publish', '--tags', 'a', '--data', 'x'], ['subscribe', '--tags', 'a']]) {
-    const cli = await InProcess.run([...args, '--url', url]);
-    t.is(cli.code, 1);
+    const cli = await MistCli.run(t, [...args, '--url', url]);
+    t.is(cli.status.code, 1);
     t.is(cli.stderr, `mist: cannot connect to ${url}: connection refused\n`);
   }
 });
 
 test('mist ping --url tcp://… works too', async (t) => {
   const { server } = await startTestServer(t);
-  const cli = await InProcess.run(['ping', '--url', server.url('tcp')]);
-  t.is(cli.code, 0, cli.stderr);
+  const cli = await MistCli.run(t, ['ping', '--url', server.url('tcp')]);
+  t.is(cli.status.code, 0, cli.stderr);
   t.is(cli.stdout, 'pong\n');
 });
 
 test('mist subscribe survives a server restart: it reconnects and subscribes again', async (t) => {
   const first = await startTestServer(t);
   const url = first.server.url('tcp');
-  const cli = new InProcess(['subscribe', '--tags', 'a', '--url', url]);
+  const cli = MistCli.start(t, ['subscribe', '--tags', 'a', '--url', url]);
   await cli.waitFor('stderr', /subscribed to a/);
   await first.server.close();
   await cli.waitFor('stderr', /lost; reconnecting/);
@@ -227,56 +166,56 @@ test('mist subscribe survives a server restart: it reconnects and subscribes aga
   t.teardown(() => publisher.close());
   await publisher.publish(['a'], 'after the restart');
   await cli.waitFor('stdout', /after the restart\n/);
-  cli.stop();
-  t.is(await cli.result, 0);
+  cli.stop('SIGINT');
+  t.is((await cli.exit()).code, 0);
 });
 
 test('mist subscribe --url ws://… receives over WebSocket and stops with exit 0', async (t) => {
   const { server } = await startTestServer(t, BOTH);
-  const cli = new InProcess(['subscribe', '--tags', 'a', '--url', server.url('ws')]);
+  const cli = MistCli.start(t, ['subscribe', '--tags', 'a', '--url', server.url('ws')]);
   await cli.waitFor('stderr', /subscribed to a/);
   const publisher = await connect(server.url('tcp'));
   t.teardown(() => publisher.close());
   await publisher.publish(['a'], 'over ws');
   await cli.waitFor('stdout', /over ws\n/);
-  cli.stop();
-  t.is(await cli.result, 0);
+  cli.stop('SIGINT');
+  t.is((await cli.exit()).code, 0);
 });
 
 test('a token refused by a WebSocket server exits 1; the right one works', async (t) => {
   const { server } = await startTestServer(t, { ...WITH_AUTH, ...BOTH });
   const url = server.url('ws');
-  const cli = await InProcess.run(['ping', '--url', url, '--token', 'wrong']);
-  t.is(cli.code, 1);
+  const cli = await MistCli.run(t, ['ping', '--url', url, '--token', 'wrong']);
+  t.is(cli.status.code, 1);
   t.is(cli.stderr, `mist: ${url}/subscribe/websocket refused the token (HTTP 401)\n`);
-  const ok = await InProcess.run(['ping', '--url', url, '--token', ADMIN]);
-  t.is(ok.code, 0, ok.stderr);
+  const ok = await MistCli.run(t, ['ping', '--url', url, '--token', ADMIN]);
+  t.is(ok.status.code, 0, ok.stderr);
 });
 
 test('with an authenticator, --token lets publish and subscribe through; without one they exit 1', async (t) => {
   const { server } = await startTestServer(t, WITH_AUTH);
   const url = server.url('tcp');
-  const refused = await InProcess.run(['publish', '--tags', 'a', '--data', 'x', '--url', url]);
-  t.is(refused.code, 1);
+  const refused = await MistCli.run(t, ['publish', '--tags', 'a', '--data', 'x', '--url', url]);
+  t.is(refused.status.code, 1);
   t.is(refused.stderr, 'mist: publish refused: not authenticated: send auth first\n');
-  const notSubscribed = await InProcess.run(['subscribe', '--tags', 'a', '--url', url]);
-  t.is(notSubscribed.code, 1);
+  const notSubscribed = await MistCli.run(t, ['subscribe', '--tags', 'a', '--url', url]);
+  t.is(notSubscribed.status.code, 1);
   t.is(notSubscribed.stderr, 'mist: subscribe refused: not authenticated: send auth first\n');
-  t.is((await InProcess.run(['ping', '--url', url, '--token', 'wrong'])).stderr, 'mist: authentication failed: invalid token\n');
+  t.is((await MistCli.run(t, ['ping', '--url', url, '--token', 'wrong'])).stderr, 'mist: authentication failed: invalid token\n');
 
-  const cli = new InProcess(['subscribe', '--tags', 'a', '--url', url, '--token', ADMIN]);
+  const cli = MistCli.start(t, ['subscribe', '--tags', 'a', '--url', url, '--token', ADMIN]);
   await cli.waitFor('stderr', /subscribed to a/);
-  const published = await InProcess.run(['publish', '--tags', 'a', '--data', 'let in', '--url', url, '--token', ADMIN]);
-  t.is(published.code, 0, published.stderr);
+  const published = await MistCli.run(t, ['publish', '--tags', 'a', '--data', 'let in', '--url', url, '--token', ADMIN]);
+  t.is(published.status.code, 0, published.stderr);
   await cli.waitFor('stdout', /let in\n/);
-  cli.stop();
-  t.is(await cli.result, 0);
+  cli.stop('SIGINT');
+  t.is((await cli.exit()).code, 0);
 });
 
 const usage = test.macro({
   async exec(t, args: string[], message: string) {
-    const cli = await InProcess.run(args);
-    t.is(cli.code, 2);
+    const cli = await MistCli.run(t, args);
+    t.is(cli.status.code, 2);
     t.true(cli.stderr.startsWith(`mist: ${message}\nUsage:\n`), cli.stderr);
     t.is(cli.stdout, '');
   },
@@ -294,7 +233,7 @@ test('an unsupported --url scheme', usage, ['ping', '--url', 'http://127.0.0.1:1
 test('a --url that is no URL', usage, ['ping', '--url', 'nope'], '--url: not a URL: nope');
 
 test('mist publish --help prints the client usage and exits 0', async (t) => {
-  const cli = await InProcess.run(['publish', '--help']);
-  t.is(cli.code, 0);
+  const cli = await MistCli.run(t, ['publish', '--help']);
+  t.is(cli.status.code, 0);
   t.regex(cli.stdout, /mist publish +--tags a,b --data TEXT\|-/);
 });

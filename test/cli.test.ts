@@ -1,111 +1,16 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+/**
+ * `mist` and `mist --server`: run in this process through main(), except
+ * `--version` and one SIGINT that go through bin/mist.js as a user runs it.
+ */
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import test, { type ExecutionContext } from 'ava';
 import { tempFolder } from './helpers/files.ts';
+import { MistCli, WAIT_MS } from './helpers/mist-cli.ts';
 import { LineClient } from './helpers/server.ts';
-import { Wakeup } from './helpers/wakeup.ts';
 
-const BIN = fileURLToPath(new URL('../bin/mist.js', import.meta.url));
-const REPO = fileURLToPath(new URL('..', import.meta.url));
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-/** Generous: the machine is slow and shared, and each child starts node and tsx. */
-const WAIT_MS = 40_000;
-
-type LogLine = Record<string, unknown>;
-
-/** `node bin/mist.js …` as a child process; killed at teardown if still running. */
-class Mist {
-  stdout = '';
-  stderr = '';
-  done = false;
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  private readonly wakeup = new Wakeup();
-
-  private constructor(readonly child: ChildProcess) {
-    child.stdout!.setEncoding('utf8');
-    child.stderr!.setEncoding('utf8');
-    child.stdout!.on('data', (text: string) => {
-      this.stdout += text;
-      this.wake();
-    });
-    child.stderr!.on('data', (text: string) => {
-      this.stderr += text;
-      this.wake();
-    });
-    // 'close' comes after the output streams end, so nothing written is missed.
-    this.exited = new Promise((resolve) => {
-      child.once('close', (code, signal) => {
-        this.done = true;
-        this.wake();
-        resolve({ code, signal });
-      });
-    });
-  }
-
-  static run(t: ExecutionContext, args: string[], cwd = REPO): Mist {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    const mist = new Mist(child);
-    child.on('error', (err) => {
-      mist.stderr += `spawn failed: ${err.message}\n`;
-    });
-    t.teardown(async () => {
-      if (mist.done) return;
-      child.kill('SIGKILL');
-      await mist.exited;
-    });
-    return mist;
-  }
-
-  /** The JSON log lines written to stdout so far. */
-  get logs(): LogLine[] {
-    return this.stdout
-      .split('\n')
-      .filter((line) => line.startsWith('{'))
-      .flatMap((line) => {
-        try {
-          return [JSON.parse(line) as LogLine];
-        } catch {
-          return [];
-        }
-      });
-  }
-
-  /** The first log line `match` accepts, waiting for it to be written. */
-  async waitForLog(match: (line: LogLine) => boolean, what: string): Promise<LogLine> {
-    const deadline = Date.now() + WAIT_MS;
-    for (;;) {
-      const line = this.logs.find(match);
-      if (line) return line;
-      if (this.done) throw new Error(`exited before logging ${what}\nstdout: ${this.stdout}\nstderr: ${this.stderr}`);
-      if (Date.now() > deadline) throw new Error(`no ${what} logged\nstdout: ${this.stdout}\nstderr: ${this.stderr}`);
-      await this.wakeup.wait(deadline);
-    }
-  }
-
-  /** Waits for the process to end (killing it is the caller's business). */
-  async exit(): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-    const deadline = Date.now() + WAIT_MS;
-    while (!this.done) {
-      if (Date.now() > deadline) throw new Error(`still running\nstdout: ${this.stdout}\nstderr: ${this.stderr}`);
-      await this.wakeup.wait(deadline);
-    }
-    return this.exited;
-  }
-
-  /** Waits until the server is up and handling signals, and returns its TCP URLs. */
-  async ready(): Promise<string[]> {
-    await this.waitForLog((line) => line.msg === 'mist is ready', '"mist is ready"');
-    return this.logs.flatMap((line) => (typeof line.url === 'string' && line.msg === `listening on ${line.url}` ? [line.url] : []));
-  }
-
-  private wake(): void {
-    this.wakeup.wake();
-  }
-}
-
 
 /** A TCP server holding a port on 127.0.0.1, closed at teardown. */
 async function occupy(t: ExecutionContext): Promise<{ server: Server; port: number }> {
@@ -126,13 +31,13 @@ async function freePort(t: ExecutionContext): Promise<number> {
 }
 
 /** Connects once something listens on `url`. */
-async function connectWhenUp(t: ExecutionContext, url: string, mist: Mist): Promise<LineClient> {
+async function connectWhenUp(t: ExecutionContext, url: string, mist: MistCli): Promise<LineClient> {
   const deadline = Date.now() + WAIT_MS;
   for (;;) {
     try {
       return await LineClient.connect(t, url);
     } catch (err) {
-      if (mist.done) throw new Error(`exited before listening\nstdout: ${mist.stdout}\nstderr: ${mist.stderr}`);
+      if (mist.status) throw new Error(`exited before listening\nstdout: ${mist.stdout}\nstderr: ${mist.stderr}`);
       if (Date.now() > deadline) throw err;
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
@@ -144,22 +49,21 @@ async function assertPong(t: ExecutionContext, client: LineClient): Promise<void
 }
 
 const printsVersion = test.macro({
-  async exec(t, flag: string) {
-    const mist = Mist.run(t, [flag]);
-    const { code } = await mist.exit();
-    t.is(code, 0);
+  async exec(t, flag: string, spawn: boolean) {
+    const mist = await MistCli.run(t, [flag], { spawn });
+    t.is(mist.status.code, 0);
     t.is(mist.stdout.trim(), VERSION);
   },
-  title: (_ = '', flag: string) => `${flag} prints the version from package.json and exits 0`,
+  title: (_ = '', flag: string, spawn: boolean) => `${spawn ? 'bin/mist.js ' : ''}${flag} prints the version from package.json and exits 0`,
 });
 
-test(printsVersion, '--version');
-test(printsVersion, '-v');
+// The one run of bin/mist.js to its end: it registers tsx and sets the exit code.
+test(printsVersion, '--version', true);
+test(printsVersion, '-v', false);
 
 test('--help prints the usage and exits 0', async (t) => {
-  const mist = Mist.run(t, ['--help']);
-  const { code } = await mist.exit();
-  t.is(code, 0);
+  const mist = await MistCli.run(t, ['--help']);
+  t.is(mist.status.code, 0);
   t.regex(mist.stdout, /--server/);
   t.regex(mist.stdout, /--listeners/);
   t.regex(mist.stdout, /--config/);
@@ -167,9 +71,8 @@ test('--help prints the usage and exits 0', async (t) => {
 
 const badUsage = test.macro({
   async exec(t, args: string[], named: string) {
-    const mist = Mist.run(t, args);
-    const { code } = await mist.exit();
-    t.is(code, 2);
+    const mist = await MistCli.run(t, args);
+    t.is(mist.status.code, 2);
     t.true(mist.stderr.includes(named), `stderr names ${named}: ${mist.stderr}`);
     t.regex(mist.stderr, /Usage/);
     t.is(mist.stdout, '');
@@ -182,9 +85,9 @@ test('an unknown command', badUsage, ['frobnicate'], 'frobnicate');
 test('an unknown flag', badUsage, ['--frobnicate'], '--frobnicate');
 
 const stopsOn = test.macro({
-  async exec(t, signal: NodeJS.Signals) {
+  async exec(t, signal: NodeJS.Signals, spawn: boolean) {
     const dir = await tempFolder(t);
-    const mist = Mist.run(t, ['--server', '--listeners', 'tcp://127.0.0.1:0'], dir);
+    const mist = MistCli.start(t, ['--server', '--listeners', 'tcp://127.0.0.1:0'], { cwd: dir, spawn });
     const listening = await mist.waitForLog((line) => /^listening on /.test(String(line.msg)), 'the listening line');
     const match = /^listening on tcp:\/\/127\.0\.0\.1:(\d+)$/.exec(String(listening.msg));
     t.truthy(match, String(listening.msg));
@@ -197,7 +100,7 @@ const stopsOn = test.macro({
     const client = await LineClient.connect(t, `tcp://127.0.0.1:${port}`);
     await assertPong(t, client);
 
-    mist.child.kill(signal);
+    mist.stop(signal);
     t.deepEqual(await mist.exit(), { code: 0, signal: null });
     const messages = mist.logs.map((line) => line.msg);
     t.true(mist.logs.some((line) => line.msg === 'shutting down' && line.signal === signal), mist.stdout);
@@ -205,21 +108,22 @@ const stopsOn = test.macro({
     await client.waitClosed();
     t.is(mist.stderr, '');
   },
-  title: (_ = '', signal: NodeJS.Signals) =>
-    `--server on port 0 logs its real port, answers ping over tcp, and exits 0 after logging on ${signal}`,
+  title: (_ = '', signal: NodeJS.Signals, spawn: boolean) =>
+    `${spawn ? 'bin/mist.js ' : ''}--server on port 0 logs its real port, answers ping over tcp, and exits 0 after logging on ${signal}`,
 });
 
-test(stopsOn, 'SIGTERM');
-test(stopsOn, 'SIGINT');
+test(stopsOn, 'SIGTERM', false);
+// A real signal to a real process: the exit code and the clean stop are the process's.
+test(stopsOn, 'SIGINT', true);
 
 test('--log-level WARN suppresses the info lines while the server still works', async (t) => {
   const dir = await tempFolder(t);
   // No listening line to read the port from, so the port is chosen here.
   const url = `tcp://127.0.0.1:${await freePort(t)}`;
-  const mist = Mist.run(t, ['--server', '--listeners', url, '--log-level', 'WARN'], dir);
+  const mist = MistCli.start(t, ['--server', '--listeners', url, '--log-level', 'WARN'], { cwd: dir });
   const client = await connectWhenUp(t, url, mist);
   await assertPong(t, client);
-  mist.child.kill('SIGTERM');
+  mist.stop('SIGTERM');
   t.is((await mist.exit()).code, 0);
   t.false(mist.logs.some((line) => String(line.msg).startsWith('listening on')), mist.stdout);
   t.deepEqual(
@@ -230,7 +134,7 @@ test('--log-level WARN suppresses the info lines while the server still works', 
 
 test('--log-level DEBUG shows debug lines such as "connection opened"', async (t) => {
   const dir = await tempFolder(t);
-  const mist = Mist.run(t, ['--server', '--listeners', 'tcp://127.0.0.1:0', '--log-level', 'DEBUG'], dir);
+  const mist = MistCli.start(t, ['--server', '--listeners', 'tcp://127.0.0.1:0', '--log-level', 'DEBUG'], { cwd: dir });
   const [url] = await mist.ready();
   const client = await LineClient.connect(t, url!);
   await assertPong(t, client);
@@ -243,7 +147,7 @@ const TWO_LISTENERS_YAML = ['listeners:', '  - tcp://127.0.0.1:0', '  - tcp://12
 
 test('a YAML config file in the working directory is discovered and its listeners used', async (t) => {
   const dir = await tempFolder(t, { 'mist.config.yaml': TWO_LISTENERS_YAML });
-  const mist = Mist.run(t, ['--server'], dir);
+  const mist = MistCli.start(t, ['--server'], { cwd: dir });
   const urls = await mist.ready();
   t.is(urls.length, 2, mist.stdout);
   const loaded = mist.logs.find((line) => line.msg === 'config loaded');
@@ -256,7 +160,7 @@ test('a YAML config file in the working directory is discovered and its listener
 
 test('--listeners on the command line overrides the config file and keeps its other keys', async (t) => {
   const dir = await tempFolder(t, { 'mist.config.yaml': TWO_LISTENERS_YAML });
-  const mist = Mist.run(t, ['--server', '--listeners', 'tcp://127.0.0.1:0'], dir);
+  const mist = MistCli.start(t, ['--server', '--listeners', 'tcp://127.0.0.1:0'], { cwd: dir });
   const urls = await mist.ready();
   t.is(urls.length, 1, mist.stdout);
   const client = await LineClient.connect(t, urls[0]!);
@@ -272,7 +176,7 @@ test('--config FILE with JSON is used instead of a discovered file', async (t) =
     'mist.config.yaml': 'logLevel: loud\n',
     'etc/mist.json': JSON.stringify({ listeners: ['tcp://127.0.0.1:0'], logLevel: 'DEBUG' }),
   });
-  const mist = Mist.run(t, ['--server', '--config', 'etc/mist.json'], dir);
+  const mist = MistCli.start(t, ['--server', '--config', 'etc/mist.json'], { cwd: dir });
   const urls = await mist.ready();
   t.is(urls.length, 1);
   t.is(mist.logs.find((line) => line.msg === 'config loaded')?.file, join(dir, 'etc/mist.json'));
@@ -303,7 +207,7 @@ test("a plugin listed in the config file is loaded from the file's folder and it
       '',
     ].join('\n'),
   });
-  const mist = Mist.run(t, ['--server'], dir);
+  const mist = MistCli.start(t, ['--server'], { cwd: dir });
   const [url] = await mist.ready();
   const client = await LineClient.connect(t, url!);
   t.deepEqual(await client.request({ command: 'shout', data: 'hello' }), { command: 'shout', data: 'HELLO!' });
@@ -312,9 +216,8 @@ test("a plugin listed in the config file is loaded from the file's folder and it
 const invalidConfig = test.macro({
   async exec(t, file: string, content: string, key: string, args: string[] = []) {
     const dir = await tempFolder(t, { [file]: content });
-    const mist = Mist.run(t, ['--server', ...args], dir);
-    const { code } = await mist.exit();
-    t.is(code, 2);
+    const mist = await MistCli.run(t, ['--server', ...args], { cwd: dir });
+    t.is(mist.status.code, 2);
     t.true(mist.stderr.includes(join(dir, file)), `stderr names the file: ${mist.stderr}`);
     t.true(mist.stderr.includes(key), `stderr names ${key}: ${mist.stderr}`);
     t.false(mist.stdout.includes('listening on'));
@@ -334,16 +237,15 @@ test(
 
 test('a bad --log-level exits 2 naming --log-level', async (t) => {
   const dir = await tempFolder(t);
-  const mist = Mist.run(t, ['--server', '--listeners', 'tcp://127.0.0.1:0', '--log-level', 'loud'], dir);
-  t.is((await mist.exit()).code, 2);
+  const mist = await MistCli.run(t, ['--server', '--listeners', 'tcp://127.0.0.1:0', '--log-level', 'loud'], { cwd: dir });
+  t.is(mist.status.code, 2);
   t.regex(mist.stderr, /--log-level/);
 });
 
 test('an unknown listener scheme exits 2 naming it and the known schemes, binding nothing', async (t) => {
   const dir = await tempFolder(t);
-  const mist = Mist.run(t, ['--server', '--listeners', 'tcp://127.0.0.1:0,foo://127.0.0.1:0'], dir);
-  const { code } = await mist.exit();
-  t.is(code, 2);
+  const mist = await MistCli.run(t, ['--server', '--listeners', 'tcp://127.0.0.1:0,foo://127.0.0.1:0'], { cwd: dir });
+  t.is(mist.status.code, 2);
   t.regex(mist.stderr, /"foo"/);
   t.regex(mist.stderr, /known: http, https, tcp, tls, ws, wss/);
   t.false(mist.stdout.includes('listening on'), mist.stdout);
@@ -351,8 +253,8 @@ test('an unknown listener scheme exits 2 naming it and the known schemes, bindin
 
 test('an unknown listener scheme in the config file exits 2 naming the scheme and the file', async (t) => {
   const dir = await tempFolder(t, { 'mist.config.yaml': 'listeners:\n  - udp://127.0.0.1:0\n' });
-  const mist = Mist.run(t, ['--server'], dir);
-  t.is((await mist.exit()).code, 2);
+  const mist = await MistCli.run(t, ['--server'], { cwd: dir });
+  t.is(mist.status.code, 2);
   t.regex(mist.stderr, /"udp"/);
   t.true(mist.stderr.includes(`${join(dir, 'mist.config.yaml')}: listeners`), mist.stderr);
 });
@@ -361,24 +263,23 @@ test('a port already in use exits non-zero naming the URI', async (t) => {
   const dir = await tempFolder(t);
   const { port } = await occupy(t);
   const url = `tcp://127.0.0.1:${port}`;
-  const mist = Mist.run(t, ['--server', '--listeners', url], dir);
-  const { code } = await mist.exit();
-  t.true(code !== null && code !== 0, `exit code ${code}`);
+  const mist = await MistCli.run(t, ['--server', '--listeners', url], { cwd: dir });
+  t.true(mist.status.code !== null && mist.status.code !== 0, `exit code ${mist.status.code}`);
   t.true(mist.stderr.includes(url), mist.stderr);
   t.false(mist.logs.some((line) => line.msg === 'mist is ready'));
 });
 
 test('--authenticator without --token exits 2 with a clear message, binding nothing', async (t) => {
   const dir = await tempFolder(t);
-  const mist = Mist.run(t, ['--server', '--listeners', 'tcp://127.0.0.1:0', '--authenticator', 'memory://'], dir);
-  t.is((await mist.exit()).code, 2);
+  const mist = await MistCli.run(t, ['--server', '--listeners', 'tcp://127.0.0.1:0', '--authenticator', 'memory://'], { cwd: dir });
+  t.is(mist.status.code, 2);
   t.regex(mist.stderr, /authenticator needs an admin token/);
   t.false(mist.stdout.includes('listening on'), mist.stdout);
 });
 
 test('an unknown authenticator scheme in the config file exits 2 naming the file and key', async (t) => {
   const dir = await tempFolder(t, { 'mist.config.yaml': 'authenticator: nope://x\ntoken: t\nlisteners: [tcp://127.0.0.1:0]\n' });
-  const mist = Mist.run(t, ['--server'], dir);
-  t.is((await mist.exit()).code, 2);
+  const mist = await MistCli.run(t, ['--server'], { cwd: dir });
+  t.is(mist.status.code, 2);
   t.true(mist.stderr.includes(`${join(dir, 'mist.config.yaml')}: authenticator`), mist.stderr);
 });

@@ -188,7 +188,9 @@ test.after.always(async () => {
   if (base) await rm(base, { recursive: true, force: true });
 });
 
-test('a generated package installs with npm, taking mist from this checkout', async (t) => {
+// Serial, so one npm command runs at a time (three ava runs at once would starve the rest of the
+// suite on two cores) and each test's timeout covers its own command, not a wait for the others.
+test.serial('a generated package installs with npm, taking mist from this checkout', async (t) => {
   t.timeout(180_000);
   const { dirs, install } = await installed;
   t.log(`npm install: ${install.ms} ms`);
@@ -196,17 +198,12 @@ test('a generated package installs with npm, taking mist from this checkout', as
   t.true(existsSync(join(dirs.command, 'node_modules', 'mist', 'host', 'index.ts')));
 });
 
-/** One generated test run at a time: three ava runs at once would starve the rest of the suite on two cores. */
-let turn: Promise<unknown> = installed.catch(() => {});
-
 for (const kind of ['command', 'listener', 'authenticator'] as const) {
-  test(`the generated ${kind} package passes its own npm test`, async (t) => {
+  test.serial(`the generated ${kind} package passes its own npm test`, async (t) => {
     t.timeout(180_000);
     const { dirs, install } = await installed;
     if (install.code !== 0) return t.fail(`npm install failed:\n${install.output}`);
-    const mine = turn.then(() => run('npm', ['test'], dirs[kind]));
-    turn = mine.catch(() => {});
-    const result = await mine;
+    const result = await run('npm', ['test'], dirs[kind]);
     t.log(`npm test (${kind}): ${result.ms} ms`);
     t.is(result.code, 0, result.output);
     t.regex(result.output, /\d+ tests? passed/);

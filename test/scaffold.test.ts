@@ -1,23 +1,13 @@
-/** `mist new listener|authenticator|command NAME [--dir DIR]`, run as a child process. */
-import { execFile } from 'node:child_process';
+/** `mist new listener|authenticator|command NAME [--dir DIR]`, run in this process through main(). */
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import { scaffold, ScaffoldUsageError } from '../cli/new.ts';
 import { tempFolder } from './helpers/files.ts';
+import { MistCli } from './helpers/mist-cli.ts';
 
-const BIN = fileURLToPath(new URL('../bin/mist.js', import.meta.url));
 const REPO = fileURLToPath(new URL('..', import.meta.url)).replace(/\/$/, '');
-
-/** Runs `mist …args` in `cwd`; resolves with its exit code and output, whatever the code. */
-function mist(args: string[], cwd: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { cwd, timeout: 40_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-  });
-}
 
 async function filesBelow(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { recursive: true, withFileTypes: true });
@@ -31,7 +21,7 @@ for (const [kind, source] of [
 ] as const) {
   test(`mist new ${kind} NAME writes a plugin package named NAME into ./mist-plugin-NAME and says what to do next`, async (t) => {
     const cwd = await tempFolder(t);
-    const { code, stdout, stderr } = await mist(['new', kind, 'my-thing2'], cwd);
+    const { status: { code }, stdout, stderr } = await MistCli.run(t, ['new', kind, 'my-thing2'], { cwd });
     t.is(code, 0, stderr);
     const dir = join(cwd, 'mist-plugin-my-thing2');
     const files = await filesBelow(dir);
@@ -57,14 +47,14 @@ for (const [kind, source] of [
 
 test('mist new … --dir DIR writes into DIR, which may exist empty', async (t) => {
   const cwd = await tempFolder(t, { 'empty/.keep': '' });
-  const { code, stderr } = await mist(['new', 'command', 'stats', '--dir', 'plugins/stats'], cwd);
+  const { status: { code }, stderr } = await MistCli.run(t, ['new', 'command', 'stats', '--dir', 'plugins/stats'], { cwd });
   t.is(code, 0, stderr);
   t.true((await filesBelow(join(cwd, 'plugins/stats'))).includes('test/stats.test.ts'));
 });
 
 test('mist new refuses a non-empty folder, exits 1 and leaves it as it was', async (t) => {
   const cwd = await tempFolder(t, { 'taken/notes.txt': 'mine' });
-  const { code, stdout, stderr } = await mist(['new', 'listener', 'unix', '--dir', 'taken'], cwd);
+  const { status: { code }, stdout, stderr } = await MistCli.run(t, ['new', 'listener', 'unix', '--dir', 'taken'], { cwd });
   t.is(code, 1);
   t.regex(stderr, /taken exists and is not empty/);
   t.is(stdout, '');
@@ -74,7 +64,7 @@ test('mist new refuses a non-empty folder, exits 1 and leaves it as it was', asy
 const usage = test.macro({
   async exec(t, args: string[], message: RegExp) {
     const cwd = await tempFolder(t);
-    const { code, stderr } = await mist(['new', ...args], cwd);
+    const { status: { code }, stderr } = await MistCli.run(t, ['new', ...args], { cwd });
     t.is(code, 2);
     t.regex(stderr, message);
     t.regex(stderr, /Usage: mist new listener\|authenticator\|command NAME \[--dir DIR\]/);

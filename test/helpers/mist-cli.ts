@@ -1,67 +1,133 @@
 /**
- * `node bin/mist.js …` as a child process for the client commands: stdin
- * to write to, output to wait on. Killed at teardown if still running.
+ * `mist …` for tests: run in this process through main(), with streams, a
+ * working folder, an environment and a stop of its own (most tests: no
+ * start-up cost), or with `spawn: true` as `node bin/mist.js` in a child
+ * process, as a user runs it (the few end-to-end tests). Both are read,
+ * stopped and awaited alike, and ended at teardown if still running.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { ExecutionContext } from 'ava';
+import { main } from '../../cli/main.ts';
 import { Wakeup } from './wakeup.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/mist.js', import.meta.url));
-/** Generous: each child starts node and tsx on a slow, shared machine. */
-export const CHILD_WAIT_MS = 40_000;
+/** How long to wait for output or an exit. Generous: a child starts node and tsx, and the machine is slow and shared. */
+export const WAIT_MS = 40_000;
 
 export interface Exit {
   code: number | null;
   signal: NodeJS.Signals | null;
 }
 
+export interface MistOptions {
+  /** Written to stdin, which is then closed (at once when not given). */
+  input?: string;
+  /** Added to this process's environment. */
+  env?: NodeJS.ProcessEnv;
+  /** The working folder; this process's by default. */
+  cwd?: string;
+  /** Runs `node bin/mist.js` in a child process instead of main() in this one. */
+  spawn?: boolean;
+}
+
+/** A JSON log line of `mist --server`. */
+export type LogLine = Record<string, unknown>;
+
 export class MistCli {
   stdout = '';
   stderr = '';
   private exitStatus: Exit | undefined;
+  private crash: { error: unknown } | undefined;
   private readonly wakeup = new Wakeup();
 
-  private constructor(readonly child: ChildProcess) {
-    child.stdout!.setEncoding('utf8').on('data', (text: string) => {
-      this.stdout += text;
-      this.wakeup.wake();
-    });
-    child.stderr!.setEncoding('utf8').on('data', (text: string) => {
-      this.stderr += text;
-      this.wakeup.wake();
-    });
-    child.once('close', (code, signal) => {
-      this.exitStatus = { code, signal };
-      this.wakeup.wake();
-    });
-  }
+  /** `stop` stands for sending the process a signal. */
+  private constructor(readonly stop: (signal: NodeJS.Signals) => void) {}
 
-  /** Starts `mist …args`; `input`, when given, is written to its stdin, which is then closed. */
-  static start(t: ExecutionContext, args: string[], input?: string, env: NodeJS.ProcessEnv = {}): MistCli {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-    const cli = new MistCli(child);
-    child.stdin!.on('error', () => {});
-    child.stdin!.end(input);
+  /** Starts `mist …args`. */
+  static start(t: ExecutionContext, args: string[], options: MistOptions = {}): MistCli {
+    const cli = options.spawn ? MistCli.spawn(args, options) : MistCli.inProcess(args, options);
     t.teardown(async () => {
+      if (cli.crash) throw cli.crash.error;
       if (cli.exitStatus) return;
-      child.kill('SIGKILL');
+      cli.stop('SIGKILL');
       await cli.exit();
     });
     return cli;
   }
 
   /** Runs `mist …args` to its end. */
-  static async run(t: ExecutionContext, args: string[], input?: string, env?: NodeJS.ProcessEnv): Promise<MistCli & { status: Exit }> {
-    const cli = MistCli.start(t, args, input, env);
+  static async run(t: ExecutionContext, args: string[], options?: MistOptions): Promise<MistCli & { status: Exit }> {
+    const cli = MistCli.start(t, args, options);
     await cli.exit();
     return cli as MistCli & { status: Exit };
+  }
+
+  private static inProcess(args: string[], options: MistOptions): MistCli {
+    const controller = new AbortController();
+    const cli = new MistCli((signal) => controller.abort(signal));
+    // Written synchronously, so that all of it is here by the time main() resolves.
+    const capture = (stream: 'stdout' | 'stderr') =>
+      new Writable({
+        write(chunk: Buffer, _encoding, done) {
+          cli.append(stream, chunk.toString('utf8'));
+          done();
+        },
+      });
+    main(args, {
+      stdin: Readable.from(options.input === undefined ? [] : [options.input]),
+      stdout: capture('stdout'),
+      stderr: capture('stderr'),
+      cwd: options.cwd ?? process.cwd(),
+      env: { ...process.env, ...options.env },
+      stop: controller.signal,
+    }).then(
+      (code) => cli.exited({ code, signal: null }),
+      (error: unknown) => {
+        cli.crash = { error };
+        cli.wakeup.wake();
+      },
+    );
+    return cli;
+  }
+
+  private static spawn(args: string[], options: MistOptions): MistCli {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      cwd: options.cwd,
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, ...options.env },
+    });
+    const cli = new MistCli((signal) => child.kill(signal));
+    child.stdout.setEncoding('utf8').on('data', (text: string) => cli.append('stdout', text));
+    child.stderr.setEncoding('utf8').on('data', (text: string) => cli.append('stderr', text));
+    child.on('error', (err) => cli.append('stderr', `spawn failed: ${err.message}\n`));
+    // 'close' comes after the output streams end, so nothing written is missed.
+    child.once('close', (code, signal) => cli.exited({ code, signal }));
+    child.stdin.on('error', () => {});
+    child.stdin.end(options.input);
+    return cli;
   }
 
   get status(): Exit | undefined {
     return this.exitStatus;
   }
 
+  /** The JSON log lines written to stdout so far. */
+  get logs(): LogLine[] {
+    return this.stdout
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .flatMap((line) => {
+        try {
+          return [JSON.parse(line) as LogLine];
+        } catch {
+          return [];
+        }
+      });
+  }
+
+  /** Waits for the end; a crash of main() in this process is thrown here. */
   async exit(): Promise<Exit> {
     await this.until(() => this.exitStatus !== undefined, 'exit');
     return this.exitStatus!;
@@ -72,11 +138,34 @@ export class MistCli {
     await this.until(() => pattern.test(this[stream]), `${pattern} on ${stream}`);
   }
 
+  /** The first log line `match` accepts, waiting for it to be written. */
+  async waitForLog(match: (line: LogLine) => boolean, what: string): Promise<LogLine> {
+    await this.until(() => this.logs.some(match), what);
+    return this.logs.find(match)!;
+  }
+
+  /** Waits until the server is up and handling signals, and returns its listeners' URLs. */
+  async ready(): Promise<string[]> {
+    await this.waitForLog((line) => line.msg === 'mist is ready', '"mist is ready"');
+    return this.logs.flatMap((line) => (typeof line.url === 'string' && line.msg === `listening on ${line.url}` ? [line.url] : []));
+  }
+
+  private append(stream: 'stdout' | 'stderr', text: string): void {
+    this[stream] += text;
+    this.wakeup.wake();
+  }
+
+  private exited(status: Exit): void {
+    this.exitStatus = status;
+    this.wakeup.wake();
+  }
+
   private async until(condition: () => boolean, what: string): Promise<void> {
-    const deadline = Date.now() + CHILD_WAIT_MS;
+    const deadline = Date.now() + WAIT_MS;
     while (!condition()) {
-      if (this.exitStatus && !condition()) throw new Error(`exited before ${what}\nstdout: ${this.stdout}\nstderr: ${this.stderr}`);
-      if (Date.now() > deadline) throw new Error(`waited ${CHILD_WAIT_MS} ms for ${what} in vain\nstdout: ${this.stdout}\nstderr: ${this.stderr}`);
+      if (this.crash) throw this.crash.error;
+      if (this.exitStatus) throw new Error(`exited before ${what}\nstdout: ${this.stdout}\nstderr: ${this.stderr}`);
+      if (Date.now() > deadline) throw new Error(`waited ${WAIT_MS} ms for ${what} in vain\nstdout: ${this.stdout}\nstderr: ${this.stderr}`);
       await this.wakeup.wait(deadline);
     }
   }
