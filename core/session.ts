@@ -48,10 +48,14 @@ export interface DeliveryStats {
   disconnectedSlow: number;
 }
 
+/** Input the server will not take, and why: the client is told, then the connection closes. */
+class InputRefusal {
+  constructor(readonly error: string) {}
+}
+
 /** Input events that must keep their place behind an asynchronous command. */
-const OVERSIZED = Symbol('oversized frame');
 const INPUT_END = Symbol('input ended');
-type InputEvent = string | Buffer | typeof OVERSIZED | typeof INPUT_END;
+type InputEvent = string | Buffer | InputRefusal | typeof INPUT_END;
 
 export class Session {
   /** Subscriptions by canonical key (see `canonicalTags`), each its sorted distinct tags. */
@@ -139,7 +143,16 @@ export class Session {
    * next frame.
    */
   rejectOversized(): void {
-    this.accept(OVERSIZED);
+    this.refuseInput(`message too long: over ${this.limits.maxMessageBytes} bytes`);
+  }
+
+  /**
+   * The client's input cannot be taken any further (`error` says why: over
+   * the server's input budget, a line left unfinished…). Once what came
+   * before is handled, say so and close.
+   */
+  refuseInput(error: string): void {
+    this.accept(new InputRefusal(error));
   }
 
   /** The client will send nothing more. Once what it sent is handled and answered, close. */
@@ -189,8 +202,8 @@ export class Session {
 
   private process(event: InputEvent): void {
     if (event === INPUT_END) return this.end();
-    if (event === OVERSIZED) {
-      this.reply({ command: INVALID_MESSAGE_COMMAND, error: `message too long: over ${this.limits.maxMessageBytes} bytes` });
+    if (event instanceof InputRefusal) {
+      this.reply({ command: INVALID_MESSAGE_COMMAND, error: event.error });
       return this.end();
     }
     const pending = this.input.handle(this, event);

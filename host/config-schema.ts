@@ -57,6 +57,8 @@ const CONFIG: Readonly<Record<keyof ConfigFile, Spec>> = {
         max: MAX_FLUSH_INTERVAL_MS,
         must: `must be a number of milliseconds from 0 to ${MAX_FLUSH_INTERVAL_MS}`,
       },
+      maxPendingInputBytes: limit,
+      lineTimeoutMs: limit,
     } satisfies Record<keyof Limits, Spec>,
   },
   plugins: { type: 'any', parse: plugins },

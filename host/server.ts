@@ -14,6 +14,7 @@ import type { Dispatcher } from '../core/dispatcher.ts';
 import { ErrorCodes, MistError, type ErrorCode } from '../core/errors.ts';
 import type { Listener, ListenerContext, ListenerFactory } from './listener.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
+import type { PendingInput } from '../core/pending-input.ts';
 import { socketServer } from './socket.ts';
 import { TOKENS } from '../core/tokens.ts';
 import type { MistPlugin, PluginHost, Registries } from './api.ts';
@@ -77,6 +78,11 @@ export class MistServer {
     return this.services.resolve(TOKENS.Dispatcher);
   }
 
+  /** What the line-protocol connections hold of unfinished lines, and how many were closed for it. */
+  get pendingInput(): PendingInput {
+    return this.services.resolve(TOKENS.PendingInput);
+  }
+
   /** The server's Prometheus registry, as `GET /metrics` serves it. */
   get metrics(): Metrics {
     return this.services.resolve(METRICS);
@@ -128,6 +134,7 @@ export class MistServer {
       const wasRunning = this.state === 'running';
       this.state = 'closing';
       for (const listener of [...this.listeners].reverse()) await listener.close();
+      this.pendingInput.close();
       await this.cluster?.close();
       await this.auth.close();
       await this.hooks.close(this.logger);
@@ -201,7 +208,7 @@ export class MistServer {
       limits: this.config.limits,
       logger: this.logger,
     };
-    return { ...context, serveSocket: socketServer(context) };
+    return { ...context, serveSocket: socketServer(context, this.pendingInput) };
   }
 }
 
