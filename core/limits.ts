@@ -26,6 +26,11 @@ export interface Limits {
   maxPendingInputBytes: number;
   /** A line left unfinished this long (while the server reads) gets an error reply and its connection is closed. */
   lineTimeoutMs: number;
+  /**
+   * On shutdown, connections get this long to be answered what they sent and
+   * to flush; whatever is still open then is destroyed.
+   */
+  shutdownTimeoutMs: number;
 }
 
 export type SlowConsumerPolicy = 'drop' | 'disconnect';

@@ -75,6 +75,8 @@ export class Session {
   private full = false;
   /** Whether the sink was last told to pause. */
   private paused = false;
+  /** The server is shutting down: nothing more is read; resolved once what was read is handled. */
+  private drained: { promise: Promise<void>; resolve: () => void } | undefined;
 
   constructor(
     readonly id: number,
@@ -155,6 +157,23 @@ export class Session {
     this.accept(new InputRefusal(error));
   }
 
+  /**
+   * The server is shutting down: read nothing more, and handle and answer
+   * what was read, input held back behind an asynchronous command included.
+   * Resolves once that is done (or the session is gone); the session stays
+   * open, for deliveries, until {@link end}.
+   */
+  drain(): Promise<void> {
+    if (!this.drained) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((settle) => (resolve = settle));
+      this.drained = { promise, resolve };
+      this.updateFlow();
+      this.settleDrain();
+    }
+    return this.drained.promise;
+  }
+
   /** The client will send nothing more. Once what it sent is handled and answered, close. */
   inputEnded(): void {
     this.accept(INPUT_END);
@@ -180,6 +199,7 @@ export class Session {
     this.open = false;
     this.backlog.length = 0;
     this.input.closed(this);
+    this.settleDrain();
   }
 
   /**
@@ -198,6 +218,12 @@ export class Session {
   private drainBacklog(): void {
     while (this.open && !this.busy && !this.full && this.backlog.length > 0) this.process(this.backlog.shift()!);
     this.updateFlow();
+    this.settleDrain();
+  }
+
+  /** Resolves a drain once nothing that was read is left to handle, or the session is gone. */
+  private settleDrain(): void {
+    if (this.drained && (!this.open || (!this.busy && this.backlog.length === 0))) this.drained.resolve();
   }
 
   private process(event: InputEvent): void {
@@ -218,9 +244,9 @@ export class Session {
     pending.then(done, done);
   }
 
-  /** Pauses the client's input while a command runs or its replies pile up; resumes when neither holds. */
+  /** Pauses the client's input while a command runs or its replies pile up, and for good once draining; resumes when none holds. */
   private updateFlow(): void {
-    const paused = this.open && (this.busy || this.full);
+    const paused = this.open && (this.busy || this.full || this.drained !== undefined);
     if (paused === this.paused) return;
     this.paused = paused;
     if (paused) this.sink.pause();

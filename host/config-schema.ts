@@ -59,6 +59,8 @@ const CONFIG: Readonly<Record<keyof ConfigFile, Spec>> = {
       },
       maxPendingInputBytes: limit,
       lineTimeoutMs: limit,
+      // 0: no grace at all, every connection is destroyed at once.
+      shutdownTimeoutMs: { type: 'integer', min: 0, must: 'must be a whole number of milliseconds, 0 or more' },
     } satisfies Record<keyof Limits, Spec>,
   },
   plugins: { type: 'any', parse: plugins },

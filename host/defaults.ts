@@ -20,4 +20,5 @@ export const DEFAULT_LIMITS: Readonly<Limits> = {
   flushIntervalMs: 0.75,
   maxPendingInputBytes: 256 * 1024 * 1024,
   lineTimeoutMs: 30_000,
+  shutdownTimeoutMs: 5000,
 };

@@ -128,11 +128,17 @@ export class MistServer {
     return this;
   }
 
-  /** Stops accepting, closes every connection and listener, in reverse start order. */
+  /**
+   * Shuts down: a running server first drains its connections (see
+   * {@link drain}); then the listeners close, destroying what is left; then
+   * the cluster (publishes already read have reached the backplane by then),
+   * the authenticator and the plugins' close hooks.
+   */
   close(): Promise<void> {
     this.closing ??= (async () => {
       const wasRunning = this.state === 'running';
       this.state = 'closing';
+      if (wasRunning) await this.drain();
       for (const listener of [...this.listeners].reverse()) await listener.close();
       this.pendingInput.close();
       await this.cluster?.close();
@@ -142,6 +148,24 @@ export class MistServer {
       if (wasRunning) this.logger.info('closed');
     })();
     return this.closing;
+  }
+
+  /**
+   * Lets every connection finish, for at most `shutdownTimeoutMs`: the
+   * listeners stop accepting, then the sessions stop reading, handle what
+   * they read and are ended; done once the listeners' connections are closed.
+   */
+  private async drain(): Promise<void> {
+    const timeoutMs = this.config.limits.shutdownTimeoutMs;
+    this.logger.info({ connections: this.connections.count, timeoutMs }, 'draining connections');
+    const closed = Promise.all(this.listeners.map((listener) => listener.drain?.()));
+    const drained = this.connections.drain().then(() => closed);
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<boolean>((resolve) => (timer = setTimeout(resolve, timeoutMs, true)));
+    if (await Promise.race([drained.then(() => false), timedOut])) {
+      this.logger.warn({ connections: this.connections.count, timeoutMs }, 'shutdown timeout: the connections still open are destroyed');
+    }
+    clearTimeout(timer);
   }
 
   /** Opens the configured authenticator, if any; from then on connections must authenticate. */

@@ -125,6 +125,8 @@ class SocketSink implements Sink, Flushable {
   end(): void {
     this.flush();
     this.socket.end();
+    // Input may be paused (a drain): read on to the peer's end, or the socket cannot close until destroyed.
+    this.socket.resume();
     // A peer that never reads would hold the socket open forever.
     const timer = setTimeout(() => this.socket.destroy(), END_TIMEOUT_MS);
     this.socket.once('close', () => clearTimeout(timer));

@@ -24,8 +24,12 @@ import { identityOf, refuseUpgrade, remoteOf } from './web.ts';
 
 /** How long a closing WebSocket may take to flush before it is terminated. */
 const END_TIMEOUT_MS = 2000;
-/** WebSocket close code for a message too big to process (RFC 6455). */
+/** WebSocket close codes (RFC 6455): a normal close, */
+const CLOSE_NORMAL = 1000;
+/** a message too big to process, */
 const CLOSE_TOO_BIG = 1009;
+/** a server going down. */
+const CLOSE_GOING_AWAY = 1001;
 
 export interface WebSocketOptions {
   /** `ws` or `wss`: the transport sessions report. */
@@ -79,14 +83,29 @@ export class WebSocketEndpoint {
     });
   }
 
+  /**
+   * Takes no more WebSockets; those open are to close with 1001 (going
+   * away) when the server ends their sessions. Resolves once all are
+   * closed. Idempotent.
+   */
+  async drain(): Promise<void> {
+    this.closing = true;
+    for (const { sink } of this.peers.values()) if (sink.closeCode === CLOSE_NORMAL) sink.closeCode = CLOSE_GOING_AWAY;
+    await this.allClosed();
+  }
+
   /** Terminates every WebSocket and resolves once all are closed. Idempotent. */
   async close(): Promise<void> {
     this.closing = true;
     clearInterval(this.timer);
-    const closed = [...this.peers.keys()].map((ws) => new Promise((resolve) => ws.once('close', resolve)));
+    const closed = this.allClosed();
     for (const ws of this.peers.keys()) ws.terminate();
-    await Promise.all(closed);
+    await closed;
     this.server.close();
+  }
+
+  private allClosed(): Promise<unknown> {
+    return Promise.all([...this.peers.keys()].map((ws) => new Promise((resolve) => ws.once('close', resolve))));
   }
 
   private async authenticate(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): Promise<void> {
@@ -143,8 +162,8 @@ const textBytes = new WeakMap<Frame, Buffer>();
 
 /** Writes a session's frames as WebSocket text frames. */
 class WebSocketSink implements Sink {
-  /** The close code `end` sends: 1000, or 1009 after an oversized frame. */
-  closeCode = 1000;
+  /** The close code `end` sends: 1000, 1009 after an oversized frame, 1001 when the server shuts down. */
+  closeCode = CLOSE_NORMAL;
   paused = false;
 
   constructor(
@@ -165,6 +184,8 @@ class WebSocketSink implements Sink {
 
   end(): void {
     this.ws.close(this.closeCode);
+    // Input may be paused (a drain): the peer's close frame must be read for the closing handshake to end.
+    this.ws.resume();
     // A peer that never answers the close would hold the socket open for ws's 30 s.
     const timer = setTimeout(() => this.ws.terminate(), END_TIMEOUT_MS).unref();
     this.ws.once('close', () => clearTimeout(timer));
