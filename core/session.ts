@@ -160,7 +160,9 @@ export class Session {
   /**
    * The server is shutting down: read nothing more, and handle and answer
    * what was read, input held back behind an asynchronous command included.
-   * Resolves once that is done (or the session is gone); the session stays
+   * Resolves once that is done, or once what is left waits on the client
+   * reading its replies (a client that reads nothing must not hold up the
+   * shutdown of the others), or the session is gone. The session stays
    * open, for deliveries, until {@link end}.
    */
   drain(): Promise<void> {
@@ -221,9 +223,9 @@ export class Session {
     this.settleDrain();
   }
 
-  /** Resolves a drain once nothing that was read is left to handle, or the session is gone. */
+  /** Resolves a drain once nothing that was read is left to handle but what waits on the client, or the session is gone. */
   private settleDrain(): void {
-    if (this.drained && (!this.open || (!this.busy && this.backlog.length === 0))) this.drained.resolve();
+    if (this.drained && (!this.open || (!this.busy && (this.backlog.length === 0 || this.full)))) this.drained.resolve();
   }
 
   private process(event: InputEvent): void {

@@ -9,9 +9,10 @@
 import { connect } from 'node:net';
 import test from 'ava';
 import type { Message } from '../core/protocol.ts';
+import type { Sink } from '../core/session.ts';
 import { Hold } from './helpers/hold.ts';
 import { MistCli } from './helpers/mist-cli.ts';
-import { LineClient, startTestServer } from './helpers/server.ts';
+import { eventually, LineClient, startTestServer } from './helpers/server.ts';
 import { SseClient, WsClient, websocketUrl } from './helpers/web.ts';
 
 const N = 100;
@@ -116,6 +117,30 @@ test('what is still open after shutdownTimeoutMs is destroyed, and the server cl
   t.is(server.connections.count, 0);
   t.true(logs.some((line) => line.level === 'warn' && line.msg === 'shutdown timeout: the connections still open are destroyed'));
   hold.release();
+});
+
+test('a client that reads none of its replies does not hold up the others: they are answered and closed without waiting for shutdownTimeoutMs', async (t) => {
+  const limit = 16 * 1024;
+  const { server, logs } = await startTestServer(t, { limits: { maxBufferedBytes: limit, shutdownTimeoutMs: 20_000 } });
+  // The output of each connection, to see the replies pile up.
+  const sinks: Sink[] = [];
+  const open = server.connections.open.bind(server.connections);
+  server.connections.open = (sink, info, identity) => (sinks.push(sink), open(sink, info, identity));
+  const url = server.url('tcp');
+  const idle = await LineClient.connect(t, url);
+  const other = await LineClient.connect(t, url);
+  // Subscriptions whose `list` reply is about 10 kB: 2000 lists ask for 20 MB of replies, more than a client reading nothing takes.
+  for (let i = 0; i < 10; i++) {
+    const tags = Array.from({ length: 8 }, (_, j) => `${i}-${j}-${'x'.repeat(100)}`);
+    await idle.request({ command: 'subscribe', tags });
+  }
+  idle.socket.pause();
+  idle.write('{"command":"list"}\n'.repeat(2000));
+  await eventually(() => sinks[0]!.bufferedBytes > limit, 10_000, 'replies piled up');
+  await other.sync();
+  await server.close();
+  await other.waitClosed();
+  t.false(logs.some((line) => String(line.msg).startsWith('shutdown timeout')), 'the drain was not cut short');
 });
 
 test('close() is idempotent, and a server closed while draining only drains once', async (t) => {
