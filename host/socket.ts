@@ -66,9 +66,11 @@ function serveSocket(socket: Socket, info: ConnectionInfo, context: SocketContex
     },
   };
   pending.watch(input);
-  // Once the session is closed (its input refused, say), what still comes is read to the end and dropped.
   socket.on('data', (chunk: Buffer) => {
-    if (session.isOpen) framer.push(chunk);
+    if (session.isOpen) return framer.push(chunk);
+    // Closed (its input refused, or ended): what still comes is dropped, and nothing more is read, so that a
+    // client sending on costs nothing; the socket closes at the peer's end or is destroyed (SocketSink.end).
+    socket.pause();
   });
   // The peer sends nothing more: the session closes once it has answered what came.
   socket.on('end', () => session.inputEnded());
@@ -125,7 +127,7 @@ class SocketSink implements Sink, Flushable {
   end(): void {
     this.flush();
     this.socket.end();
-    // Input may be paused (a drain): read on to the peer's end, or the socket cannot close until destroyed.
+    // Input may be paused (a drain): read on, to see the peer's end (serveSocket stops at any more data).
     this.socket.resume();
     // A peer that never reads would hold the socket open forever.
     const timer = setTimeout(() => this.socket.destroy(), END_TIMEOUT_MS);
