@@ -1,13 +1,17 @@
 /**
- * Unfinished input over real TCP sockets: the server-wide budget for lines
- * under way (`maxPendingInputBytes`) and the line timeout (`lineTimeoutMs`).
- * A connection over either gets an error reply and is closed; the others
- * carry on; the memory and the timers go when the connections do.
+ * Unfinished input over real sockets: the server-wide budget for lines
+ * under way (`maxPendingInputBytes`) and the line timeout (`lineTimeoutMs`)
+ * on TCP, the bound on a WebSocket frame's pieces. A connection over any
+ * is closed; the others carry on; the memory and the timers go when the
+ * connections do.
  */
 import { createHook } from 'node:async_hooks';
+import { randomBytes } from 'node:crypto';
+import { connect } from 'node:net';
 import test from 'ava';
 import { Hold } from './helpers/hold.ts';
 import { eventually, LineClient, startTestServer, type LogLines } from './helpers/server.ts';
+import { websocketUrl, WsClient } from './helpers/web.ts';
 
 const HEAD = '{"command":"publish","tags":["budget"],"data":"';
 
@@ -143,4 +147,38 @@ test('connections closed for their input are logged at DEBUG each, and at WARN o
     budget: 0,
     lineTimeout: 4,
   });
+});
+
+test('a WebSocket frame sent in many tiny pieces is refused with 1008 before it holds much; other WebSockets carry on', async (t) => {
+  // maxPayload is then 1 KiB + 64 KiB: a frame may come in at most 130 pieces.
+  const { server } = await startTestServer(t, { listeners: ['ws://127.0.0.1:0'], limits: { maxMessageBytes: 1024 } });
+  const { hostname, port } = new URL(server.url('ws'));
+  const bystander = await WsClient.connect(t, websocketUrl(server.url('ws')));
+  const socket = connect(Number(port), hostname);
+  t.teardown(() => socket.destroy());
+  socket.on('error', () => {});
+  let received = Buffer.alloc(0);
+  socket.on('data', (chunk: Buffer) => (received = Buffer.concat([received, chunk])));
+  const closed = new Promise((resolve) => socket.once('close', resolve));
+  socket.write(
+    `GET /subscribe/websocket HTTP/1.1\r\nHost: ${hostname}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+      `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+  );
+  await eventually(() => received.includes('\r\n\r\n'));
+  t.regex(received.toString('latin1'), /^HTTP\/1\.1 101 /);
+  received = Buffer.alloc(0);
+  // A masked text frame of 60,000 bytes (mask 0: the payload goes as is), then its payload a byte per event-loop turn.
+  socket.write(Buffer.from([0x81, 0x80 | 126, 60_000 >> 8, 60_000 & 0xff, 0, 0, 0, 0]));
+  let sent = 0;
+  while (sent < 60_000 && !socket.destroyed && socket.readyState === 'open') {
+    socket.write('x');
+    sent++;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  await closed;
+  t.true(sent < 60_000, `closed after ${sent} bytes`);
+  // The server's close frame: opcode 8, code 1008.
+  t.is(received[0], 0x88);
+  t.is(received.readUInt16BE(2), 1008);
+  t.deepEqual(await bystander.request({ command: 'ping' }), { command: 'ping', tags: [], data: 'pong' });
 });

@@ -9,6 +9,9 @@
  * - Frames over `maxMessageBytes` get an error reply, then a close with
  *   1009. ws itself reads no frame over twice that (or the limit plus
  *   64 KiB, whichever is more) and closes with 1009 at once, without a reply.
+ * - A frame under way is ws's to hold, not mist's: it counts against no
+ *   server-wide budget and has no timeout. It is bounded per connection by
+ *   that size, and its pieces by {@link MIN_PIECE_BYTES}.
  * - Binary frames are read as UTF-8 text through the same validation
  *   (invalid UTF-8 gets an error reply); replies are always text frames.
  * - Liveness: every `pingIntervalMs` each peer is pinged; one that has
@@ -21,6 +24,16 @@ import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
 import { CommandError, type Frame, type Identity, type ListenerContext, type Session, type Sink, WEBSOCKET_PATH } from '../../host/index.ts';
 import { identityOf, refuseUpgrade, remoteOf } from './web.ts';
+
+/**
+ * ws keeps a frame under way in the pieces it was read in, each costing a
+ * few hundred bytes besides its own: with ws's default (262,144 pieces at
+ * most) a frame sent a byte per packet held about 90 MB. Here a frame of the
+ * largest size may come in pieces of this many bytes on average, no
+ * smaller: one in more pieces is refused (close code 1008), so that a frame
+ * under way holds at most about twice that size.
+ */
+const MIN_PIECE_BYTES = 512;
 
 /** How long a closing WebSocket may take to flush before it is terminated. */
 const END_TIMEOUT_MS = 2000;
@@ -57,11 +70,13 @@ export class WebSocketEndpoint {
     private readonly options: WebSocketOptions,
   ) {
     const limit = context.limits.maxMessageBytes;
+    const maxPayload = limit + Math.max(limit, 64 * 1024);
     this.server = new WebSocketServer({
       noServer: true,
       clientTracking: false,
       perMessageDeflate: false,
-      maxPayload: limit + Math.max(limit, 64 * 1024),
+      maxPayload,
+      maxBufferedChunks: Math.ceil(maxPayload / MIN_PIECE_BYTES),
     });
     this.timer = setInterval(() => this.sweep(), options.pingIntervalMs);
     this.timer.unref();
