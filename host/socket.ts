@@ -53,12 +53,12 @@ function serveSocket(socket: Socket, info: ConnectionInfo, context: SocketContex
     pending,
   );
   // A line is not the client's to finish while the server does not read (an asynchronous command runs, replies
-  // pile up): its wait counts while the socket flows, from when it last resumed.
+  // pile up): its wait counts while the socket flows, from when it last resumed; and not at all once the session is closed.
   let readingSince = performance.now();
   socket.on('resume', () => (readingSince = performance.now()));
   const input: WatchedInput = {
     get waitingSince() {
-      return socket.isPaused() ? NaN : Math.max(framer.unfinishedSince, readingSince);
+      return session.isOpen && !socket.isPaused() ? Math.max(framer.unfinishedSince, readingSince) : NaN;
     },
     timedOut() {
       framer.close();
