@@ -88,6 +88,18 @@ export class Connections implements InputHandler, ConnectionsService {
     }
   }
 
+  /**
+   * Shutting down (the listeners no longer accept): every connection stops
+   * reading and handles what it has read; once all have, so that the
+   * publishes among it still reach every subscriber, each is ended — what
+   * is queued for it flushed, then closed. Resolves once all are ended.
+   */
+  async drain(): Promise<void> {
+    const sessions = [...this.live];
+    await Promise.all(sessions.map((session) => session.drain()));
+    for (const session of sessions) session.end();
+  }
+
   closed(session: Session): void {
     if (!this.live.delete(session)) return;
     this.perTransport.set(session.info.transport, this.perTransport.get(session.info.transport)! - 1);

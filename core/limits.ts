@@ -18,6 +18,19 @@ export interface Limits {
    * CPU) and up to that much more latency. 0: flush at the end of every turn.
    */
   flushIntervalMs: number;
+  /**
+   * Bytes all line-protocol connections of the server together may hold in
+   * lines not yet finished. The connection whose line would take the total
+   * past it gets an error reply and is closed.
+   */
+  maxPendingInputBytes: number;
+  /** A line left unfinished this long (while the server reads) gets an error reply and its connection is closed. */
+  lineTimeoutMs: number;
+  /**
+   * On shutdown, connections get this long to be answered what they sent and
+   * to flush; whatever is still open then is destroyed.
+   */
+  shutdownTimeoutMs: number;
 }
 
 export type SlowConsumerPolicy = 'drop' | 'disconnect';

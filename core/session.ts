@@ -48,10 +48,14 @@ export interface DeliveryStats {
   disconnectedSlow: number;
 }
 
+/** Input the server will not take, and why: the client is told, then the connection closes. */
+class InputRefusal {
+  constructor(readonly error: string) {}
+}
+
 /** Input events that must keep their place behind an asynchronous command. */
-const OVERSIZED = Symbol('oversized frame');
 const INPUT_END = Symbol('input ended');
-type InputEvent = string | Buffer | typeof OVERSIZED | typeof INPUT_END;
+type InputEvent = string | Buffer | InputRefusal | typeof INPUT_END;
 
 export class Session {
   /** Subscriptions by canonical key (see `canonicalTags`), each its sorted distinct tags. */
@@ -71,6 +75,8 @@ export class Session {
   private full = false;
   /** Whether the sink was last told to pause. */
   private paused = false;
+  /** The server is shutting down: nothing more is read; resolved once what was read is handled. */
+  private drained: { promise: Promise<void>; resolve: () => void } | undefined;
 
   constructor(
     readonly id: number,
@@ -139,7 +145,35 @@ export class Session {
    * next frame.
    */
   rejectOversized(): void {
-    this.accept(OVERSIZED);
+    this.refuseInput(`message too long: over ${this.limits.maxMessageBytes} bytes`);
+  }
+
+  /**
+   * The client's input cannot be taken any further (`error` says why: over
+   * the server's input budget, a line left unfinished…). Once what came
+   * before is handled, say so and close.
+   */
+  refuseInput(error: string): void {
+    this.accept(new InputRefusal(error));
+  }
+
+  /**
+   * The server is shutting down: read nothing more, and handle and answer
+   * what was read, input held back behind an asynchronous command included.
+   * Resolves once that is done, or once what is left waits on the client
+   * reading its replies (a client that reads nothing must not hold up the
+   * shutdown of the others), or the session is gone. The session stays
+   * open, for deliveries, until {@link end}.
+   */
+  drain(): Promise<void> {
+    if (!this.drained) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((settle) => (resolve = settle));
+      this.drained = { promise, resolve };
+      this.updateFlow();
+      this.settleDrain();
+    }
+    return this.drained.promise;
   }
 
   /** The client will send nothing more. Once what it sent is handled and answered, close. */
@@ -167,6 +201,7 @@ export class Session {
     this.open = false;
     this.backlog.length = 0;
     this.input.closed(this);
+    this.settleDrain();
   }
 
   /**
@@ -185,12 +220,18 @@ export class Session {
   private drainBacklog(): void {
     while (this.open && !this.busy && !this.full && this.backlog.length > 0) this.process(this.backlog.shift()!);
     this.updateFlow();
+    this.settleDrain();
+  }
+
+  /** Resolves a drain once nothing that was read is left to handle but what waits on the client, or the session is gone. */
+  private settleDrain(): void {
+    if (this.drained && (!this.open || (!this.busy && (this.backlog.length === 0 || this.full)))) this.drained.resolve();
   }
 
   private process(event: InputEvent): void {
     if (event === INPUT_END) return this.end();
-    if (event === OVERSIZED) {
-      this.reply({ command: INVALID_MESSAGE_COMMAND, error: `message too long: over ${this.limits.maxMessageBytes} bytes` });
+    if (event instanceof InputRefusal) {
+      this.reply({ command: INVALID_MESSAGE_COMMAND, error: event.error });
       return this.end();
     }
     const pending = this.input.handle(this, event);
@@ -205,9 +246,9 @@ export class Session {
     pending.then(done, done);
   }
 
-  /** Pauses the client's input while a command runs or its replies pile up; resumes when neither holds. */
+  /** Pauses the client's input while a command runs or its replies pile up, and for good once draining; resumes when none holds. */
   private updateFlow(): void {
-    const paused = this.open && (this.busy || this.full);
+    const paused = this.open && (this.busy || this.full || this.drained !== undefined);
     if (paused === this.paused) return;
     this.paused = paused;
     if (paused) this.sink.pause();

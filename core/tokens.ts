@@ -15,6 +15,7 @@ import type { Connections } from './connections.ts';
 import type { Dispatcher } from './dispatcher.ts';
 import type { Limits } from './limits.ts';
 import type { Logger } from './logger.ts';
+import type { PendingInput } from './pending-input.ts';
 
 declare const service: unique symbol;
 
@@ -37,4 +38,6 @@ export const TOKENS = {
   /** What commands may change about who a connection is, with effect on live connections. */
   Access: token<Access>('mist.Access'),
   Commands: token<CommandRegistry>('mist.Commands'),
+  /** The unfinished input of every line-protocol connection: its budget and line timeout. */
+  PendingInput: token<PendingInput>('mist.PendingInput'),
 } as const;

@@ -57,6 +57,10 @@ const CONFIG: Readonly<Record<keyof ConfigFile, Spec>> = {
         max: MAX_FLUSH_INTERVAL_MS,
         must: `must be a number of milliseconds from 0 to ${MAX_FLUSH_INTERVAL_MS}`,
       },
+      maxPendingInputBytes: limit,
+      lineTimeoutMs: limit,
+      // 0: no grace at all, every connection is destroyed at once.
+      shutdownTimeoutMs: { type: 'integer', min: 0, must: 'must be a whole number of milliseconds, 0 or more' },
     } satisfies Record<keyof Limits, Spec>,
   },
   plugins: { type: 'any', parse: plugins },

@@ -14,6 +14,7 @@ import { Connections } from '../core/connections.ts';
 import { Dispatcher } from '../core/dispatcher.ts';
 import type { Limits } from '../core/limits.ts';
 import type { Logger } from '../core/logger.ts';
+import { PendingInput } from '../core/pending-input.ts';
 import { token, TOKENS, type Token } from '../core/tokens.ts';
 import { Metrics } from './metrics.ts';
 
@@ -33,6 +34,7 @@ export class Services {
     this.scoped(TOKENS.Connections, Connections);
     this.scoped(TOKENS.Dispatcher, Dispatcher);
     this.scoped(TOKENS.Access, Access);
+    this.scoped(TOKENS.PendingInput, PendingInput);
     this.scoped(METRICS, Metrics);
   }
 

@@ -18,4 +18,7 @@ export const DEFAULT_LIMITS: Readonly<Limits> = {
   // Under a millisecond on purpose: at 2000 msg/s a 1 ms batch fell due just as the
   // next message came, and half the time waited for the one after (docs/operations.md).
   flushIntervalMs: 0.75,
+  maxPendingInputBytes: 256 * 1024 * 1024,
+  lineTimeoutMs: 30_000,
+  shutdownTimeoutMs: 5000,
 };

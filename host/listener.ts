@@ -59,7 +59,16 @@ export interface Listener {
   listen(): Promise<void>;
   /** The URI actually served, with the real port when 0 was asked. Valid after `listen`. */
   readonly url: string;
-  /** Stops accepting and closes every connection it holds. Idempotent. */
+  /**
+   * Shutting down, gracefully: stops accepting connections (and requests),
+   * and resolves once every connection it holds has closed. The server
+   * meanwhile drains their sessions: each stops reading, is answered what it
+   * sent, and is then ended (`Sink.end()`: flush, close). {@link close}
+   * follows, at the latest `limits.shutdownTimeoutMs` after; a listener
+   * without `drain` is closed without waiting. Idempotent.
+   */
+  drain?(): Promise<void>;
+  /** Stops accepting and closes every connection it holds, at once. Idempotent. */
   close(): Promise<void>;
 }
 

@@ -20,6 +20,7 @@ import { inject, injectable } from 'tsyringe';
 import type { Broker } from '../core/broker.ts';
 import type { Connections } from '../core/connections.ts';
 import type { Dispatcher } from '../core/dispatcher.ts';
+import type { PendingInput } from '../core/pending-input.ts';
 import { TOKENS } from '../core/tokens.ts';
 
 /** The server's metrics as plugins see them: its registry, and figures read at scrape time. */
@@ -44,6 +45,7 @@ export class Metrics implements MetricsService {
     @inject(TOKENS.Connections) connections: Connections,
     @inject(TOKENS.Broker) broker: Broker,
     @inject(TOKENS.Dispatcher) dispatcher: Dispatcher,
+    @inject(TOKENS.PendingInput) input: PendingInput,
   ) {
     const registers = [this.registry];
     new Gauge({
@@ -62,6 +64,17 @@ export class Metrics implements MetricsService {
     this.counter('mist_messages_dropped_total', 'Messages dropped because a subscriber was over maxBufferedBytes (policy drop).', () => connections.delivery.dropped);
     this.counter('mist_slow_consumers_disconnected_total', 'Connections closed for being over maxBufferedBytes (policy disconnect).', () => connections.delivery.disconnectedSlow);
     this.counter('mist_command_errors_total', 'Commands answered with an error (bad input, refusals, handler faults).', () => dispatcher.errors);
+    this.gauge('mist_pending_input_bytes', 'Bytes held by unfinished lines of line-protocol (TCP, TLS) connections, against maxPendingInputBytes.', () => input.bytes);
+    new Counter({
+      name: 'mist_input_refusals_total',
+      help: 'Connections closed for their unfinished input: budget (over maxPendingInputBytes), lineTimeout (a line unfinished for lineTimeoutMs).',
+      labelNames: ['reason'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [reason, count] of Object.entries(input.refusals)) this.inc({ reason }, count);
+      },
+    });
   }
 
   render(): Promise<string> {

@@ -14,6 +14,7 @@ import type { Dispatcher } from '../core/dispatcher.ts';
 import { ErrorCodes, MistError, type ErrorCode } from '../core/errors.ts';
 import type { Listener, ListenerContext, ListenerFactory } from './listener.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
+import type { PendingInput } from '../core/pending-input.ts';
 import { socketServer } from './socket.ts';
 import { TOKENS } from '../core/tokens.ts';
 import type { MistPlugin, PluginHost, Registries } from './api.ts';
@@ -77,6 +78,11 @@ export class MistServer {
     return this.services.resolve(TOKENS.Dispatcher);
   }
 
+  /** What the line-protocol connections hold of unfinished lines, and how many were closed for it. */
+  get pendingInput(): PendingInput {
+    return this.services.resolve(TOKENS.PendingInput);
+  }
+
   /** The server's Prometheus registry, as `GET /metrics` serves it. */
   get metrics(): Metrics {
     return this.services.resolve(METRICS);
@@ -122,12 +128,19 @@ export class MistServer {
     return this;
   }
 
-  /** Stops accepting, closes every connection and listener, in reverse start order. */
+  /**
+   * Shuts down: a running server first drains its connections (see
+   * {@link drain}); then the listeners close, destroying what is left; then
+   * the cluster (publishes already read have reached the backplane by then),
+   * the authenticator and the plugins' close hooks.
+   */
   close(): Promise<void> {
     this.closing ??= (async () => {
       const wasRunning = this.state === 'running';
       this.state = 'closing';
+      if (wasRunning) await this.drain();
       for (const listener of [...this.listeners].reverse()) await listener.close();
+      this.pendingInput.close();
       await this.cluster?.close();
       await this.auth.close();
       await this.hooks.close(this.logger);
@@ -135,6 +148,24 @@ export class MistServer {
       if (wasRunning) this.logger.info('closed');
     })();
     return this.closing;
+  }
+
+  /**
+   * Lets every connection finish, for at most `shutdownTimeoutMs`: the
+   * listeners stop accepting, then the sessions stop reading, handle what
+   * they read and are ended; done once the listeners' connections are closed.
+   */
+  private async drain(): Promise<void> {
+    const timeoutMs = this.config.limits.shutdownTimeoutMs;
+    this.logger.info({ connections: this.connections.count, timeoutMs }, 'draining connections');
+    const closed = Promise.all(this.listeners.map((listener) => listener.drain?.()));
+    const drained = this.connections.drain().then(() => closed);
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<boolean>((resolve) => (timer = setTimeout(resolve, timeoutMs, true)));
+    if (await Promise.race([drained.then(() => false), timedOut])) {
+      this.logger.warn({ connections: this.connections.count, timeoutMs }, 'shutdown timeout: the connections still open are destroyed');
+    }
+    clearTimeout(timer);
   }
 
   /** Opens the configured authenticator, if any; from then on connections must authenticate. */
@@ -201,7 +232,7 @@ export class MistServer {
       limits: this.config.limits,
       logger: this.logger,
     };
-    return { ...context, serveSocket: socketServer(context) };
+    return { ...context, serveSocket: socketServer(context, this.pendingInput) };
   }
 }
 

@@ -9,6 +9,7 @@ import type { Socket } from 'node:net';
 import { FlushScheduler, type Flushable } from '../core/flush.ts';
 import { LineFramer } from '../core/framing.ts';
 import type { ListenerContext } from './listener.ts';
+import type { InputRefusalReason, PendingInput, WatchedInput } from '../core/pending-input.ts';
 import type { Frame } from '../core/protocol.ts';
 import type { ConnectionInfo, Session, Sink } from '../core/session.ts';
 import { KEEPALIVE_MS } from '../core/wire.ts';
@@ -16,39 +17,70 @@ import { KEEPALIVE_MS } from '../core/wire.ts';
 /** How long a closing connection may take to flush before it is destroyed. */
 const END_TIMEOUT_MS = 2000;
 
+type SocketContext = Pick<ListenerContext, 'open' | 'limits' | 'logger'>;
+
 /**
  * `serveSocket` for one listener: the writes of all its connections are
- * coalesced by one {@link FlushScheduler}.
+ * coalesced by one {@link FlushScheduler}; their unfinished lines count
+ * against the server's `pending` input.
  */
-export function socketServer(context: Pick<ListenerContext, 'open' | 'limits' | 'logger'>): ListenerContext['serveSocket'] {
+export function socketServer(context: SocketContext, pending: PendingInput): ListenerContext['serveSocket'] {
   const flusher = new FlushScheduler(context.limits.flushIntervalMs);
-  return (socket, info) => serveSocket(socket, info, context, flusher);
+  return (socket, info) => serveSocket(socket, info, context, flusher, pending);
 }
 
 /**
  * Opens a session for `socket` and feeds it the lines the socket reads; the
  * session closes with the socket.
  */
-function serveSocket(
-  socket: Socket,
-  info: ConnectionInfo,
-  context: Pick<ListenerContext, 'open' | 'limits' | 'logger'>,
-  flusher: FlushScheduler,
-): Session {
+function serveSocket(socket: Socket, info: ConnectionInfo, context: SocketContext, flusher: FlushScheduler, pending: PendingInput): Session {
+  const { limits } = context;
   // Writes are coalesced here already (flush.ts): Nagle's algorithm would only add delay.
   socket.setNoDelay(true);
   socket.setKeepAlive(true, KEEPALIVE_MS);
   const session = context.open(new SocketSink(socket, flusher), info);
-  const framer = new LineFramer(context.limits.maxMessageBytes, {
-    line: (bytes) => session.receive(bytes),
-    oversized: () => session.rejectOversized(),
+  const refuse = (reason: InputRefusalReason, error: string): void => {
+    pending.refused(reason, session);
+    session.refuseInput(error);
+  };
+  const framer = new LineFramer(
+    limits.maxMessageBytes,
+    {
+      line: (bytes) => session.receive(bytes),
+      oversized: () => session.rejectOversized(),
+      overBudget: () => refuse('budget', 'server input budget exhausted: no room for more of this unfinished line (maxPendingInputBytes)'),
+    },
+    pending,
+  );
+  // A line is not the client's to finish while the server does not read (an asynchronous command runs, replies
+  // pile up): its wait counts while the socket flows, from when it last resumed; and not at all once the session is closed.
+  let readingSince = performance.now();
+  socket.on('resume', () => (readingSince = performance.now()));
+  const input: WatchedInput = {
+    get waitingSince() {
+      return session.isOpen && !socket.isPaused() ? Math.max(framer.unfinishedSince, readingSince) : NaN;
+    },
+    timedOut() {
+      framer.close();
+      refuse('lineTimeout', `line unfinished for ${limits.lineTimeoutMs} ms`);
+    },
+  };
+  pending.watch(input);
+  socket.on('data', (chunk: Buffer) => {
+    if (session.isOpen) return framer.push(chunk);
+    // Closed (its input refused, or ended): what still comes is dropped, and nothing more is read, so that a
+    // client sending on costs nothing; the socket closes at the peer's end or is destroyed (SocketSink.end).
+    socket.pause();
   });
-  socket.on('data', (chunk: Buffer) => framer.push(chunk));
   // The peer sends nothing more: the session closes once it has answered what came.
   socket.on('end', () => session.inputEnded());
   // Resets and the like end the connection; 'close' follows and cleans up.
   socket.on('error', (err) => context.logger.debug({ err, session: session.id }, `${info.transport} connection error`));
-  socket.once('close', () => session.closed());
+  socket.once('close', () => {
+    framer.close();
+    pending.unwatch(input);
+    session.closed();
+  });
   return session;
 }
 
@@ -95,6 +127,8 @@ class SocketSink implements Sink, Flushable {
   end(): void {
     this.flush();
     this.socket.end();
+    // Input may be paused (a drain): read on, to see the peer's end (serveSocket stops at any more data).
+    this.socket.resume();
     // A peer that never reads would hold the socket open forever.
     const timer = setTimeout(() => this.socket.destroy(), END_TIMEOUT_MS);
     this.socket.once('close', () => clearTimeout(timer));

@@ -147,6 +147,14 @@ test('limits.flushIntervalMs defaults to 0.75 and takes a number of milliseconds
   t.deepEqual((await loadConfig({}, dir)).limits, { ...DEFAULT_LIMITS, flushIntervalMs: 0.5 });
 });
 
+test('the limits on unfinished input and on shutdown default to 256 MiB, 30 s and 5 s; a shutdownTimeoutMs of 0 is allowed', async (t) => {
+  t.is(DEFAULT_LIMITS.maxPendingInputBytes, 256 * 1024 * 1024);
+  t.is(DEFAULT_LIMITS.lineTimeoutMs, 30_000);
+  t.is(DEFAULT_LIMITS.shutdownTimeoutMs, 5000);
+  const dir = await tempFolder(t, { 'mist.config.yaml': 'limits:\n  maxPendingInputBytes: 1000\n  lineTimeoutMs: 50\n  shutdownTimeoutMs: 0\n' });
+  t.deepEqual((await loadConfig({}, dir)).limits, { ...DEFAULT_LIMITS, maxPendingInputBytes: 1000, lineTimeoutMs: 50, shutdownTimeoutMs: 0 });
+});
+
 test('listeners may be one comma-separated string, in the file as on the command line', async (t) => {
   const dir = await tempFolder(t, { 'mist.config.yaml': 'listeners: "tcp://127.0.0.1:7001, tcp://127.0.0.1:7002"\n' });
   t.deepEqual((await loadConfig({}, dir)).listeners, ['tcp://127.0.0.1:7001', 'tcp://127.0.0.1:7002']);
@@ -183,6 +191,9 @@ test('a bad slowConsumerPolicy', rejected, 'limits:\n  slowConsumerPolicy: block
 test('a negative flushIntervalMs', rejected, 'limits:\n  flushIntervalMs: -1\n', 'limits.flushIntervalMs');
 test('a flushIntervalMs over a second', rejected, 'limits:\n  flushIntervalMs: 5000\n', 'limits.flushIntervalMs');
 test('a flushIntervalMs given as a string', rejected, 'limits:\n  flushIntervalMs: "1"\n', 'limits.flushIntervalMs');
+test('a zero maxPendingInputBytes', rejected, 'limits:\n  maxPendingInputBytes: 0\n', 'limits.maxPendingInputBytes');
+test('a zero lineTimeoutMs', rejected, 'limits:\n  lineTimeoutMs: 0\n', 'limits.lineTimeoutMs');
+test('a negative shutdownTimeoutMs', rejected, 'limits:\n  shutdownTimeoutMs: -1\n', 'limits.shutdownTimeoutMs');
 test('a bad logLevel', rejected, 'logLevel: loud\n', 'logLevel');
 test('an empty listeners list', rejected, 'listeners: []\n', 'listeners');
 test('a listener that is not a string', rejected, 'listeners: [tcp://127.0.0.1:7001, 42]\n', 'listeners[1]');

@@ -1,9 +1,10 @@
 import test from 'ava';
 import fc from 'fast-check';
-import { LineFramer } from '../core/framing.ts';
+import { LineFramer, type InputBudget } from '../core/framing.ts';
 
 const OVERSIZED = Symbol('oversized');
-type FramerEvent = string | typeof OVERSIZED;
+const OVER_BUDGET = Symbol('over budget');
+type FramerEvent = string | typeof OVERSIZED | typeof OVER_BUDGET;
 
 /** Feeds `chunks` to a framer with limit `maxLineBytes`; returns what it reported, in order. */
 function frame(maxLineBytes: number, chunks: readonly (string | Buffer)[]): FramerEvent[] {
@@ -11,6 +12,7 @@ function frame(maxLineBytes: number, chunks: readonly (string | Buffer)[]): Fram
   const framer = new LineFramer(maxLineBytes, {
     line: (bytes) => events.push(bytes.toString()),
     oversized: () => events.push(OVERSIZED),
+    overBudget: () => events.push(OVER_BUDGET),
   });
   for (const chunk of chunks) framer.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
   return events;
@@ -31,7 +33,7 @@ function cutAt(bytes: Buffer, offsets: readonly number[]): Buffer[] {
 
 /** Events as JSON text, for comparing and for failure messages. */
 function show(events: readonly FramerEvent[]): string {
-  return JSON.stringify(events.map((event) => (event === OVERSIZED ? { oversized: true } : event)));
+  return JSON.stringify(events.map((event) => (event === OVERSIZED ? { oversized: true } : event === OVER_BUDGET ? { overBudget: true } : event)));
 }
 
 const LIMIT = 1024 * 1024;
@@ -140,6 +142,137 @@ test('nothing is delivered after oversized(), which is reported once', (t) => {
   t.deepEqual(frame(10, [`${over}\n`, 'after\n', `${over}\n`]), [OVERSIZED]);
 });
 
+// --- A byte at a time, and the memory a line under way holds --------------
+
+/** A budget that counts what is reserved from it, refusing past `limit`. */
+class CountingBudget implements InputBudget {
+  used = 0;
+  constructor(private readonly limit = Infinity) {}
+  reserve(bytes: number): boolean {
+    if (this.used + bytes > this.limit) return false;
+    this.used += bytes;
+    return true;
+  }
+  release(bytes: number): void {
+    this.used -= bytes;
+  }
+}
+
+/** A framer with a counting budget, and what it reported. */
+function framerWith(maxLineBytes: number, budget: CountingBudget): { framer: LineFramer; events: FramerEvent[] } {
+  const events: FramerEvent[] = [];
+  const framer = new LineFramer(
+    maxLineBytes,
+    {
+      line: (bytes) => events.push(bytes.toString()),
+      oversized: () => events.push(OVERSIZED),
+      overBudget: () => events.push(OVER_BUDGET),
+    },
+    budget,
+  );
+  return { framer, events };
+}
+
+test('a stream fed one byte at a time frames exactly as when fed whole', (t) => {
+  const stream = Buffer.from('one\r\n\n\r\ntwo\rthree\n€😀\r\n\r\rfour\n');
+  t.deepEqual(frame(LIMIT, cut(stream, 1)), frame(LIMIT, [stream]));
+  t.deepEqual(frame(LIMIT, cut(stream, 1)), ['one', 'two\rthree', '€😀', '\r\rfour']);
+});
+
+test('a line fed one byte at a time is reported oversized at the byte that takes it over the limit, not before', (t) => {
+  const { framer, events } = framerWith(10, new CountingBudget());
+  for (let i = 0; i < 10; i++) framer.push(Buffer.from('x'));
+  t.deepEqual(events, [], 'at the limit');
+  framer.push(Buffer.from('\r'));
+  t.deepEqual(events, [], 'a \\r that may end the line');
+  framer.push(Buffer.from('x'));
+  t.deepEqual(events, [OVERSIZED]);
+});
+
+test('a line fed one byte at a time holds at most twice its bytes, all of it reserved, and nothing once it ends', (t) => {
+  const budget = new CountingBudget();
+  const { framer, events } = framerWith(LIMIT, budget);
+  const length = 100_000;
+  let worst = 0;
+  for (let fed = 1; fed <= length; fed++) {
+    framer.push(Buffer.from('x'));
+    if (framer.heldBytes < fed || framer.heldBytes > 2 * fed) return t.fail(`${framer.heldBytes} bytes held for a line of ${fed}`);
+    if (budget.used !== framer.heldBytes) return t.fail(`${budget.used} bytes reserved, ${framer.heldBytes} held`);
+    worst = Math.max(worst, framer.heldBytes / fed);
+  }
+  t.true(worst <= 2, `at most ${worst}× the line`);
+  framer.push(Buffer.from('\n'));
+  t.deepEqual(events, ['x'.repeat(length)]);
+  t.is(framer.heldBytes, 0);
+  t.is(budget.used, 0);
+});
+
+test('a line under way never holds more than the limit and a \\r', (t) => {
+  const budget = new CountingBudget();
+  const { framer, events } = framerWith(1000, budget);
+  for (let i = 0; i < 1000; i++) framer.push(Buffer.from('x'));
+  framer.push(Buffer.from('\r'));
+  t.is(framer.heldBytes, 1001);
+  framer.push(Buffer.from('\n'));
+  t.deepEqual(events, ['x'.repeat(1000)]);
+  t.is(budget.used, 0);
+});
+
+test('the memory of a line under way goes back to the budget when the line is oversized or the framer closes', (t) => {
+  const budget = new CountingBudget();
+  const oversized = framerWith(10, budget);
+  oversized.framer.push(Buffer.from('x'.repeat(8)));
+  t.true(budget.used >= 8);
+  oversized.framer.push(Buffer.from('xxx'));
+  t.deepEqual(oversized.events, [OVERSIZED]);
+  t.is(budget.used, 0, 'after oversized()');
+
+  const closed = framerWith(10, budget);
+  closed.framer.push(Buffer.from('abc'));
+  closed.framer.close();
+  closed.framer.close();
+  t.is(budget.used, 0, 'after close(), twice');
+  closed.framer.push(Buffer.from('def\n'));
+  t.deepEqual(closed.events, [], 'nothing is framed after close()');
+  t.is(budget.used, 0);
+});
+
+test('a line that needs more than the budget has left is reported over budget once, after the lines before it', (t) => {
+  const budget = new CountingBudget(16);
+  const { framer, events } = framerWith(LIMIT, budget);
+  framer.push(Buffer.from('one\ntwo\n0123456789'));
+  t.deepEqual(events, ['one', 'two'], '10 bytes kept');
+  framer.push(Buffer.from('0123456789'));
+  t.deepEqual(events, ['one', 'two', OVER_BUDGET], '20 bytes would not fit');
+  t.is(budget.used, 0);
+  framer.push(Buffer.from('\nthree\n'));
+  t.deepEqual(events, ['one', 'two', OVER_BUDGET]);
+});
+
+test('complete lines take nothing from the budget, however many', (t) => {
+  const budget = new CountingBudget(0);
+  const { framer, events } = framerWith(LIMIT, budget);
+  framer.push(Buffer.from('a\nb\r\n\nc\n'));
+  t.deepEqual(events, ['a', 'b', 'c']);
+});
+
+test('unfinishedSince is when the line under way began, NaN between lines', (t) => {
+  const { framer } = framerWith(LIMIT, new CountingBudget());
+  t.true(Number.isNaN(framer.unfinishedSince));
+  framer.push(Buffer.from('done\n'));
+  t.true(Number.isNaN(framer.unfinishedSince), 'after a complete line');
+  const before = performance.now();
+  framer.push(Buffer.from('under'));
+  const since = framer.unfinishedSince;
+  t.true(since >= before && since <= performance.now());
+  framer.push(Buffer.from(' way'));
+  t.is(framer.unfinishedSince, since, 'more of the same line does not restart it');
+  framer.push(Buffer.from('\nnext'));
+  t.true(framer.unfinishedSince >= since, 'the next line under way has its own start');
+  framer.push(Buffer.from('\n'));
+  t.true(Number.isNaN(framer.unfinishedSince));
+});
+
 // --- Properties -------------------------------------------------------------
 
 /** A line: any code points (no half surrogates, so UTF-8 round-trips), `\r` often, no `\n`. */
@@ -191,6 +324,29 @@ test('with any limit, lines up to the first over-long one come out, then oversiz
         }
         const got = frame(limit, cutAt(encode(lines), offsets));
         if (show(got) !== show(expected)) throw new Error(`limit ${limit}: got ${show(got)}, expected ${show(expected)}`);
+      }),
+      { numRuns: 1000 },
+    ),
+  );
+});
+
+test('however the stream is cut, the budget holds exactly what the framer keeps, at most twice the line under way', (t) => {
+  t.notThrows(() =>
+    fc.assert(
+      fc.property(terminatedLinesArbitrary, lineArbitrary, cutsArbitrary, (lines, unfinished, offsets) => {
+        const budget = new CountingBudget();
+        const { framer } = framerWith(LIMIT, budget);
+        const stream = Buffer.concat([encode(lines), Buffer.from(unfinished)]);
+        let fed = 0;
+        for (const chunk of cutAt(stream, offsets)) {
+          framer.push(chunk);
+          fed += chunk.length;
+          const underWay = fed - (stream.lastIndexOf(0x0a, fed - 1) + 1);
+          if (budget.used !== framer.heldBytes) throw new Error(`${budget.used} reserved, ${framer.heldBytes} held`);
+          if (framer.heldBytes > 2 * underWay) throw new Error(`${framer.heldBytes} held for ${underWay} bytes under way`);
+        }
+        framer.close();
+        if (budget.used !== 0) throw new Error(`${budget.used} still reserved after close()`);
       }),
       { numRuns: 1000 },
     ),

@@ -17,7 +17,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { CommandError, definePlugin, parseMessage, type ListenerContext, type MetricsService, WEBSOCKET_PATH } from '../../host/index.ts';
+import { CommandError, definePlugin, parseMessage, type ListenerContext, type MetricsService, type Session, WEBSOCKET_PATH } from '../../host/index.ts';
 import { EVENTS_PATH, serveEvents } from './sse.ts';
 import type { TlsPaths } from './tls-credentials.ts';
 import {
@@ -104,6 +104,12 @@ export class HttpListener extends WebListener {
     this.endpoint!.upgrade(req, socket, head, url);
   }
 
+  /** Resolves once the requests being answered (a publish) are, and every stream and WebSocket has ended. */
+  protected async drainConnections(): Promise<void> {
+    const responses = [...this.responses].map((res) => new Promise((resolve) => res.once('close', resolve)));
+    await Promise.all([this.endpoint?.drain(), ...responses]);
+  }
+
   protected async closeConnections(): Promise<void> {
     // Resolve only once every stream's session has seen its response close.
     const responses = [...this.responses].map((res) => new Promise((resolve) => res.once('close', resolve)));
@@ -131,10 +137,15 @@ export class HttpListener extends WebListener {
         if (method === 'OPTIONS') return preflight(res);
         return this.publish(req, res, url);
       case EVENTS_PATH:
-        return serveEvents(req, res, url, this.context, this.heartbeatMs);
+        return serveEvents(req, res, url, this.context, this.heartbeatMs, (session) => this.streamStarted(session));
       case WEBSOCKET_PATH:
         return sendError(res, 426, 'this endpoint speaks WebSocket only', { upgrade: 'websocket', connection: 'Upgrade' });
     }
+  }
+
+  /** A stream whose request came before the drain began, but started after the server ended the others: it ends too. */
+  private streamStarted(session: Session): void {
+    if (this.isDraining) session.end();
   }
 
   /**

@@ -15,15 +15,22 @@
  *   connection, measured by the response's buffered bytes.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Frame, ListenerContext, Sink } from '../../host/index.ts';
+import type { Frame, ListenerContext, Session, Sink } from '../../host/index.ts';
 import { authenticate, remoteOf, sendError, statusOf } from './web.ts';
 
 export const EVENTS_PATH = '/subscribe/events';
 
 const HEARTBEAT = Buffer.from(': heartbeat\n\n');
 
-/** Serves one SSE request until the client goes away or the server closes. */
-export async function serveEvents(req: IncomingMessage, res: ServerResponse, url: URL, context: ListenerContext, heartbeatMs: number): Promise<void> {
+/** Serves one SSE request until the client goes away or the server closes; `opened` is given the session of a stream that started. */
+export async function serveEvents(
+  req: IncomingMessage,
+  res: ServerResponse,
+  url: URL,
+  context: ListenerContext,
+  heartbeatMs: number,
+  opened: (session: Session) => void,
+): Promise<void> {
   const subscriptions = url.searchParams.getAll('tags').map((value) => value.split(',').map((tag) => tag.trim()));
   if (subscriptions.length === 0 || subscriptions.some((tags) => tags.some((tag) => tag === ''))) {
     return sendError(res, 400, 'give the tags to subscribe to: /subscribe/events?tags=a,b (repeat tags= for more subscriptions)');
@@ -44,6 +51,7 @@ export async function serveEvents(req: IncomingMessage, res: ServerResponse, url
     }
   }
   sink.start();
+  opened(session);
   // A stream whose subscriptions were all revoked (unset, unregister) can never receive again: end it.
   const heartbeat = setInterval(() => (session.subscriptions.size === 0 ? session.end() : sink.heartbeat()), heartbeatMs);
   res.on('close', () => clearInterval(heartbeat));

@@ -31,6 +31,7 @@ export class TcpListener implements Listener {
    * is one) but would hold up `server.close()`.
    */
   private readonly connections = new Set<Socket>();
+  private stopped: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
   url: string;
 
@@ -60,19 +61,36 @@ export class TcpListener implements Listener {
     this.url = `${this.scheme}://${this.address.hostname}:${port}`;
   }
 
+  /** Stops accepting; resolves once every socket served has closed (the server ends their sessions). */
+  async drain(): Promise<void> {
+    this.stopAccepting();
+    await this.socketsClosed();
+  }
+
   close(): Promise<void> {
     this.closing ??= (async () => {
-      // Resolve only once every session has seen its socket close, so the server is really empty.
-      const sockets = [...this.sockets].map((socket) => new Promise((resolve) => socket.once('close', resolve)));
-      const server = new Promise((resolve) => (this.server ? this.server.close(resolve) : resolve(undefined)));
+      const closed = [this.stopAccepting(), this.socketsClosed()];
       for (const socket of this.sockets) socket.destroy();
       for (const connection of this.connections) connection.destroy();
-      await Promise.all([server, ...sockets]);
+      await Promise.all(closed);
     })();
     return this.closing;
   }
 
+  /** Closes the server to new connections; resolves once every connection it accepted is closed. */
+  private stopAccepting(): Promise<void> {
+    this.stopped ??= new Promise((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    return this.stopped;
+  }
+
+  /** Resolves once every session has seen its socket close, so that the server is really empty. */
+  private socketsClosed(): Promise<unknown> {
+    return Promise.all([...this.sockets].map((socket) => new Promise((resolve) => socket.once('close', resolve))));
+  }
+
   private accept(socket: Socket): void {
+    // A TLS handshake that ends while draining: too late for a session.
+    if (this.stopped) return void socket.destroy();
     this.sockets.add(socket);
     this.context.serveSocket(socket, { transport: this.scheme, remote: `${socket.remoteAddress}:${socket.remotePort}` });
     socket.once('close', () => this.sockets.delete(socket));

@@ -128,6 +128,8 @@ export function remoteOf(req: IncomingMessage): string {
 export abstract class WebListener implements Listener {
   url: string;
   protected server: Server | undefined;
+  private stopped: Promise<void> | undefined;
+  private draining: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
 
   constructor(
@@ -142,15 +144,26 @@ export abstract class WebListener implements Listener {
 
   protected abstract request(req: IncomingMessage, res: ServerResponse): void;
   protected abstract upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+  /** Lets what the subclass holds (WebSockets, streams, requests being answered) finish; resolves once all have. */
+  protected abstract drainConnections(): Promise<void>;
   /** Closes what the subclass holds (WebSockets, streams) before the server closes. */
   protected abstract closeConnections(): Promise<void>;
+
+  /** The server is shutting down: connections it holds are draining. */
+  protected get isDraining(): boolean {
+    return this.draining !== undefined;
+  }
 
   async listen(): Promise<void> {
     const server = this.secure
       ? createHttpsServer(await tlsCredentials(this.address, this.tlsConfig, this.context.logger))
       : createHttpServer();
     this.server = server;
-    server.on('request', (req: IncomingMessage, res: ServerResponse) => this.request(req, res));
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      // A request on a keep-alive connection after the drain began.
+      if (this.isDraining) return sendError(res, 503, 'the server is shutting down', { connection: 'close' });
+      this.request(req, res);
+    });
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head));
     // A client's malformed request must not crash anything: answer 400 and drop it.
     server.on('clientError', (_err, socket: Duplex) => refuseUpgrade(socket, 400, 'Bad Request', 'malformed HTTP request'));
@@ -161,16 +174,31 @@ export abstract class WebListener implements Listener {
     this.url = `${this.address.protocol}//${this.address.hostname}:${port}`;
   }
 
+  drain(): Promise<void> {
+    this.draining ??= (async () => {
+      if (!this.server) return;
+      this.stopAccepting();
+      await this.drainConnections();
+    })();
+    return this.draining;
+  }
+
   close(): Promise<void> {
     this.closing ??= (async () => {
       const server = this.server;
       if (!server) return;
-      const closed = new Promise((resolve) => server.close(resolve));
+      const stopped = this.stopAccepting();
       await this.closeConnections();
       // Idle keep-alive connections and streams still being answered (SSE) go now.
       server.closeAllConnections();
-      await closed;
+      await stopped;
     })();
     return this.closing;
+  }
+
+  /** Closes the server to new connections (and its idle keep-alive ones); resolves once every connection is closed. */
+  private stopAccepting(): Promise<void> {
+    this.stopped ??= new Promise((resolve) => this.server!.close(() => resolve()));
+    return this.stopped;
   }
 }

@@ -9,6 +9,9 @@
  * - Frames over `maxMessageBytes` get an error reply, then a close with
  *   1009. ws itself reads no frame over twice that (or the limit plus
  *   64 KiB, whichever is more) and closes with 1009 at once, without a reply.
+ * - A frame under way is ws's to hold, not mist's: it counts against no
+ *   server-wide budget and has no timeout. It is bounded per connection by
+ *   that size, and its pieces by {@link MIN_PIECE_BYTES}.
  * - Binary frames are read as UTF-8 text through the same validation
  *   (invalid UTF-8 gets an error reply); replies are always text frames.
  * - Liveness: every `pingIntervalMs` each peer is pinged; one that has
@@ -22,10 +25,24 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { CommandError, type Frame, type Identity, type ListenerContext, type Session, type Sink, WEBSOCKET_PATH } from '../../host/index.ts';
 import { identityOf, refuseUpgrade, remoteOf } from './web.ts';
 
+/**
+ * ws keeps a frame under way in the pieces it was read in, each costing a
+ * few hundred bytes besides its own: with ws's default (262,144 pieces at
+ * most) a frame sent a byte per packet held about 90 MB. Here a frame of the
+ * largest size may come in pieces of this many bytes on average, no
+ * smaller: one in more pieces is refused (close code 1008), so that a frame
+ * under way holds at most about twice that size.
+ */
+const MIN_PIECE_BYTES = 512;
+
 /** How long a closing WebSocket may take to flush before it is terminated. */
 const END_TIMEOUT_MS = 2000;
-/** WebSocket close code for a message too big to process (RFC 6455). */
+/** WebSocket close codes (RFC 6455): a normal close, */
+const CLOSE_NORMAL = 1000;
+/** a message too big to process, */
 const CLOSE_TOO_BIG = 1009;
+/** a server going down. */
+const CLOSE_GOING_AWAY = 1001;
 
 export interface WebSocketOptions {
   /** `ws` or `wss`: the transport sessions report. */
@@ -53,11 +70,13 @@ export class WebSocketEndpoint {
     private readonly options: WebSocketOptions,
   ) {
     const limit = context.limits.maxMessageBytes;
+    const maxPayload = limit + Math.max(limit, 64 * 1024);
     this.server = new WebSocketServer({
       noServer: true,
       clientTracking: false,
       perMessageDeflate: false,
-      maxPayload: limit + Math.max(limit, 64 * 1024),
+      maxPayload,
+      maxBufferedChunks: Math.ceil(maxPayload / MIN_PIECE_BYTES),
     });
     this.timer = setInterval(() => this.sweep(), options.pingIntervalMs);
     this.timer.unref();
@@ -79,14 +98,29 @@ export class WebSocketEndpoint {
     });
   }
 
+  /**
+   * Takes no more WebSockets; those open are to close with 1001 (going
+   * away) when the server ends their sessions. Resolves once all are
+   * closed. Idempotent.
+   */
+  async drain(): Promise<void> {
+    this.closing = true;
+    for (const { sink } of this.peers.values()) if (sink.closeCode === CLOSE_NORMAL) sink.closeCode = CLOSE_GOING_AWAY;
+    await this.allClosed();
+  }
+
   /** Terminates every WebSocket and resolves once all are closed. Idempotent. */
   async close(): Promise<void> {
     this.closing = true;
     clearInterval(this.timer);
-    const closed = [...this.peers.keys()].map((ws) => new Promise((resolve) => ws.once('close', resolve)));
+    const closed = this.allClosed();
     for (const ws of this.peers.keys()) ws.terminate();
-    await Promise.all(closed);
+    await closed;
     this.server.close();
+  }
+
+  private allClosed(): Promise<unknown> {
+    return Promise.all([...this.peers.keys()].map((ws) => new Promise((resolve) => ws.once('close', resolve))));
   }
 
   private async authenticate(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): Promise<void> {
@@ -143,8 +177,8 @@ const textBytes = new WeakMap<Frame, Buffer>();
 
 /** Writes a session's frames as WebSocket text frames. */
 class WebSocketSink implements Sink {
-  /** The close code `end` sends: 1000, or 1009 after an oversized frame. */
-  closeCode = 1000;
+  /** The close code `end` sends: 1000, 1009 after an oversized frame, 1001 when the server shuts down. */
+  closeCode = CLOSE_NORMAL;
   paused = false;
 
   constructor(
@@ -165,6 +199,8 @@ class WebSocketSink implements Sink {
 
   end(): void {
     this.ws.close(this.closeCode);
+    // Input may be paused (a drain): the peer's close frame must be read for the closing handshake to end.
+    this.ws.resume();
     // A peer that never answers the close would hold the socket open for ws's 30 s.
     const timer = setTimeout(() => this.ws.terminate(), END_TIMEOUT_MS).unref();
     this.ws.once('close', () => clearTimeout(timer));

@@ -52,6 +52,10 @@ export class WsListener extends WebListener {
     this.endpoint!.upgrade(req, socket, head, url);
   }
 
+  protected async drainConnections(): Promise<void> {
+    await this.endpoint?.drain();
+  }
+
   protected async closeConnections(): Promise<void> {
     await this.endpoint?.close();
   }

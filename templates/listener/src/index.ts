@@ -48,7 +48,16 @@ export class __Name__Listener implements Listener {
     });
   }
 
-  /** Stops accepting, closes every connection; Node removes the socket file. Idempotent. */
+  /**
+   * Shutting down gracefully: stops accepting, and resolves once every
+   * connection has closed — mist meanwhile answers what each sent, then
+   * ends it. `close` follows.
+   */
+  drain(): Promise<void> {
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+
+  /** Stops accepting, closes every connection at once; Node removes the socket file. Idempotent. */
   close(): Promise<void> {
     this.closing ??= (async () => {
       const sockets = [...this.sockets].map((socket) => new Promise((resolve) => socket.once('close', resolve)));
