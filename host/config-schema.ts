@@ -36,6 +36,9 @@ const URI = /^[a-z][a-z0-9+.-]*:\/\//i;
 const NON_EMPTY = /./s;
 
 const limit: Spec = { type: 'integer', min: 1, must: 'must be a positive integer' };
+/** Longest timer Node keeps (about 24.8 days); past it a timer fires at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+const milliseconds: Spec = { type: 'integer', min: 1, max: MAX_TIMER_MS, must: `must be a whole number of milliseconds from 1 to ${MAX_TIMER_MS}` };
 const pemFile: Spec = { type: 'string', required: true, pattern: NON_EMPTY, must: 'must be the path of a PEM file' };
 const uri = (example: string): Spec => ({ type: 'string', parse: trimmed, pattern: URI, must: `must be a URI such as "${example}"` });
 
@@ -57,6 +60,9 @@ const CONFIG: Readonly<Record<keyof ConfigFile, Spec>> = {
         max: MAX_FLUSH_INTERVAL_MS,
         must: `must be a number of milliseconds from 0 to ${MAX_FLUSH_INTERVAL_MS}`,
       },
+      authTimeoutMs: milliseconds,
+      authFailureDelayMs: milliseconds,
+      maxUnauthenticatedPerAddress: limit,
     } satisfies Record<keyof Limits, Spec>,
   },
   plugins: { type: 'any', parse: plugins },

@@ -12,6 +12,7 @@ import { Broker } from '../core/broker.ts';
 import { CommandRegistry } from '../core/commands.ts';
 import { Connections } from '../core/connections.ts';
 import { Dispatcher } from '../core/dispatcher.ts';
+import { AuthGuard } from '../core/guard.ts';
 import type { Limits } from '../core/limits.ts';
 import type { Logger } from '../core/logger.ts';
 import { token, TOKENS, type Token } from '../core/tokens.ts';
@@ -32,6 +33,7 @@ export class Services {
     this.scoped(TOKENS.Broker, Broker);
     this.scoped(TOKENS.Connections, Connections);
     this.scoped(TOKENS.Dispatcher, Dispatcher);
+    this.scoped(TOKENS.Guard, AuthGuard);
     this.scoped(TOKENS.Access, Access);
     this.scoped(METRICS, Metrics);
   }

@@ -18,4 +18,8 @@ export const DEFAULT_LIMITS: Readonly<Limits> = {
   // Under a millisecond on purpose: at 2000 msg/s a 1 ms batch fell due just as the
   // next message came, and half the time waited for the one after (docs/operations.md).
   flushIntervalMs: 0.75,
+  authTimeoutMs: 10_000,
+  // 8 checks per 500 ms: about 16 wrong guesses a second from one address, whatever it does.
+  authFailureDelayMs: 500,
+  maxUnauthenticatedPerAddress: 8,
 };

@@ -20,6 +20,7 @@ import { inject, injectable } from 'tsyringe';
 import type { Broker } from '../core/broker.ts';
 import type { Connections } from '../core/connections.ts';
 import type { Dispatcher } from '../core/dispatcher.ts';
+import type { AuthGuard } from '../core/guard.ts';
 import { TOKENS } from '../core/tokens.ts';
 
 /** The server's metrics as plugins see them: its registry, and figures read at scrape time. */
@@ -44,6 +45,7 @@ export class Metrics implements MetricsService {
     @inject(TOKENS.Connections) connections: Connections,
     @inject(TOKENS.Broker) broker: Broker,
     @inject(TOKENS.Dispatcher) dispatcher: Dispatcher,
+    @inject(TOKENS.Guard) guard: AuthGuard,
   ) {
     const registers = [this.registry];
     new Gauge({
@@ -62,6 +64,17 @@ export class Metrics implements MetricsService {
     this.counter('mist_messages_dropped_total', 'Messages dropped because a subscriber was over maxBufferedBytes (policy drop).', () => connections.delivery.dropped);
     this.counter('mist_slow_consumers_disconnected_total', 'Connections closed for being over maxBufferedBytes (policy disconnect).', () => connections.delivery.disconnectedSlow);
     this.counter('mist_command_errors_total', 'Commands answered with an error (bad input, refusals, handler faults).', () => dispatcher.errors);
+    this.counter('mist_auth_failures_total', 'Wrong tokens answered (each after authFailureDelayMs), on every transport.', () => guard.failures);
+    new Counter({
+      name: 'mist_auth_refused_total',
+      help: 'Refused for authentication limits: perAddress, a token check over maxUnauthenticatedPerAddress; timeout, a connection not authenticated within authTimeoutMs.',
+      labelNames: ['reason'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [reason, count] of Object.entries(guard.refused)) this.inc({ reason }, count);
+      },
+    });
   }
 
   render(): Promise<string> {

@@ -11,6 +11,7 @@ import type { Broker } from '../core/broker.ts';
 import { Cluster } from '../core/cluster.ts';
 import type { Connections } from '../core/connections.ts';
 import type { Dispatcher } from '../core/dispatcher.ts';
+import type { AuthGuard } from '../core/guard.ts';
 import { ErrorCodes, MistError, type ErrorCode } from '../core/errors.ts';
 import type { Listener, ListenerContext, ListenerFactory } from './listener.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
@@ -89,6 +90,10 @@ export class MistServer {
 
   get auth(): Auth {
     return this.services.resolve(TOKENS.Auth);
+  }
+
+  get guard(): AuthGuard {
+    return this.services.resolve(TOKENS.Guard);
   }
 
   /** The URIs served, with real ports. */
@@ -188,6 +193,7 @@ export class MistServer {
   private listenerContext(): ListenerContext {
     const connections = this.connections;
     const auth = this.auth;
+    const guard = this.guard;
     const context: Omit<ListenerContext, 'serveSocket'> = {
       open: (sink, info, identity) => connections.open(sink, info, identity),
       run: (session, request) => connections.run(session, request),
@@ -196,7 +202,7 @@ export class MistServer {
         get required() {
           return auth.required;
         },
-        identify: (token) => auth.identify(token),
+        identify: (token, peer) => guard.identify(token, peer),
       },
       limits: this.config.limits,
       logger: this.logger,

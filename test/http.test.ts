@@ -207,6 +207,7 @@ const STATUSES: Array<[RefusalKind, number]> = [
   ['forbidden', 403],
   ['unknown', 400],
   ['limit', 413],
+  ['throttled', 429],
   ['unavailable', 503],
   ['failed', 500],
 ];

@@ -4,7 +4,7 @@
  * | route | answer |
  * |---|---|
  * | `GET /ping` | `pong` |
- * | `POST /publish` | a JSON message (`command` may be left out); 204, or 400/401/403/413/503 with `{"error":…}` |
+ * | `POST /publish` | a JSON message (`command` may be left out); 204, or 400/401/403/413/429/503 with `{"error":…}` |
  * | `GET /subscribe/websocket` | the WebSocket endpoint (websocket.ts) |
  * | `GET /subscribe/events?tags=a,b` | Server-Sent Events (sse.ts) |
  * | `GET /metrics` | Prometheus text (host/metrics.ts) |
@@ -17,7 +17,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { CommandError, definePlugin, parseMessage, type ListenerContext, type MetricsService, WEBSOCKET_PATH } from '../../host/index.ts';
+import { type ConnectionInfo, definePlugin, parseMessage, type ListenerContext, type MetricsService, WEBSOCKET_PATH } from '../../host/index.ts';
 import { EVENTS_PATH, serveEvents } from './sse.ts';
 import type { TlsPaths } from './tls-credentials.ts';
 import {
@@ -25,8 +25,8 @@ import {
   DEFAULT_HEARTBEAT_MS,
   DEFAULT_PING_INTERVAL_MS,
   intervalParam,
+  peerOf,
   refuseUpgrade,
-  remoteOf,
   requestUrl,
   sendError,
   sendJson,
@@ -91,8 +91,6 @@ export class HttpListener extends WebListener {
       const where = { method: req.method, path: requestUrl(req)?.pathname };
       // The client went away mid-request (a body cut short): nobody is left to answer.
       if (req.destroyed && !req.complete) return this.context.logger.debug(where, 'http request aborted by the client');
-      // The token store is down (kind `unavailable`: 503): the client may try again later.
-      if (err instanceof CommandError) return sendError(res, statusOf(err.kind), err.message);
       this.context.logger.error({ err, ...where }, 'http request failed');
       sendError(res, 500, 'internal error');
     });
@@ -100,7 +98,7 @@ export class HttpListener extends WebListener {
 
   protected upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const url = requestUrl(req);
-    if (!url || url.pathname !== WEBSOCKET_PATH) return refuseUpgrade(socket, 404, 'Not Found', `not found: the WebSocket endpoint is GET ${WEBSOCKET_PATH}`);
+    if (!url || url.pathname !== WEBSOCKET_PATH) return refuseUpgrade(socket, 404, `not found: the WebSocket endpoint is GET ${WEBSOCKET_PATH}`);
     this.endpoint!.upgrade(req, socket, head, url);
   }
 
@@ -129,9 +127,9 @@ export class HttpListener extends WebListener {
         return text(res, 200, await this.metrics.render(), this.metrics.contentType);
       case '/publish':
         if (method === 'OPTIONS') return preflight(res);
-        return this.publish(req, res, url);
+        return this.publish(req, res, url, peerOf(req, 'http'));
       case EVENTS_PATH:
-        return serveEvents(req, res, url, this.context, this.heartbeatMs);
+        return serveEvents(req, res, url, { context: this.context, heartbeatMs: this.heartbeatMs, peer: peerOf(req, 'sse') });
       case WEBSOCKET_PATH:
         return sendError(res, 426, 'this endpoint speaks WebSocket only', { upgrade: 'websocket', connection: 'Upgrade' });
     }
@@ -142,13 +140,13 @@ export class HttpListener extends WebListener {
    * a connection of its own, so validation and permissions are those of a
    * TCP line; a refusal's kind gives the status.
    */
-  private async publish(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+  private async publish(req: IncomingMessage, res: ServerResponse, url: URL, peer: ConnectionInfo): Promise<void> {
     const limit = this.context.limits.maxMessageBytes;
     const fail = (status: number, message: string): void => sendError(res, status, message, { ...CORS, connection: 'close' });
     const tooLong = `message too long: over ${limit} bytes`;
     if (Number(req.headers['content-length']) > limit) return fail(413, tooLong);
-    const auth = await authenticate(req, url, this.context);
-    if (auth.refused !== undefined) return fail(401, auth.refused);
+    const auth = await authenticate(req, url, this.context, peer);
+    if (auth.refused !== undefined) return fail(auth.status, auth.refused);
     const body = await readBody(req, limit);
     if (body === undefined) return fail(413, tooLong);
     const message = parseMessage(body);
@@ -158,7 +156,7 @@ export class HttpListener extends WebListener {
     if (command !== 'publish') return fail(400, `POST /publish takes publish messages only, not "${String(command)}"`);
 
     const request = { command, tags, data, text: message.text };
-    const result = await this.context.runOnce({ transport: 'http', remote: remoteOf(req) }, request, auth.identity);
+    const result = await this.context.runOnce(peer, request, auth.identity);
     if (!result.ok) return fail(statusOf(result.kind), result.error);
     res.writeHead(204, CORS);
     res.end();

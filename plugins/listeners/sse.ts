@@ -6,8 +6,8 @@
  *   would. Without any, 400.
  * - Each subscription is run as a `subscribe` request, so limits and
  *   permissions are those of every transport: a refusal is answered, by its
- *   kind, before the stream starts (401 no/wrong token, 403 tags not
- *   permitted, 400 bad tags).
+ *   kind, before the stream starts (401 no/wrong token, 429 too many token
+ *   checks from the address, 403 tags not permitted, 400 bad tags).
  * - Each delivery is `event: publish` with the message's JSON as `data`;
  *   a `: heartbeat` comment every `heartbeatMs` keeps proxies from closing
  *   an idle stream. Nothing is stored, so `Last-Event-ID` is not honoured.
@@ -15,25 +15,33 @@
  *   connection, measured by the response's buffered bytes.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Frame, ListenerContext, Sink } from '../../host/index.ts';
-import { authenticate, remoteOf, sendError, statusOf } from './web.ts';
+import type { ConnectionInfo, Frame, ListenerContext, Sink } from '../../host/index.ts';
+import { authenticate, sendError, statusOf } from './web.ts';
 
 export const EVENTS_PATH = '/subscribe/events';
 
 const HEARTBEAT = Buffer.from(': heartbeat\n\n');
 
+export interface EventStreamOptions {
+  context: ListenerContext;
+  heartbeatMs: number;
+  /** The client, as the stream's session reports it. */
+  peer: ConnectionInfo;
+}
+
 /** Serves one SSE request until the client goes away or the server closes. */
-export async function serveEvents(req: IncomingMessage, res: ServerResponse, url: URL, context: ListenerContext, heartbeatMs: number): Promise<void> {
+export async function serveEvents(req: IncomingMessage, res: ServerResponse, url: URL, options: EventStreamOptions): Promise<void> {
+  const { context, heartbeatMs, peer } = options;
   const subscriptions = url.searchParams.getAll('tags').map((value) => value.split(',').map((tag) => tag.trim()));
   if (subscriptions.length === 0 || subscriptions.some((tags) => tags.some((tag) => tag === ''))) {
     return sendError(res, 400, 'give the tags to subscribe to: /subscribe/events?tags=a,b (repeat tags= for more subscriptions)');
   }
-  const auth = await authenticate(req, url, context);
-  if (auth.refused !== undefined) return sendError(res, 401, auth.refused);
+  const auth = await authenticate(req, url, context, peer);
+  if (auth.refused !== undefined) return sendError(res, auth.status, auth.refused, { connection: 'close' });
   if (req.destroyed) return;
 
   const sink = new EventStreamSink(res);
-  const session = context.open(sink, { transport: 'sse', remote: remoteOf(req) }, auth.identity);
+  const session = context.open(sink, peer, auth.identity);
   res.on('close', () => session.closed());
   for (const tags of subscriptions) {
     const result = await context.run(session, { command: 'subscribe', tags });

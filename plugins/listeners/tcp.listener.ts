@@ -74,7 +74,8 @@ export class TcpListener implements Listener {
 
   private accept(socket: Socket): void {
     this.sockets.add(socket);
-    this.context.serveSocket(socket, { transport: this.scheme, remote: `${socket.remoteAddress}:${socket.remotePort}` });
+    const { remoteAddress, remotePort } = socket;
+    this.context.serveSocket(socket, { transport: this.scheme, remote: `${remoteAddress}:${remotePort}`, address: remoteAddress });
     socket.once('close', () => this.sockets.delete(socket));
   }
 }
