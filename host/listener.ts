@@ -46,6 +46,16 @@ export interface ListenerContext {
      */
     identify(token: string, peer: ConnectionInfo): Promise<Identity | undefined>;
   };
+  /**
+   * Which web pages may use the server (`allowedOrigins`), for listeners a
+   * browser may reach: check a request's Origin header before anything else.
+   */
+  readonly origins: {
+    /** Why a request to `path` with this Origin header is refused (answer 403 with it), once logged and counted; undefined when allowed. */
+    refusal(origin: string | undefined, peer: ConnectionInfo, path: string): string | undefined;
+    /** The CORS headers for the answer to an allowed request with this Origin header. */
+    cors(origin: string | undefined): Record<string, string>;
+  };
   readonly limits: Limits;
   readonly logger: Logger;
   /**

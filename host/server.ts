@@ -24,6 +24,7 @@ import { METRICS, Services } from './container.ts';
 import { PluginHooks } from './hooks.ts';
 import { loadPlugins } from './loader.ts';
 import type { Metrics } from './metrics.ts';
+import { Origins } from './origins.ts';
 import { SchemeRegistry } from './registry.ts';
 
 export type ServerState = 'idle' | 'starting' | 'running' | 'closing' | 'closed';
@@ -49,6 +50,7 @@ export class MistServer {
   private readonly hooks = new PluginHooks();
   private closing: Promise<void> | undefined;
   private clusterNode: Cluster | undefined;
+  private readonly origins: Origins;
   state: ServerState = 'idle';
 
   readonly logger: Logger;
@@ -62,6 +64,8 @@ export class MistServer {
     this.logger = options.logger ?? createLogger(config.logLevel);
     this.plugins = options.plugins ?? [];
     this.services = new Services(config.limits, this.logger);
+    this.origins = new Origins(config.allowedOrigins, this.logger);
+    this.metrics.counter('mist_origin_refused_total', 'Requests and WebSocket upgrades refused for their Origin (allowedOrigins).', () => this.origins.refused);
   }
 
   // The core's own objects, for diagnostics and tests; plugins get narrow views of them (api.ts).
@@ -204,6 +208,7 @@ export class MistServer {
         },
         identify: (token, peer) => guard.identify(token, peer),
       },
+      origins: this.origins,
       limits: this.config.limits,
       logger: this.logger,
     };

@@ -11,7 +11,9 @@
  * | `GET /healthz` | `{"status":"ok"}` while the server runs |
  *
  * Unknown paths get 404, a wrong method 405 (with `Allow`), all as JSON
- * `{"error":…}`. URI query: `?ping=MS` (WebSocket pings, default 30 000),
+ * `{"error":…}`. `/publish`, its preflight, the event stream and the
+ * WebSocket refuse a web page the server does not allow (`allowedOrigins`)
+ * with 403, and name only allowed pages in their CORS headers. URI query: `?ping=MS` (WebSocket pings, default 30 000),
  * `?heartbeat=MS` (SSE heartbeats, default 15 000), and for https
  * `?cert=PATH&key=PATH` (else the config's `tls`, else self-signed).
  */
@@ -55,8 +57,8 @@ const ROUTES = new Map<string, readonly string[]>([
   ['/healthz', ['GET', 'HEAD']],
 ]);
 
-/** Lets pages on other origins publish and subscribe: tokens travel in a header, never in cookies. */
-const CORS = { 'access-control-allow-origin': '*' };
+/** `/ping` and `/metrics` stay readable from any page, as they were before origins were checked (docs/http.md). */
+const ANY_ORIGIN = { 'access-control-allow-origin': '*' };
 
 export class HttpListener extends WebListener {
   private endpoint: WebSocketEndpoint | undefined;
@@ -126,13 +128,28 @@ export class HttpListener extends WebListener {
       case '/metrics':
         return text(res, 200, await this.metrics.render(), this.metrics.contentType);
       case '/publish':
-        if (method === 'OPTIONS') return preflight(res);
-        return this.publish(req, res, url, peerOf(req, 'http'));
       case EVENTS_PATH:
-        return serveEvents(req, res, url, { context: this.context, heartbeatMs: this.heartbeatMs, peer: peerOf(req, 'sse') });
+        return this.fromPages(req, res, url, method);
       case WEBSOCKET_PATH:
         return sendError(res, 426, 'this endpoint speaks WebSocket only', { upgrade: 'websocket', connection: 'Upgrade' });
     }
+  }
+
+  /**
+   * The routes a web page may use: refused with 403, before anything else,
+   * from a page whose origin the server does not allow; answered with CORS
+   * headers naming the page otherwise.
+   */
+  private fromPages(req: IncomingMessage, res: ServerResponse, url: URL, method: string): Promise<void> | void {
+    const peer = peerOf(req, url.pathname === EVENTS_PATH ? 'sse' : 'http');
+    const origin = req.headers.origin;
+    const refusal = this.context.origins.refusal(origin, peer, url.pathname);
+    // The body of a refused POST is not read: close rather than read it to keep the connection.
+    if (refusal !== undefined) return sendError(res, 403, refusal, { connection: 'close' });
+    const cors = this.context.origins.cors(origin);
+    if (url.pathname === EVENTS_PATH) return serveEvents(req, res, url, { context: this.context, heartbeatMs: this.heartbeatMs, peer, cors });
+    if (method === 'OPTIONS') return preflight(res, cors);
+    return this.publish(req, res, url, peer, cors);
   }
 
   /**
@@ -140,9 +157,9 @@ export class HttpListener extends WebListener {
    * a connection of its own, so validation and permissions are those of a
    * TCP line; a refusal's kind gives the status.
    */
-  private async publish(req: IncomingMessage, res: ServerResponse, url: URL, peer: ConnectionInfo): Promise<void> {
+  private async publish(req: IncomingMessage, res: ServerResponse, url: URL, peer: ConnectionInfo, cors: Record<string, string>): Promise<void> {
     const limit = this.context.limits.maxMessageBytes;
-    const fail = (status: number, message: string): void => sendError(res, status, message, { ...CORS, connection: 'close' });
+    const fail = (status: number, message: string): void => sendError(res, status, message, { ...cors, connection: 'close' });
     const tooLong = `message too long: over ${limit} bytes`;
     if (Number(req.headers['content-length']) > limit) return fail(413, tooLong);
     const auth = await authenticate(req, url, this.context, peer);
@@ -158,20 +175,20 @@ export class HttpListener extends WebListener {
     const request = { command, tags, data, text: message.text };
     const result = await this.context.runOnce(peer, request, auth.identity);
     if (!result.ok) return fail(statusOf(result.kind), result.error);
-    res.writeHead(204, CORS);
+    res.writeHead(204, cors);
     res.end();
   }
 }
 
 function text(res: ServerResponse, status: number, body: string, type = 'text/plain; charset=utf-8'): void {
-  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), ...CORS });
+  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), ...ANY_ORIGIN });
   res.end(body);
 }
 
 /** Answers a browser's CORS preflight for `POST /publish` with a token header. */
-function preflight(res: ServerResponse): void {
+function preflight(res: ServerResponse, cors: Record<string, string>): void {
   res.writeHead(204, {
-    ...CORS,
+    ...cors,
     'access-control-allow-methods': 'POST',
     'access-control-allow-headers': `content-type, ${TOKEN_HEADER}`,
     'access-control-max-age': '600',

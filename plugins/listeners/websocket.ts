@@ -3,6 +3,8 @@
  * listeners both serve: one JSON message per frame, handed to the session
  * like a TCP line. Not a plugin.
  *
+ * - Origin: an upgrade from a web page the server does not allow
+ *   (`allowedOrigins`) gets HTTP 403 and no WebSocket, before anything else.
  * - Auth: a token in `X-AUTH-TOKEN` or `?x-auth-token=` is checked before
  *   the upgrade; a wrong one gets HTTP 401 (after the failure delay), too
  *   many checks from the address at once 429, and no WebSocket. Without a
@@ -74,6 +76,8 @@ export class WebSocketEndpoint {
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): void {
     socket.on('error', (err) => this.context.logger.debug({ err }, 'websocket upgrade error'));
     const info = peerOf(req, this.options.transport);
+    const refusal = this.context.origins.refusal(req.headers.origin, info, url.pathname);
+    if (refusal !== undefined) return refuseUpgrade(socket, 403, refusal);
     this.authenticate(req, socket, head, url, info).catch((err: unknown) => {
       this.context.logger.error({ err }, 'websocket upgrade failed');
       socket.destroy();
