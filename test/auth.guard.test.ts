@@ -250,6 +250,19 @@ test('a good user behind the same address authenticates at once while an attacke
   t.is((await publish(USER)).status, 204);
 });
 
+test('another address is not affected: with every slot of 127.0.0.1 taken, a client from ::1 authenticates at once', async (t) => {
+  const { server, tcp } = await guarded(t, { maxUnauthenticatedPerAddress: 1 }, { listeners: ['tcp://127.0.0.1:0', 'http://127.0.0.1:0', 'tcp://[::1]:0'] });
+  const attacker = await tcp();
+  attacker.send({ command: 'auth', data: 'guess' });
+  await eventually(() => server.guard.failures === 1, 5000, 'the guess checked');
+  const { order, track } = arrivals();
+  const wrong = track('wrong', attacker.next());
+  const other = await LineClient.connect(t, server.urls[2]!);
+  t.deepEqual(await track('other address', other.request({ command: 'auth', data: USER })), { command: 'auth', data: 'success' });
+  await wrong;
+  t.deepEqual(order, ['other address', 'wrong']);
+});
+
 test('without an authenticator there is no delay, no cap and no deadline', async (t) => {
   const { server } = await startTestServer(t, { limits: { maxUnauthenticatedPerAddress: 1, authTimeoutMs: 50 } });
   const clients = await Promise.all(Array.from({ length: 3 }, () => LineClient.connect(t, server.url('tcp'))));
