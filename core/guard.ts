@@ -71,17 +71,18 @@ export class AuthGuard {
       identity = await this.auth.identify(token);
       if (!identity) {
         this.failures++;
-        this.logger.debug({ ...peer }, 'wrong token');
+        this.logger.debug(peer, 'wrong token');
       }
     } finally {
       // A store fault waits too: answered at once, it would tell the admin token (checked without the store) from the rest.
+      // Unreferenced: a delay under way must not keep the process of a closed server alive.
       if (!identity) await sleep(this.limits.authFailureDelayMs, undefined, { ref: false });
       this.release(key);
     }
     return identity;
   }
 
-  /** Addresses with token checks under way now: an address is forgotten once its last check is answered. */
+  /** Addresses with token checks under way now, for tests: an address is forgotten once its last check is answered. */
   get addresses(): number {
     return this.checking.size;
   }
