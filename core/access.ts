@@ -7,6 +7,7 @@ import { inject, injectable } from 'tsyringe';
 import type { Auth } from './auth.ts';
 import type { Broker } from './broker.ts';
 import type { Connections } from './connections.ts';
+import type { AuthGuard } from './guard.ts';
 import type { AccessService } from './services.ts';
 import type { Session } from './session.ts';
 import { TOKENS } from './tokens.ts';
@@ -17,12 +18,13 @@ export class Access implements AccessService {
     @inject(TOKENS.Auth) private readonly auth: Auth,
     @inject(TOKENS.Connections) private readonly connections: Connections,
     @inject(TOKENS.Broker) private readonly broker: Broker,
+    @inject(TOKENS.Guard) private readonly guard: AuthGuard,
   ) {}
 
   async authenticate(session: Session, token: string): Promise<boolean> {
-    const identity = await this.auth.identify(token);
+    const identity = await this.guard.identify(token, session.info);
     if (!identity) return false;
-    session.identity = identity;
+    session.authenticateAs(identity);
     // Subscriptions made under another identity, or before this token lost tags on another node, go.
     this.dropForbidden(session);
     return true;

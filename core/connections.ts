@@ -7,6 +7,7 @@ import { inject, injectable } from 'tsyringe';
 import type { Auth, Identity } from './auth.ts';
 import type { Broker } from './broker.ts';
 import type { Dispatcher } from './dispatcher.ts';
+import type { AuthGuard } from './guard.ts';
 import type { Limits } from './limits.ts';
 import type { Logger } from './logger.ts';
 import type { RequestFields } from './protocol.ts';
@@ -32,6 +33,7 @@ export class Connections implements InputHandler, ConnectionsService {
     @inject(TOKENS.Limits) private readonly limits: Limits,
     @inject(TOKENS.Logger) private readonly logger: Logger,
     @inject(TOKENS.Auth) private readonly auth: Auth,
+    @inject(TOKENS.Guard) private readonly guard: AuthGuard,
   ) {}
 
   /** Connections open now. */
@@ -47,13 +49,15 @@ export class Connections implements InputHandler, ConnectionsService {
   /**
    * Opens a session. `identity` is for transports that authenticate before
    * the connection exists (a WebSocket's `X-AUTH-TOKEN`); others start
-   * unauthenticated when an authenticator is configured.
+   * unauthenticated when an authenticator is configured, and are closed
+   * unless they authenticate within `authTimeoutMs`.
    */
   open(sink: Sink, info: ConnectionInfo, identity: Identity = this.auth.initial): Session {
     const session = new Session(this.nextId++, info, sink, this.limits, this, this.delivery, identity);
     this.live.add(session);
     this.total++;
     this.perTransport.set(info.transport, (this.perTransport.get(info.transport) ?? 0) + 1);
+    if (identity.role === 'anonymous') this.guard.watch(session);
     this.logger.debug({ session: session.id, ...info }, 'connection opened');
     return session;
   }

@@ -1,4 +1,4 @@
-/** What one connection may send and hold. Defaults are in host/defaults.ts. */
+/** What one connection may send and hold, and how long it may take to authenticate. Defaults are in host/defaults.ts. */
 export interface Limits {
   /** A line or frame longer than this gets an error reply and the connection is closed. */
   maxMessageBytes: number;
@@ -31,6 +31,20 @@ export interface Limits {
    * to flush; whatever is still open then is destroyed.
    */
   shutdownTimeoutMs: number;
+  /**
+   * With an authenticator, a line or WebSocket connection that has not
+   * authenticated within this many milliseconds of opening gets an error
+   * reply and is closed.
+   */
+  authTimeoutMs: number;
+  /** With an authenticator, a token that is not right is answered only after this many milliseconds (core/guard.ts). */
+  authFailureDelayMs: number;
+  /**
+   * With an authenticator, the most token checks one address (an IPv6 /64)
+   * may have under way at once, failure delays included; more are refused
+   * at once (core/guard.ts).
+   */
+  maxUnauthenticatedPerAddress: number;
 }
 
 export type SlowConsumerPolicy = 'drop' | 'disconnect';

@@ -13,10 +13,11 @@ import type { Message } from './protocol.ts';
  * - `forbidden`: the identity may not do this (tags its token does not permit, an admin command);
  * - `unknown`: no such command;
  * - `limit`: over a limit of the server's (message size, subscriptions…);
+ * - `throttled`: too many requests of this kind from the client's address at once: try again shortly;
  * - `unavailable`: a service it needs (the token store) is down: try again later;
  * - `failed`: a fault in the server (a handler bug), not the client's doing.
  */
-export type RefusalKind = 'invalid' | 'unauthenticated' | 'forbidden' | 'unknown' | 'limit' | 'unavailable' | 'failed';
+export type RefusalKind = 'invalid' | 'unauthenticated' | 'forbidden' | 'unknown' | 'limit' | 'throttled' | 'unavailable' | 'failed';
 
 /** A refusal: its kind, and the words the client sees. */
 export interface Refusal {

@@ -66,8 +66,10 @@ export interface AccessService {
   /**
    * Gives `connection` the identity `token` grants, dropping the
    * subscriptions that identity may not hold; false for a wrong token (the
-   * connection stays as it was). Without an authenticator every token grants
-   * the unrestricted user.
+   * connection stays as it was), after the failure delay. Rejects, with a
+   * closing `CommandError`, when the connection's address has too many token
+   * checks under way (docs/auth.md). Without an authenticator every token
+   * grants the unrestricted user, at once.
    */
   authenticate(connection: Connection, token: string): Promise<boolean>;
   /** Creates `token` with `tags`; refused if it exists. */

@@ -32,6 +32,12 @@ export interface ConnectionInfo {
   transport: string;
   /** The peer, for logs: `127.0.0.1:53412`. */
   remote: string;
+  /**
+   * The peer's IP address, which limits per address count by (core/guard.ts).
+   * A transport without one (a Unix socket) leaves it out: its connections
+   * then count by `remote`.
+   */
+  address?: string;
 }
 
 /** Handles a session's input; the core's dispatcher. */
@@ -77,6 +83,8 @@ export class Session {
   private paused = false;
   /** The server is shutting down: nothing more is read; resolved once what was read is handled. */
   private drained: { promise: Promise<void>; resolve: () => void } | undefined;
+  /** Closes the connection unless it authenticates first (see {@link awaitAuth}). */
+  private authDeadline: NodeJS.Timeout | undefined;
 
   constructor(
     readonly id: number,
@@ -181,6 +189,17 @@ export class Session {
     this.accept(INPUT_END);
   }
 
+  /** Calls `expire` in `ms` unless the connection has authenticated or closed by then. */
+  awaitAuth(ms: number, expire: () => void): void {
+    this.authDeadline = setTimeout(expire, ms);
+  }
+
+  /** Takes the identity a right token granted, lifting the deadline of {@link awaitAuth}. */
+  authenticateAs(identity: Identity): void {
+    this.identity = identity;
+    this.clearAuthDeadline();
+  }
+
   /** Flushes what is queued for the client, then closes. */
   end(): void {
     if (!this.open) return;
@@ -200,8 +219,14 @@ export class Session {
     if (!this.open) return;
     this.open = false;
     this.backlog.length = 0;
+    this.clearAuthDeadline();
     this.input.closed(this);
     this.settleDrain();
+  }
+
+  private clearAuthDeadline(): void {
+    clearTimeout(this.authDeadline);
+    this.authDeadline = undefined;
   }
 
   /**

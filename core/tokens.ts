@@ -13,6 +13,7 @@ import type { Broker } from './broker.ts';
 import type { CommandRegistry } from './commands.ts';
 import type { Connections } from './connections.ts';
 import type { Dispatcher } from './dispatcher.ts';
+import type { AuthGuard } from './guard.ts';
 import type { Limits } from './limits.ts';
 import type { Logger } from './logger.ts';
 import type { PendingInput } from './pending-input.ts';
@@ -35,6 +36,8 @@ export const TOKENS = {
   Dispatcher: token<Dispatcher>('mist.Dispatcher'),
   /** Authentication and permissions. */
   Auth: token<Auth>('mist.Auth'),
+  /** Token checks slowed per address, and the deadline to authenticate. */
+  Guard: token<AuthGuard>('mist.Guard'),
   /** What commands may change about who a connection is, with effect on live connections. */
   Access: token<Access>('mist.Access'),
   Commands: token<CommandRegistry>('mist.Commands'),

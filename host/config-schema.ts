@@ -25,6 +25,12 @@ export interface ConfigFile {
   cluster?: string;
   /** Certificate and key (PEM file paths) for the tls, wss and https listeners that give none in their URI. */
   tls?: { cert: string; key: string };
+  /**
+   * The web pages (origins) that may use the server from a browser: `["*"]`
+   * for any, else exact origins such as `https://app.example.com`. Default:
+   * pages served from this machine (host/origins.ts).
+   */
+  allowedOrigins?: string[];
 }
 
 const POLICIES = ['drop', 'disconnect'] as const;
@@ -36,6 +42,9 @@ const URI = /^[a-z][a-z0-9+.-]*:\/\//i;
 const NON_EMPTY = /./s;
 
 const limit: Spec = { type: 'integer', min: 1, must: 'must be a positive integer' };
+/** Longest timer Node keeps (about 24.8 days); past it a timer fires at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+const milliseconds: Spec = { type: 'integer', min: 1, max: MAX_TIMER_MS, must: `must be a whole number of milliseconds from 1 to ${MAX_TIMER_MS}` };
 const pemFile: Spec = { type: 'string', required: true, pattern: NON_EMPTY, must: 'must be the path of a PEM file' };
 const uri = (example: string): Spec => ({ type: 'string', parse: trimmed, pattern: URI, must: `must be a URI such as "${example}"` });
 
@@ -61,6 +70,9 @@ const CONFIG: Readonly<Record<keyof ConfigFile, Spec>> = {
       lineTimeoutMs: limit,
       // 0: no grace at all, every connection is destroyed at once.
       shutdownTimeoutMs: { type: 'integer', min: 0, must: 'must be a whole number of milliseconds, 0 or more' },
+      authTimeoutMs: milliseconds,
+      authFailureDelayMs: milliseconds,
+      maxUnauthenticatedPerAddress: limit,
     } satisfies Record<keyof Limits, Spec>,
   },
   plugins: { type: 'any', parse: plugins },
@@ -68,6 +80,7 @@ const CONFIG: Readonly<Record<keyof ConfigFile, Spec>> = {
   token: { type: 'string', pattern: NON_EMPTY, must: 'must be a non-empty string' },
   cluster: uri('redis://127.0.0.1:6379'),
   tls: { type: 'object', keys: { cert: pemFile, key: pemFile } },
+  allowedOrigins: { type: 'any', parse: origins },
 };
 
 /** Checks a parsed config file (or flags); returns it typed or throws {@link ShapeError}. */
@@ -91,6 +104,29 @@ function listeners(value: unknown, key: string): string[] {
   return list.map((uri: unknown, i) => {
     if (typeof uri !== 'string' || uri.trim() === '') throw new ShapeError(`${key}[${i}]`, 'must be a listener URI string');
     return uri.trim();
+  });
+}
+
+/**
+ * `["*"]`, or origins as a browser sends them in `Origin` (`https://host` or
+ * `http://host:port`), each kept in that form — lower case, without a default
+ * port — so that a request's header is matched as it is; `null` (a sandboxed
+ * page, a file) only when listed.
+ */
+function origins(value: unknown, key: string): string[] {
+  if (!Array.isArray(value) || value.length === 0) throw new ShapeError(key, 'must be a non-empty list of origins such as "https://app.example.com", or ["*"]');
+  if (value.includes('*')) {
+    if (value.length > 1) throw new ShapeError(key, 'must be ["*"] alone when it allows every origin');
+    return ['*'];
+  }
+  return value.map((origin: unknown, i) => {
+    const at = `${key}[${i}]`;
+    if (origin === 'null') return origin;
+    const url = typeof origin === 'string' && URL.canParse(origin) ? new URL(origin) : undefined;
+    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.href !== `${url.origin}/`) {
+      throw new ShapeError(at, 'must be an origin: http:// or https://, a host and maybe a port, nothing after (such as "https://app.example.com")');
+    }
+    return url.origin;
   });
 }
 

@@ -34,6 +34,8 @@ export interface MistConfig {
   cluster: string | undefined;
   /** Certificate and key paths for TLS listeners that give none in their URI (relative to the config file). */
   tls: { cert: string; key: string } | undefined;
+  /** The web pages that may use the server: `["*"]`, exact origins, or undefined for pages served from this machine (host/origins.ts). */
+  allowedOrigins: string[] | undefined;
   /** The config file that was read, if any. */
   file: string | undefined;
 }
@@ -112,6 +114,7 @@ export function buildConfig(input: ConfigFile = {}, base = process.cwd(), file?:
     token: config.token,
     cluster: config.cluster,
     tls: config.tls && { cert: resolve(base, config.tls.cert), key: resolve(base, config.tls.key) },
+    allowedOrigins: config.allowedOrigins,
     file,
   };
 }

@@ -12,6 +12,7 @@ import { Broker } from '../core/broker.ts';
 import { CommandRegistry } from '../core/commands.ts';
 import { Connections } from '../core/connections.ts';
 import { Dispatcher } from '../core/dispatcher.ts';
+import { AuthGuard } from '../core/guard.ts';
 import type { Limits } from '../core/limits.ts';
 import type { Logger } from '../core/logger.ts';
 import { PendingInput } from '../core/pending-input.ts';
@@ -33,6 +34,7 @@ export class Services {
     this.scoped(TOKENS.Broker, Broker);
     this.scoped(TOKENS.Connections, Connections);
     this.scoped(TOKENS.Dispatcher, Dispatcher);
+    this.scoped(TOKENS.Guard, AuthGuard);
     this.scoped(TOKENS.Access, Access);
     this.scoped(TOKENS.PendingInput, PendingInput);
     this.scoped(METRICS, Metrics);

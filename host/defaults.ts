@@ -21,4 +21,8 @@ export const DEFAULT_LIMITS: Readonly<Limits> = {
   maxPendingInputBytes: 256 * 1024 * 1024,
   lineTimeoutMs: 30_000,
   shutdownTimeoutMs: 5000,
+  authTimeoutMs: 10_000,
+  // 8 checks per 500 ms: about 16 wrong guesses a second from one address, whatever it does.
+  authFailureDelayMs: 500,
+  maxUnauthenticatedPerAddress: 8,
 };

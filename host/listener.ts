@@ -36,11 +36,25 @@ export interface ListenerContext {
     /** Whether connections must authenticate. */
     readonly required: boolean;
     /**
-     * The identity `token` grants, or undefined for a wrong token (answer
-     * 401). Rejects with a `CommandError` of kind `unavailable` when the
-     * authenticator's store is unavailable (answer 503). Never log the token.
+     * The identity `token`, given by a client at `peer`, grants, or
+     * undefined for a wrong token (answer 401) — after the failure delay,
+     * and within the per-address limit of checks under way (docs/auth.md).
+     * Rejects with a `CommandError` of kind `throttled` when `peer`'s
+     * address has too many checks under way (answer 429 and close), or
+     * `unavailable` when the authenticator's store is unavailable (answer
+     * 503). Never log the token.
      */
-    identify(token: string): Promise<Identity | undefined>;
+    identify(token: string, peer: ConnectionInfo): Promise<Identity | undefined>;
+  };
+  /**
+   * Which web pages may use the server (`allowedOrigins`), for listeners a
+   * browser may reach: check a request's Origin header before anything else.
+   */
+  readonly origins: {
+    /** Why a request to `path` with this Origin header is refused (answer 403 with it), once logged and counted; undefined when allowed. */
+    refusal(origin: string | undefined, peer: ConnectionInfo, path: string): string | undefined;
+    /** The CORS headers for the answer to an allowed request with this Origin header. */
+    cors(origin: string | undefined): Record<string, string>;
   };
   readonly limits: Limits;
   readonly logger: Logger;

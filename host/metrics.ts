@@ -21,6 +21,7 @@ import type { Broker } from '../core/broker.ts';
 import type { Connections } from '../core/connections.ts';
 import type { Dispatcher } from '../core/dispatcher.ts';
 import type { PendingInput } from '../core/pending-input.ts';
+import type { AuthGuard } from '../core/guard.ts';
 import { TOKENS } from '../core/tokens.ts';
 
 /** The server's metrics as plugins see them: its registry, and figures read at scrape time. */
@@ -46,6 +47,7 @@ export class Metrics implements MetricsService {
     @inject(TOKENS.Broker) broker: Broker,
     @inject(TOKENS.Dispatcher) dispatcher: Dispatcher,
     @inject(TOKENS.PendingInput) input: PendingInput,
+    @inject(TOKENS.Guard) guard: AuthGuard,
   ) {
     const registers = [this.registry];
     new Gauge({
@@ -73,6 +75,17 @@ export class Metrics implements MetricsService {
       collect() {
         this.reset();
         for (const [reason, count] of Object.entries(input.refusals)) this.inc({ reason }, count);
+      },
+    });
+    this.counter('mist_auth_failures_total', 'Wrong tokens answered (each after authFailureDelayMs), on every transport.', () => guard.failures);
+    new Counter({
+      name: 'mist_auth_refused_total',
+      help: 'Refused for authentication limits: perAddress, a token check over maxUnauthenticatedPerAddress; timeout, a connection not authenticated within authTimeoutMs.',
+      labelNames: ['reason'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [reason, count] of Object.entries(guard.refused)) this.inc({ reason }, count);
       },
     });
   }

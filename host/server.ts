@@ -11,6 +11,7 @@ import type { Broker } from '../core/broker.ts';
 import { Cluster } from '../core/cluster.ts';
 import type { Connections } from '../core/connections.ts';
 import type { Dispatcher } from '../core/dispatcher.ts';
+import type { AuthGuard } from '../core/guard.ts';
 import { ErrorCodes, MistError, type ErrorCode } from '../core/errors.ts';
 import type { Listener, ListenerContext, ListenerFactory } from './listener.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
@@ -24,6 +25,7 @@ import { METRICS, Services } from './container.ts';
 import { PluginHooks } from './hooks.ts';
 import { loadPlugins } from './loader.ts';
 import type { Metrics } from './metrics.ts';
+import { Origins } from './origins.ts';
 import { SchemeRegistry } from './registry.ts';
 
 export type ServerState = 'idle' | 'starting' | 'running' | 'closing' | 'closed';
@@ -49,6 +51,7 @@ export class MistServer {
   private readonly hooks = new PluginHooks();
   private closing: Promise<void> | undefined;
   private clusterNode: Cluster | undefined;
+  private readonly origins: Origins;
   state: ServerState = 'idle';
 
   readonly logger: Logger;
@@ -62,6 +65,8 @@ export class MistServer {
     this.logger = options.logger ?? createLogger(config.logLevel);
     this.plugins = options.plugins ?? [];
     this.services = new Services(config.limits, this.logger);
+    this.origins = new Origins(config.allowedOrigins, this.logger);
+    this.metrics.counter('mist_origin_refused_total', 'Requests and WebSocket upgrades refused for their Origin (allowedOrigins).', () => this.origins.refused);
   }
 
   // The core's own objects, for diagnostics and tests; plugins get narrow views of them (api.ts).
@@ -95,6 +100,10 @@ export class MistServer {
 
   get auth(): Auth {
     return this.services.resolve(TOKENS.Auth);
+  }
+
+  get guard(): AuthGuard {
+    return this.services.resolve(TOKENS.Guard);
   }
 
   /** The URIs served, with real ports. */
@@ -219,6 +228,7 @@ export class MistServer {
   private listenerContext(): ListenerContext {
     const connections = this.connections;
     const auth = this.auth;
+    const guard = this.guard;
     const context: Omit<ListenerContext, 'serveSocket'> = {
       open: (sink, info, identity) => connections.open(sink, info, identity),
       run: (session, request) => connections.run(session, request),
@@ -227,8 +237,9 @@ export class MistServer {
         get required() {
           return auth.required;
         },
-        identify: (token) => auth.identify(token),
+        identify: (token, peer) => guard.identify(token, peer),
       },
+      origins: this.origins,
       limits: this.config.limits,
       logger: this.logger,
     };

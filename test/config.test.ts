@@ -23,6 +23,7 @@ const DEFAULTS = {
   token: undefined,
   cluster: undefined,
   tls: undefined,
+  allowedOrigins: undefined,
 };
 
 const discovered = test.macro(async (t, name: string, content: string) => {

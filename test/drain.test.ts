@@ -155,7 +155,7 @@ test('close() is idempotent, and a server closed while draining only drains once
 });
 
 test('mist --server answers what it read, closes its connections and exits 0 on SIGTERM', async (t) => {
-  const cli = MistCli.start(t, ['--server', '--listeners', 'tcp://127.0.0.1:0']);
+  const cli = MistCli.start(t, ['--server', '--listeners', 'tcp://127.0.0.1:0'], { spawn: true });
   await cli.waitFor('stdout', /"msg":"mist is ready"/);
   const url = /listening on (tcp:\/\/127\.0\.0\.1:\d+)/.exec(cli.stdout)![1]!;
   const subscriber = await LineClient.connect(t, url);
@@ -169,7 +169,7 @@ test('mist --server answers what it read, closes its connections and exits 0 on 
   for (let i = 0; i < pairs; i++) batch += `{"command":"publish","tags":["drain"],"data":"${i}"}\n{"command":"ping"}\n`;
   client.write(batch);
   t.deepEqual(await client.next(), pongs[0]);
-  cli.child.kill('SIGTERM');
+  cli.stop('SIGTERM');
   t.deepEqual(await cli.exit(), { code: 0, signal: null });
   // Every publish it read reached the subscriber, in order, and every ping it read was answered: ping i follows publish i.
   let answered = 1;

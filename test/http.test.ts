@@ -207,6 +207,7 @@ const STATUSES: Array<[RefusalKind, number]> = [
   ['forbidden', 403],
   ['unknown', 400],
   ['limit', 413],
+  ['throttled', 429],
   ['unavailable', 503],
   ['failed', 500],
 ];
@@ -231,9 +232,9 @@ test('POST /publish answers each kind of refusal from the dispatcher with its st
 
 test('OPTIONS /publish answers a browser preflight for the token header', async (t) => {
   const { url } = await httpServer(t);
-  const reply = await fetchText(`${url}/publish`, { method: 'OPTIONS' });
+  const reply = await fetchText(`${url}/publish`, { method: 'OPTIONS', headers: { origin: 'http://localhost:5173' } });
   t.is(reply.status, 204);
-  t.is(reply.headers['access-control-allow-origin'], '*');
+  t.is(reply.headers['access-control-allow-origin'], 'http://localhost:5173');
   t.regex(String(reply.headers['access-control-allow-headers']), /x-auth-token/);
 });
 

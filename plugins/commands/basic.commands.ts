@@ -71,10 +71,13 @@ export class BasicCommands {
 
   /**
    * Takes the identity a token grants, keeping only the subscriptions it
-   * permits. A wrong token leaves the connection as it was; the third on one
-   * connection closes it, successes in between or not (else a client with
-   * one good token could guess others without end). Without an
-   * authenticator anyone may do anything, so any token succeeds.
+   * permits. A wrong token leaves the connection as it was and is answered
+   * after the failure delay (the connection's later input waits behind it);
+   * the third on one connection closes it, successes in between or not (else
+   * a client with one good token could guess others without end). Too many
+   * checks from the connection's address at once close it at once
+   * (core/guard.ts). Without an authenticator anyone may do anything, so any
+   * token succeeds.
    */
   @command('auth', { anonymous: true })
   async auth(request: Request, connection: Connection): Promise<Message> {

@@ -4,20 +4,22 @@
  * | route | answer |
  * |---|---|
  * | `GET /ping` | `pong` |
- * | `POST /publish` | a JSON message (`command` may be left out); 204, or 400/401/403/413/503 with `{"error":…}` |
+ * | `POST /publish` | a JSON message (`command` may be left out); 204, or 400/401/403/413/429/503 with `{"error":…}` |
  * | `GET /subscribe/websocket` | the WebSocket endpoint (websocket.ts) |
  * | `GET /subscribe/events?tags=a,b` | Server-Sent Events (sse.ts) |
  * | `GET /metrics` | Prometheus text (host/metrics.ts) |
  * | `GET /healthz` | `{"status":"ok"}` while the server runs |
  *
  * Unknown paths get 404, a wrong method 405 (with `Allow`), all as JSON
- * `{"error":…}`. URI query: `?ping=MS` (WebSocket pings, default 30 000),
+ * `{"error":…}`. `/publish`, its preflight, the event stream and the
+ * WebSocket refuse a web page the server does not allow (`allowedOrigins`)
+ * with 403, and name only allowed pages in their CORS headers. URI query: `?ping=MS` (WebSocket pings, default 30 000),
  * `?heartbeat=MS` (SSE heartbeats, default 15 000), and for https
  * `?cert=PATH&key=PATH` (else the config's `tls`, else self-signed).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { CommandError, definePlugin, parseMessage, type ListenerContext, type MetricsService, type Session, WEBSOCKET_PATH } from '../../host/index.ts';
+import { type ConnectionInfo, definePlugin, parseMessage, type ListenerContext, type MetricsService, type Session, WEBSOCKET_PATH } from '../../host/index.ts';
 import { EVENTS_PATH, serveEvents } from './sse.ts';
 import type { TlsPaths } from './tls-credentials.ts';
 import {
@@ -25,8 +27,8 @@ import {
   DEFAULT_HEARTBEAT_MS,
   DEFAULT_PING_INTERVAL_MS,
   intervalParam,
+  peerOf,
   refuseUpgrade,
-  remoteOf,
   requestUrl,
   sendError,
   sendJson,
@@ -55,8 +57,8 @@ const ROUTES = new Map<string, readonly string[]>([
   ['/healthz', ['GET', 'HEAD']],
 ]);
 
-/** Lets pages on other origins publish and subscribe: tokens travel in a header, never in cookies. */
-const CORS = { 'access-control-allow-origin': '*' };
+/** `/ping` and `/metrics` stay readable from any page, as they were before origins were checked (docs/http.md). */
+const ANY_ORIGIN = { 'access-control-allow-origin': '*' };
 
 export class HttpListener extends WebListener {
   private endpoint: WebSocketEndpoint | undefined;
@@ -91,8 +93,6 @@ export class HttpListener extends WebListener {
       const where = { method: req.method, path: requestUrl(req)?.pathname };
       // The client went away mid-request (a body cut short): nobody is left to answer.
       if (req.destroyed && !req.complete) return this.context.logger.debug(where, 'http request aborted by the client');
-      // The token store is down (kind `unavailable`: 503): the client may try again later.
-      if (err instanceof CommandError) return sendError(res, statusOf(err.kind), err.message);
       this.context.logger.error({ err, ...where }, 'http request failed');
       sendError(res, 500, 'internal error');
     });
@@ -100,7 +100,7 @@ export class HttpListener extends WebListener {
 
   protected upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const url = requestUrl(req);
-    if (!url || url.pathname !== WEBSOCKET_PATH) return refuseUpgrade(socket, 404, 'Not Found', `not found: the WebSocket endpoint is GET ${WEBSOCKET_PATH}`);
+    if (!url || url.pathname !== WEBSOCKET_PATH) return refuseUpgrade(socket, 404, `not found: the WebSocket endpoint is GET ${WEBSOCKET_PATH}`);
     this.endpoint!.upgrade(req, socket, head, url);
   }
 
@@ -134,10 +134,8 @@ export class HttpListener extends WebListener {
       case '/metrics':
         return text(res, 200, await this.metrics.render(), this.metrics.contentType);
       case '/publish':
-        if (method === 'OPTIONS') return preflight(res);
-        return this.publish(req, res, url);
       case EVENTS_PATH:
-        return serveEvents(req, res, url, this.context, this.heartbeatMs, (session) => this.streamStarted(session));
+        return this.fromPages(req, res, url, method);
       case WEBSOCKET_PATH:
         return sendError(res, 426, 'this endpoint speaks WebSocket only', { upgrade: 'websocket', connection: 'Upgrade' });
     }
@@ -149,17 +147,37 @@ export class HttpListener extends WebListener {
   }
 
   /**
+   * The routes a web page may use: refused with 403, before anything else,
+   * from a page whose origin the server does not allow; answered with CORS
+   * headers naming the page otherwise.
+   */
+  private fromPages(req: IncomingMessage, res: ServerResponse, url: URL, method: string): Promise<void> | void {
+    const peer = peerOf(req, url.pathname === EVENTS_PATH ? 'sse' : 'http');
+    const origin = req.headers.origin;
+    const refusal = this.context.origins.refusal(origin, peer, url.pathname);
+    // The body of a refused POST is not read: close rather than read it to keep the connection.
+    if (refusal !== undefined) return sendError(res, 403, refusal, { connection: 'close' });
+    const cors = this.context.origins.cors(origin);
+    if (url.pathname === EVENTS_PATH) {
+      const opened = (session: Session): void => this.streamStarted(session);
+      return serveEvents(req, res, url, { context: this.context, heartbeatMs: this.heartbeatMs, peer, cors, opened });
+    }
+    if (method === 'OPTIONS') return preflight(res, cors);
+    return this.publish(req, res, url, peer, cors);
+  }
+
+  /**
    * `POST /publish`: the body is checked and run as one publish request, by
    * a connection of its own, so validation and permissions are those of a
    * TCP line; a refusal's kind gives the status.
    */
-  private async publish(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+  private async publish(req: IncomingMessage, res: ServerResponse, url: URL, peer: ConnectionInfo, cors: Record<string, string>): Promise<void> {
     const limit = this.context.limits.maxMessageBytes;
-    const fail = (status: number, message: string): void => sendError(res, status, message, { ...CORS, connection: 'close' });
+    const fail = (status: number, message: string): void => sendError(res, status, message, { ...cors, connection: 'close' });
     const tooLong = `message too long: over ${limit} bytes`;
     if (Number(req.headers['content-length']) > limit) return fail(413, tooLong);
-    const auth = await authenticate(req, url, this.context);
-    if (auth.refused !== undefined) return fail(401, auth.refused);
+    const auth = await authenticate(req, url, this.context, peer);
+    if (auth.refused !== undefined) return fail(auth.status, auth.refused);
     const body = await readBody(req, limit);
     if (body === undefined) return fail(413, tooLong);
     const message = parseMessage(body);
@@ -169,22 +187,22 @@ export class HttpListener extends WebListener {
     if (command !== 'publish') return fail(400, `POST /publish takes publish messages only, not "${String(command)}"`);
 
     const request = { command, tags, data, text: message.text };
-    const result = await this.context.runOnce({ transport: 'http', remote: remoteOf(req) }, request, auth.identity);
+    const result = await this.context.runOnce(peer, request, auth.identity);
     if (!result.ok) return fail(statusOf(result.kind), result.error);
-    res.writeHead(204, CORS);
+    res.writeHead(204, cors);
     res.end();
   }
 }
 
 function text(res: ServerResponse, status: number, body: string, type = 'text/plain; charset=utf-8'): void {
-  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), ...CORS });
+  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), ...ANY_ORIGIN });
   res.end(body);
 }
 
 /** Answers a browser's CORS preflight for `POST /publish` with a token header. */
-function preflight(res: ServerResponse): void {
+function preflight(res: ServerResponse, cors: Record<string, string>): void {
   res.writeHead(204, {
-    ...CORS,
+    ...cors,
     'access-control-allow-methods': 'POST',
     'access-control-allow-headers': `content-type, ${TOKEN_HEADER}`,
     'access-control-max-age': '600',

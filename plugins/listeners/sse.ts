@@ -6,8 +6,10 @@
  *   would. Without any, 400.
  * - Each subscription is run as a `subscribe` request, so limits and
  *   permissions are those of every transport: a refusal is answered, by its
- *   kind, before the stream starts (401 no/wrong token, 403 tags not
- *   permitted, 400 bad tags).
+ *   kind, before the stream starts (401 no/wrong token, 429 too many token
+ *   checks from the address, 403 tags not permitted, 400 bad tags).
+ * - The listener has checked the request's Origin; the stream's CORS
+ *   headers name only an allowed page.
  * - Each delivery is `event: publish` with the message's JSON as `data`;
  *   a `: heartbeat` comment every `heartbeatMs` keeps proxies from closing
  *   an idle stream. Nothing is stored, so `Last-Event-ID` is not honoured.
@@ -15,39 +17,44 @@
  *   connection, measured by the response's buffered bytes.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Frame, ListenerContext, Session, Sink } from '../../host/index.ts';
-import { authenticate, remoteOf, sendError, statusOf } from './web.ts';
+import type { ConnectionInfo, Frame, ListenerContext, Session, Sink } from '../../host/index.ts';
+import { authenticate, sendError, statusOf } from './web.ts';
 
 export const EVENTS_PATH = '/subscribe/events';
 
 const HEARTBEAT = Buffer.from(': heartbeat\n\n');
 
-/** Serves one SSE request until the client goes away or the server closes; `opened` is given the session of a stream that started. */
-export async function serveEvents(
-  req: IncomingMessage,
-  res: ServerResponse,
-  url: URL,
-  context: ListenerContext,
-  heartbeatMs: number,
-  opened: (session: Session) => void,
-): Promise<void> {
+export interface EventStreamOptions {
+  context: ListenerContext;
+  heartbeatMs: number;
+  /** The client, as the stream's session reports it. */
+  peer: ConnectionInfo;
+  /** The CORS headers of every answer. */
+  cors: Record<string, string>;
+  /** Given the session of a stream that started (the listener ends it if a drain began meanwhile). */
+  opened: (session: Session) => void;
+}
+
+/** Serves one SSE request until the client goes away or the server closes. */
+export async function serveEvents(req: IncomingMessage, res: ServerResponse, url: URL, options: EventStreamOptions): Promise<void> {
+  const { context, heartbeatMs, peer, cors, opened } = options;
   const subscriptions = url.searchParams.getAll('tags').map((value) => value.split(',').map((tag) => tag.trim()));
   if (subscriptions.length === 0 || subscriptions.some((tags) => tags.some((tag) => tag === ''))) {
-    return sendError(res, 400, 'give the tags to subscribe to: /subscribe/events?tags=a,b (repeat tags= for more subscriptions)');
+    return sendError(res, 400, 'give the tags to subscribe to: /subscribe/events?tags=a,b (repeat tags= for more subscriptions)', cors);
   }
-  const auth = await authenticate(req, url, context);
-  if (auth.refused !== undefined) return sendError(res, 401, auth.refused);
+  const auth = await authenticate(req, url, context, peer);
+  if (auth.refused !== undefined) return sendError(res, auth.status, auth.refused, { ...cors, connection: 'close' });
   if (req.destroyed) return;
 
-  const sink = new EventStreamSink(res);
-  const session = context.open(sink, { transport: 'sse', remote: remoteOf(req) }, auth.identity);
+  const sink = new EventStreamSink(res, cors);
+  const session = context.open(sink, peer, auth.identity);
   res.on('close', () => session.closed());
   for (const tags of subscriptions) {
     const result = await context.run(session, { command: 'subscribe', tags });
     if (!session.isOpen || res.destroyed) return;
     if (!result.ok) {
       session.closed();
-      return sendError(res, statusOf(result.kind), result.error);
+      return sendError(res, statusOf(result.kind), result.error, cors);
     }
   }
   sink.start();
@@ -68,7 +75,10 @@ class EventStreamSink implements Sink {
   /** Deliveries that came before the stream started. */
   private held: Frame[] | undefined = [];
 
-  constructor(private readonly res: ServerResponse) {}
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly cors: Record<string, string>,
+  ) {}
 
   /** Sends the headers and what was held back; from now on deliveries stream. */
   start(): void {
@@ -78,7 +88,7 @@ class EventStreamSink implements Sink {
       connection: 'keep-alive',
       // Tell nginx and the like not to buffer the stream.
       'x-accel-buffering': 'no',
-      'access-control-allow-origin': '*',
+      ...this.cors,
     });
     this.res.write(': subscribed\n\n');
     const held = this.held!;

@@ -92,7 +92,8 @@ export class TcpListener implements Listener {
     // A TLS handshake that ends while draining: too late for a session.
     if (this.stopped) return void socket.destroy();
     this.sockets.add(socket);
-    this.context.serveSocket(socket, { transport: this.scheme, remote: `${socket.remoteAddress}:${socket.remotePort}` });
+    const { remoteAddress, remotePort } = socket;
+    this.context.serveSocket(socket, { transport: this.scheme, remote: `${remoteAddress}:${remotePort}`, address: remoteAddress });
     socket.once('close', () => this.sockets.delete(socket));
   }
 }

@@ -2,10 +2,10 @@
  * What the WebSocket and HTTP listeners share: an HTTP(S) server bound from
  * a listener URI, token lookup, small response helpers. Not a plugin.
  */
-import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
-import type { Identity, Listener, ListenerContext, RefusalKind } from '../../host/index.ts';
+import { CommandError, type ConnectionInfo, type Identity, type Listener, type ListenerContext, type RefusalKind } from '../../host/index.ts';
 import { bind } from './bind.ts';
 import { tlsCredentials, type TlsPaths } from './tls-credentials.ts';
 
@@ -20,6 +20,7 @@ const STATUS: Record<RefusalKind, number> = {
   forbidden: 403,
   unknown: 400,
   limit: 413,
+  throttled: 429,
   unavailable: 503,
   failed: 500,
 };
@@ -58,20 +59,25 @@ export function tokenOf(req: IncomingMessage, url: URL): string | undefined {
   return value || url.searchParams.get(TOKEN_PARAM) || undefined;
 }
 
+/** What a request's token came to: the identity it grants (undefined without a token), or a refusal and its HTTP status. */
+export type TokenCheck = { identity: Identity | undefined; refused?: undefined } | { refused: string; status: number };
+
 /**
- * What a request's token grants: `{ identity }` (undefined without a token:
- * the connection starts as every new connection does), or `{ refused }`
- * with the reason for a 401.
+ * What the token a request carries grants, checked as the token of a client
+ * at `peer` (see `context.auth.identify`); without a token the connection
+ * starts as every new connection does.
  */
-export async function identityOf(
-  req: IncomingMessage,
-  url: URL,
-  context: ListenerContext,
-): Promise<{ identity: Identity | undefined; refused?: undefined } | { refused: string }> {
+export async function identityOf(req: IncomingMessage, url: URL, context: ListenerContext, peer: ConnectionInfo): Promise<TokenCheck> {
   const token = tokenOf(req, url);
   if (token === undefined) return { identity: undefined };
-  const identity = await context.auth.identify(token);
-  return identity ? { identity } : { refused: 'invalid token' };
+  try {
+    const identity = await context.auth.identify(token, peer);
+    return identity ? { identity } : { refused: 'invalid token', status: 401 };
+  } catch (err) {
+    // Too many checks from this address at once (429), or the token store is down (503).
+    if (err instanceof CommandError) return { refused: err.message, status: statusOf(err.kind) };
+    throw err;
+  }
 }
 
 /** The 401 of a request that carries no token where one is required. */
@@ -82,14 +88,10 @@ const TOKEN_REQUIRED = 'not authenticated: give the token in the X-AUTH-TOKEN he
  * is granted: as {@link identityOf}, and refused when it has no token but
  * the server requires one.
  */
-export async function authenticate(
-  req: IncomingMessage,
-  url: URL,
-  context: ListenerContext,
-): Promise<{ identity: Identity | undefined; refused?: undefined } | { refused: string }> {
-  const auth = await identityOf(req, url, context);
+export async function authenticate(req: IncomingMessage, url: URL, context: ListenerContext, peer: ConnectionInfo): Promise<TokenCheck> {
+  const auth = await identityOf(req, url, context, peer);
   if (auth.refused === undefined && auth.identity === undefined && context.auth.required) {
-    return { refused: TOKEN_REQUIRED };
+    return { refused: TOKEN_REQUIRED, status: 401 };
   }
   return auth;
 }
@@ -106,19 +108,20 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
   res.end(text);
 }
 
-/** Refuses an upgrade request on its raw socket, before any WebSocket exists. */
-export function refuseUpgrade(socket: Duplex, status: number, reason: string, message: string): void {
+/** Refuses an upgrade request on its raw socket, before any WebSocket exists, with `{"error":message}`. */
+export function refuseUpgrade(socket: Duplex, status: number, message: string): void {
   if (!socket.writable) return void socket.destroy();
   const body = JSON.stringify({ error: message });
   socket.end(
-    `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\n` +
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\n` +
       `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
   );
 }
 
-/** The peer of a request, for logs: `127.0.0.1:53412`. */
-export function remoteOf(req: IncomingMessage): string {
-  return `${req.socket.remoteAddress}:${req.socket.remotePort}`;
+/** The peer of a request, as a connection of `transport` reports it. */
+export function peerOf(req: IncomingMessage, transport: string): ConnectionInfo {
+  const { remoteAddress, remotePort } = req.socket;
+  return { transport, remote: `${remoteAddress}:${remotePort}`, address: remoteAddress };
 }
 
 /**
@@ -166,7 +169,7 @@ export abstract class WebListener implements Listener {
     });
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head));
     // A client's malformed request must not crash anything: answer 400 and drop it.
-    server.on('clientError', (_err, socket: Duplex) => refuseUpgrade(socket, 400, 'Bad Request', 'malformed HTTP request'));
+    server.on('clientError', (_err, socket: Duplex) => refuseUpgrade(socket, 400, 'malformed HTTP request'));
     // An omitted port is the scheme's standard one.
     const port = await bind(server, this.address, this.secure ? 443 : 80, (err) =>
       this.context.logger.error({ err, url: this.url }, 'listener error'),

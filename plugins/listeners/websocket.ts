@@ -3,9 +3,13 @@
  * listeners both serve: one JSON message per frame, handed to the session
  * like a TCP line. Not a plugin.
  *
+ * - Origin: an upgrade from a web page the server does not allow
+ *   (`allowedOrigins`) gets HTTP 403 and no WebSocket, before anything else.
  * - Auth: a token in `X-AUTH-TOKEN` or `?x-auth-token=` is checked before
- *   the upgrade; a wrong one gets HTTP 401 and no WebSocket. Without a token
- *   the connection opens unauthenticated and may still send `auth`.
+ *   the upgrade; a wrong one gets HTTP 401 (after the failure delay), too
+ *   many checks from the address at once 429, and no WebSocket. Without a
+ *   token the connection opens unauthenticated and may still send `auth`
+ *   (core/guard.ts closes it if it does not in time).
  * - Frames over `maxMessageBytes` get an error reply, then a close with
  *   1009. ws itself reads no frame over twice that (or the limit plus
  *   64 KiB, whichever is more) and closes with 1009 at once, without a reply.
@@ -22,8 +26,8 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
-import { CommandError, type Frame, type Identity, type ListenerContext, type Session, type Sink, WEBSOCKET_PATH } from '../../host/index.ts';
-import { identityOf, refuseUpgrade, remoteOf } from './web.ts';
+import { type ConnectionInfo, type Frame, type Identity, type ListenerContext, type Session, type Sink, WEBSOCKET_PATH } from '../../host/index.ts';
+import { identityOf, peerOf, refuseUpgrade } from './web.ts';
 
 /**
  * ws keeps a frame under way in the pieces it was read in, each costing a
@@ -90,9 +94,10 @@ export class WebSocketEndpoint {
   /** Takes over an HTTP upgrade request for {@link WEBSOCKET_PATH}. Never throws. */
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): void {
     socket.on('error', (err) => this.context.logger.debug({ err }, 'websocket upgrade error'));
-    this.authenticate(req, socket, head, url).catch((err: unknown) => {
-      // The token store is down: the client may try again later.
-      if (err instanceof CommandError) return refuseUpgrade(socket, 503, 'Service Unavailable', err.message);
+    const info = peerOf(req, this.options.transport);
+    const refusal = this.context.origins.refusal(req.headers.origin, info, url.pathname);
+    if (refusal !== undefined) return refuseUpgrade(socket, 403, refusal);
+    this.authenticate(req, socket, head, url, info).catch((err: unknown) => {
       this.context.logger.error({ err }, 'websocket upgrade failed');
       socket.destroy();
     });
@@ -123,17 +128,17 @@ export class WebSocketEndpoint {
     return Promise.all([...this.peers.keys()].map((ws) => new Promise((resolve) => ws.once('close', resolve))));
   }
 
-  private async authenticate(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): Promise<void> {
-    const result = await identityOf(req, url, this.context);
+  private async authenticate(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL, info: ConnectionInfo): Promise<void> {
+    const result = await identityOf(req, url, this.context, info);
     if (this.closing) return void socket.destroy();
-    if (result.refused !== undefined) return refuseUpgrade(socket, 401, 'Unauthorized', result.refused);
-    this.server.handleUpgrade(req, socket, head, (ws) => this.accept(ws, req, socket, result.identity));
+    if (result.refused !== undefined) return refuseUpgrade(socket, result.status, result.refused);
+    this.server.handleUpgrade(req, socket, head, (ws) => this.accept(ws, info, socket, result.identity));
   }
 
-  private accept(ws: WebSocket, req: IncomingMessage, socket: Duplex, identity: Identity | undefined): void {
+  private accept(ws: WebSocket, info: ConnectionInfo, socket: Duplex, identity: Identity | undefined): void {
     if (this.closing) return void ws.terminate();
     const sink = new WebSocketSink(ws, socket);
-    const session = this.context.open(sink, { transport: this.options.transport, remote: remoteOf(req) }, identity);
+    const session = this.context.open(sink, info, identity);
     const peer: Peer = { session, sink, missed: 0 };
     this.peers.set(ws, peer);
     const limit = this.context.limits.maxMessageBytes;

@@ -48,7 +48,7 @@ export class WsListener extends WebListener {
 
   protected upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const url = requestUrl(req);
-    if (!url || !this.endpoint?.serves(url.pathname)) return refuseUpgrade(socket, 404, 'Not Found', 'not found: the WebSocket endpoint is GET /subscribe/websocket');
+    if (!url || !this.endpoint?.serves(url.pathname)) return refuseUpgrade(socket, 404, 'not found: the WebSocket endpoint is GET /subscribe/websocket');
     this.endpoint!.upgrade(req, socket, head, url);
   }
 

@@ -69,7 +69,8 @@ export class LineClient {
   /** Connects to a `tcp://host:port` URL; the socket is destroyed at teardown. */
   static async connect(t: ExecutionContext, url: string): Promise<LineClient> {
     const { hostname, port } = new URL(url);
-    const socket = connect(Number(port), hostname);
+    // `[::1]` comes bracketed from URL; net wants it bare.
+    const socket = connect(Number(port), hostname.replace(/^\[(.*)\]$/, '$1'));
     t.teardown(() => socket.destroy());
     await new Promise<void>((resolve, reject) => {
       socket.once('connect', resolve);
