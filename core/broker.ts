@@ -2,10 +2,15 @@
  * Routes publishes to subscribers: publish → matcher → sessions. The message
  * is encoded once and every matched session is handed the same frame.
  */
+import { inject, injectable } from 'tsyringe';
+import { CommandError } from './errors.ts';
+import type { Limits } from './limits.ts';
+import type { Logger } from './logger.ts';
 import { SubscriptionIndex } from './matcher.ts';
 import { Frame } from './protocol.ts';
 import type { Session } from './session.ts';
 import { canonicalTags, tagSetKey } from './tags.ts';
+import { TOKENS } from './tokens.ts';
 
 /**
  * Told of what other nodes may need: local publishes (after local delivery)
@@ -20,6 +25,7 @@ export interface BrokerHooks {
   unsubscribed(canonical: readonly string[]): void;
 }
 
+@injectable()
 export class Broker {
   private readonly index = new SubscriptionIndex<Session>();
   /** Increases with every publish; a session stamped with it has had the message. */
@@ -37,22 +43,38 @@ export class Broker {
     this.delivered++;
   };
 
-  readonly stats = { published: 0, delivered: 0 };
+  readonly stats = {
+    published: 0,
+    delivered: 0,
+    /** Subscribes refused for `maxSubscriptionsPerConnection`. */
+    refusedSubscriptions: 0,
+  };
   /** Set by the cluster, when this node is part of one. */
   hooks: BrokerHooks | undefined;
+
+  constructor(
+    @inject(TOKENS.Limits) private readonly limits: Limits,
+    @inject(TOKENS.Logger) private readonly logger: Logger,
+  ) {}
 
   /** Distinct subscriptions held on this node. */
   get subscriptionCount(): number {
     return this.index.size;
   }
 
-  /** Subscribes `session` to `tags` (non-empty). Subscribing twice to a set is one subscription. */
+  /**
+   * Subscribes `session` to `tags` (non-empty). Subscribing twice to a set is
+   * one subscription. Throws `CommandError` (kind `limit`) when the session
+   * holds `maxSubscriptionsPerConnection` already.
+   */
   subscribe(session: Session, tags: readonly string[]): void {
     // An asynchronous command may finish after its connection closed: a closed session holds nothing.
     if (!session.isOpen) return;
     const canonical = canonicalTags(tags);
     const key = tagSetKey(canonical);
     if (session.subscriptions.has(key)) return;
+    const limit = this.limits.maxSubscriptionsPerConnection;
+    if (session.subscriptions.size >= limit) this.refuse(session, limit);
     session.subscriptions.set(key, canonical);
     this.index.add(canonical, session);
     this.hooks?.subscribed(canonical);
@@ -107,5 +129,14 @@ export class Broker {
     this.stats.published++;
     this.stats.delivered += this.delivered;
     return this.delivered;
+  }
+
+  private refuse(session: Session, limit: number): never {
+    this.stats.refusedSubscriptions++;
+    // Once per connection at WARN, so a client that keeps trying floods no log; each refusal is logged at DEBUG by the dispatcher.
+    if (session.refusedSubscriptions++ === 0) {
+      this.logger.warn({ session: session.id, ...session.info, limit }, 'maxSubscriptionsPerConnection reached: subscribes are refused');
+    }
+    throw new CommandError(`too many subscriptions: ${session.subscriptions.size + 1} (limit ${limit})`, 'limit');
   }
 }

@@ -62,6 +62,8 @@ export class Session {
   dropped = 0;
   /** Closed by the `disconnect` slow-consumer policy. */
   disconnectedSlow = false;
+  /** Subscribes refused for `maxSubscriptionsPerConnection`. */
+  refusedSubscriptions = 0;
   /** Set by the broker to the current publish; makes delivery once per connection. */
   stamp = 0;
   private open = true;

@@ -34,7 +34,7 @@ export class ConfigShapeError extends Error {
   }
 }
 
-const LIMIT_KEYS = ['maxMessageBytes', 'maxTags', 'maxTagBytes', 'maxBufferedBytes'] as const;
+const LIMIT_KEYS = ['maxMessageBytes', 'maxTags', 'maxTagBytes', 'maxSubscriptionsPerConnection', 'maxBufferedBytes'] as const;
 const POLICIES = ['drop', 'disconnect'] as const;
 /** Longest flush delay accepted: anything near it is a mistake, not a latency trade-off. */
 const MAX_FLUSH_INTERVAL_MS = 1000;

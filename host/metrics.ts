@@ -54,6 +54,16 @@ export class Metrics {
     this.counter('mist_messages_dropped_total', 'Messages dropped because a subscriber was over maxBufferedBytes (policy drop).', () => connections.delivery.dropped);
     this.counter('mist_slow_consumers_disconnected_total', 'Connections closed for being over maxBufferedBytes (policy disconnect).', () => connections.delivery.disconnectedSlow);
     this.counter('mist_command_errors_total', 'Commands answered with an error (bad input, refusals, handler faults).', () => dispatcher.errors);
+    new Counter({
+      name: 'mist_limit_refusals_total',
+      help: 'Requests refused for being over a limit, by limit.',
+      labelNames: ['limit'],
+      registers,
+      collect() {
+        this.reset();
+        this.inc({ limit: 'maxSubscriptionsPerConnection' }, broker.stats.refusedSubscriptions);
+      },
+    });
   }
 
   /** The registry in the Prometheus text format. */
