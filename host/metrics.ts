@@ -64,6 +64,8 @@ export class Metrics {
         this.inc({ limit: 'maxSubscriptionsPerConnection' }, broker.stats.refusedSubscriptions);
       },
     });
+    this.counter('mist_sliced_matches_total', 'Publishes whose match took more than one slice (a few ms), the rest in later turns.', () => broker.stats.slicedMatches);
+    this.counter('mist_match_slices_total', 'Slices those matches ran after their first.', () => broker.stats.matchSlices);
   }
 
   /** The registry in the Prometheus text format. */

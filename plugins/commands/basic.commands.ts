@@ -54,10 +54,14 @@ export class BasicCommands {
     return { command: 'unsubscribe', tags: request.tags, data: 'success' };
   }
 
-  /** Fire-and-forget, like the original: no reply unless it fails. `data` goes out exactly as it came. */
+  /**
+   * Fire-and-forget, like the original: no reply unless it fails. `data` goes
+   * out exactly as it came. Returns the broker's promise when the delivery
+   * waits or takes several turns, so the connection's next frames wait too.
+   */
   @command('publish', { tags: 'required', data: 'any', tagPermission: true })
-  publish(request: Request, session: Session): void {
-    this.broker.publish(session, request.tags, dataJson(request));
+  publish(request: Request, session: Session): Promise<void> | undefined {
+    return this.broker.publish(session, request.tags, dataJson(request));
   }
 
   /**
