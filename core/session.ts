@@ -3,8 +3,10 @@
  * and the bounded outbound path.
  */
 import type { Identity } from './auth.ts';
+import { Fifo } from './fifo.ts';
 import type { Limits } from './limits.ts';
 import { Frame, INVALID_MESSAGE_COMMAND, type Message } from './protocol.ts';
+import { currentTurn, SLICE_MS } from './slices.ts';
 
 /**
  * Where a session's outgoing bytes go. A listener implements it for its
@@ -67,12 +69,17 @@ export class Session {
   /** Set by the broker to the current publish; makes delivery once per connection. */
   stamp = 0;
   private open = true;
-  /** Input received while an asynchronous command ran or replies were backed up, in order. */
-  private readonly backlog: InputEvent[] = [];
+  /** Input received while an asynchronous command ran, replies were backed up or this turn's slice was spent, in order. */
+  private readonly backlog = new Fifo<InputEvent>();
   /** An asynchronous command is running. */
   private busy = false;
   /** Replies are over the buffer limit, waiting for the client to read them. */
   private full = false;
+  /** This turn's slice of input is spent: the rest waits for the next turn. */
+  private deferred = false;
+  /** The turn (see `currentTurn`) this session's current slice of input began in, and when. */
+  private sliceTurn = -1;
+  private sliceStarted = 0;
   /** Whether the sink was last told to pause. */
   private paused = false;
 
@@ -169,26 +176,55 @@ export class Session {
   closed(): void {
     if (!this.open) return;
     this.open = false;
-    this.backlog.length = 0;
+    this.backlog.clear();
     this.input.closed(this);
   }
 
   /**
-   * Handles `event` now, or queues it behind a running command or behind
-   * replies the client has not read: pausing the transport stops later
-   * reads, but the rest of a read already made must wait too, or one read
-   * of cheap requests with large replies would queue without bound.
+   * Handles `event` now, or queues it behind a running command, behind
+   * replies the client has not read, or for the next turn once this turn's
+   * slice of input is spent: pausing the transport stops later reads, but
+   * the rest of a read already made must wait too, or one read of cheap
+   * requests with large replies would queue without bound, and one read of
+   * a hundred thousand subscribes would hold every other client up.
    */
   private accept(event: InputEvent): void {
     if (!this.open) return;
-    if (this.busy || this.full) this.backlog.push(event);
-    else this.process(event);
+    if (this.busy || this.full || this.deferred) this.backlog.push(event);
+    else if (this.sliceSpent()) {
+      this.backlog.push(event);
+      this.defer();
+    } else this.process(event);
   }
 
-  /** Handles queued input while nothing holds it back. */
+  /** Handles queued input while nothing holds it back and this turn's slice lasts. */
   private drainBacklog(): void {
-    while (this.open && !this.busy && !this.full && this.backlog.length > 0) this.process(this.backlog.shift()!);
+    while (this.open && !this.busy && !this.full && !this.deferred && this.backlog.length > 0) {
+      if (this.sliceSpent()) this.defer();
+      else this.process(this.backlog.shift()!);
+    }
     this.updateFlow();
+  }
+
+  /** Whether this session has had its slice of input this turn; the first call in a turn starts a new slice. */
+  private sliceSpent(): boolean {
+    const turn = currentTurn();
+    if (turn !== this.sliceTurn) {
+      this.sliceTurn = turn;
+      this.sliceStarted = performance.now();
+      return false;
+    }
+    return performance.now() - this.sliceStarted >= SLICE_MS;
+  }
+
+  /** Holds input back until the next turn, after other connections' I/O. */
+  private defer(): void {
+    this.deferred = true;
+    this.updateFlow();
+    setImmediate(() => {
+      this.deferred = false;
+      this.drainBacklog();
+    });
   }
 
   private process(event: InputEvent): void {
@@ -209,9 +245,9 @@ export class Session {
     pending.then(done, done);
   }
 
-  /** Pauses the client's input while a command runs or its replies pile up; resumes when neither holds. */
+  /** Pauses the client's input while a command runs, its replies pile up or its input waits for the next turn; resumes when none holds. */
   private updateFlow(): void {
-    const paused = this.open && (this.busy || this.full);
+    const paused = this.open && (this.busy || this.full || this.deferred);
     if (paused === this.paused) return;
     this.paused = paused;
     if (paused) this.sink.pause();

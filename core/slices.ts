@@ -2,7 +2,7 @@
  * How much one piece of work may do before the rest waits for a later
  * event-loop turn, so that no single client holds the loop for long and
  * every other connection is served in between (docs/architecture.md):
- * a publish's match, a closed connection's teardown.
+ * a publish's match, a session's input, a closed connection's teardown.
  * Each is a few milliseconds, against the tens of seconds a crafted
  * workload took in one go before.
  */
@@ -18,11 +18,34 @@
 export const MATCH_SLICE_STEPS = 20_000;
 
 /**
- * Milliseconds a slice of a closed connection's teardown takes before the
- * rest waits for the next turn (a removal costs 5–20 µs in a large index,
- * too varied for a fixed count).
+ * Milliseconds a slice of other work takes before the rest waits for the
+ * next turn: a session's input (what else one read delivered waits in its
+ * backlog; ten connections flooding subscribes then keep a turn near 20 ms
+ * rather than seconds) and a closed connection's teardown (a removal costs
+ * 5–20 µs in a large index, too varied for a fixed count).
  */
 export const SLICE_MS = 2;
+
+let turn = 0;
+let ticking = false;
+
+/**
+ * A number that differs from one event-loop turn to the next, for work
+ * budgeted per turn. The first read in a turn schedules its end (one
+ * `setImmediate` a turn, shared by every reader).
+ */
+export function currentTurn(): number {
+  if (!ticking) {
+    ticking = true;
+    setImmediate(nextTurn);
+  }
+  return turn;
+}
+
+function nextTurn(): void {
+  ticking = false;
+  turn++;
+}
 
 /**
  * Work done a slice a turn: `slice` runs after the turn's I/O

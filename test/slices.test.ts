@@ -1,9 +1,10 @@
 /**
  * No single command holds the event loop for long, over real TCP: an
- * expensive match is delivered in slices, and a closed connection's
- * subscriptions are dropped a slice a turn; other clients are answered in
- * between. Slicing is proven by what the server had done when a
- * bystander's reply came, never by timing.
+ * expensive match is delivered in slices, a flood of subscribes in one
+ * write is taken a slice a turn, and a closed connection's subscriptions
+ * are dropped a slice a turn; other clients are answered in between. Each
+ * test proves the slicing by what the server had done when a bystander's
+ * reply came, never by timing.
  */
 import test, { type ExecutionContext } from 'ava';
 import type { BrokerHooks } from '../core/broker.ts';
@@ -99,6 +100,20 @@ test('an expensive match is delivered in slices, once and in order to every matc
   t.deepEqual(await linesBeforePing(publisher), [], 'never to the publisher');
   t.deepEqual(handed, ['whole', 1, 2], 'handed to the cluster once delivered here, in order, without the remote one');
   t.true(server.broker.stats.matchSlices >= 5, `${server.broker.stats.matchSlices} slices after the first`);
+});
+
+test('a flood of subscribes in one write is answered completely and in order, while another client is answered in between', async (t) => {
+  const { server } = await startTestServer(t);
+  const url = server.url('tcp');
+  const flooders = await Promise.all([1, 2, 3].map(() => LineClient.connect(t, url)));
+  const bystander = await LineClient.connect(t, url);
+  const sets = flooders.map((_, f) => Array.from({ length: 10_000 }, (_, i) => [`flood${f}`, `t${i}`]));
+  flooders.forEach((client, f) => client.write(sets[f]!.map((tags) => JSON.stringify({ command: 'subscribe', tags }) + '\n').join('')));
+  await turnsUntil(() => server.broker.subscriptionCount > 0);
+  t.deepEqual(await bystander.request({ command: 'ping' }), { command: 'ping', tags: [], data: 'pong' });
+  t.true(server.broker.subscriptionCount < 30_000, `answered with ${server.broker.subscriptionCount} of 30,000 subscribes done`);
+  await Promise.all(flooders.map((client, f) => expectSubscribed(t, client, sets[f]!)));
+  t.is(server.broker.subscriptionCount, 30_000);
 });
 
 test("a closed connection's subscriptions all leave the index, each told to the cluster hooks once", async (t) => {
