@@ -29,6 +29,13 @@ export default definePlugin({
   },
 });
 
+/**
+ * `ping`, `auth`, `list` and `unsubscribe` are not checked against the
+ * token's tags (`checkTags: false`): tags sent with them are not tags the
+ * connection uses. An anonymous connection must be able to ping and
+ * authenticate, and one whose token lost tags must still list and drop what
+ * it holds. `subscribe` and `publish` are, as every command is by default.
+ */
 @injectable()
 export class BasicCommands {
   constructor(
@@ -36,19 +43,23 @@ export class BasicCommands {
     @inject(TOKENS.Auth) private readonly access: Auth,
   ) {}
 
-  @command('ping', { anonymous: true })
+  @command('ping', { anonymous: true, checkTags: false })
   ping(): Message {
     return { command: 'ping', tags: [], data: 'pong' };
   }
 
-  @command('subscribe', { tags: 'required', tagPermission: true })
+  @command('subscribe', { tags: 'required' })
   subscribe(request: Request, session: Session): Message {
     this.broker.subscribe(session, request.tags);
     return { command: 'subscribe', tags: request.tags, data: 'success' };
   }
 
-  /** Removes exactly that tag set; unsubscribing from a set not held succeeds and changes nothing. */
-  @command('unsubscribe', { tags: 'required' })
+  /**
+   * Removes exactly that tag set; unsubscribing from a set not held succeeds
+   * and changes nothing. Not checked against the token's tags: a connection
+   * may always let go of what it holds.
+   */
+  @command('unsubscribe', { tags: 'required', checkTags: false })
   unsubscribe(request: Request, session: Session): Message {
     this.broker.unsubscribe(session, request.tags);
     return { command: 'unsubscribe', tags: request.tags, data: 'success' };
@@ -59,7 +70,7 @@ export class BasicCommands {
    * out exactly as it came. Returns the broker's promise when the delivery
    * waits or takes several turns, so the connection's next frames wait too.
    */
-  @command('publish', { tags: 'required', data: 'any', tagPermission: true })
+  @command('publish', { tags: 'required', data: 'any' })
   publish(request: Request, session: Session): Promise<void> | undefined {
     return this.broker.publish(session, request.tags, dataJson(request));
   }
@@ -68,7 +79,7 @@ export class BasicCommands {
    * `data` is a JSON-encoded string (not an array) so that clients of the
    * original, whose `data` is a string, still decode it.
    */
-  @command('list')
+  @command('list', { checkTags: false })
   list(_request: Request, session: Session): Message {
     const subscriptions = [...session.subscriptions.values()].sort(compareTagSets);
     return { command: 'list', data: JSON.stringify(subscriptions) };
@@ -81,7 +92,7 @@ export class BasicCommands {
    * one good token could guess others without end). Without an
    * authenticator anyone may do anything, so any token succeeds.
    */
-  @command('auth', { anonymous: true })
+  @command('auth', { anonymous: true, checkTags: false })
   async auth(request: Request, session: Session): Promise<Message> {
     if (typeof request.data !== 'string' || request.data === '') throw new CommandError('auth needs the token as data');
     const identity = await this.access.identify(request.data);
