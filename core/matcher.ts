@@ -58,7 +58,7 @@ interface TagEntry {
 /** Children kept in a node's array before it moves them to a `Map`. */
 const FEW_CHILDREN = 8;
 
-/** The budget of each slice of a whole match: large, and still a small integer for V8 (a double field would cost every step). */
+/** The budget of each slice of a whole match: larger than any walk needs in practice, and a small integer, so V8 keeps `budget` an integer field. */
 const WHOLE = 0x3fffffff;
 
 class Node<S> {
@@ -291,7 +291,7 @@ export class SubscriptionIndex<S> {
     try {
       this.walk(this.root, 0, stamp, visit);
     } catch (err) {
-      this.end();
+      this.abandon();
       throw err;
     }
     if (this.pending.length === 0) return this.end();
@@ -309,7 +309,7 @@ export class SubscriptionIndex<S> {
     try {
       while (this.budget > 0 && pending.length > 0) this.enter(pending.pop()!, this.pendingDepths.pop()!, stamp, visit);
     } catch (err) {
-      this.end();
+      this.abandon();
       throw err;
     }
     return pending.length === 0 ? this.end() : false;
@@ -320,14 +320,19 @@ export class SubscriptionIndex<S> {
     return Math.max(0, this.budget);
   }
 
-  /** The match is over, done or abandoned to an error: what it deferred is done now. */
+  /** The match is done: what it deferred is done now. */
   private end(): true {
     this.matching = false;
     this.visitor = undefined;
-    this.pending.length = 0;
-    this.pendingDepths.length = 0;
     if (this.emptied.length > 0 || this.freed.length > 0) this.settle();
     return true;
+  }
+
+  /** A visitor threw: the match ends where it stands. */
+  private abandon(): void {
+    this.pending.length = 0;
+    this.pendingDepths.length = 0;
+    this.end();
   }
 
   /** Enters every child of `node` the message can reach; `depth` is the children's depth minus one. */

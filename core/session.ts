@@ -77,9 +77,9 @@ export class Session {
   private full = false;
   /** This turn's slice of input is spent: the rest waits for the next turn. */
   private deferred = false;
-  /** The turn (see `currentTurn`) this session's current slice of input began in, and when. */
+  /** The turn (see `currentTurn`) this session's current slice of input began in, and when its timing began (-1: not yet). */
   private sliceTurn = -1;
-  private sliceStarted = 0;
+  private sliceStarted = -1;
   /** Whether the sink was last told to pause. */
   private paused = false;
 
@@ -206,15 +206,25 @@ export class Session {
     this.updateFlow();
   }
 
-  /** Whether this session has had its slice of input this turn; the first call in a turn starts a new slice. */
+  /**
+   * Whether this session has had its slice of input this turn. The turn's
+   * first frame is always handled and the slice is timed from its second,
+   * so a session that sends a frame a turn, as most do, never reads the
+   * clock (a read costs 0.1–0.2 µs here, a fair share of a small publish).
+   */
   private sliceSpent(): boolean {
     const turn = currentTurn();
     if (turn !== this.sliceTurn) {
       this.sliceTurn = turn;
-      this.sliceStarted = performance.now();
+      this.sliceStarted = -1;
       return false;
     }
-    return performance.now() - this.sliceStarted >= SLICE_MS;
+    const now = performance.now();
+    if (this.sliceStarted < 0) {
+      this.sliceStarted = now;
+      return false;
+    }
+    return now - this.sliceStarted >= SLICE_MS;
   }
 
   /** Holds input back until the next turn, after other connections' I/O. */
