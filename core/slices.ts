@@ -12,8 +12,9 @@
  * tag examined; see `SubscriptionIndex.start`). Measured on the crafted
  * worst case (24 of a 64-tag message's tags plus a popular missing tag,
  * 200k subscriptions): about 12k steps a millisecond, so a slice is about
- * 2 ms. A normal match takes a few hundred steps and never pauses; the
- * fan-out and matcher benchmarks never reach the budget.
+ * 2 ms. A normal match never pauses: against a million random
+ * subscriptions an 8-tag message takes under a hundred steps and a 64-tag
+ * one under 4k, and the fan-out and matcher benchmarks stay far below it.
  */
 export const MATCH_SLICE_STEPS = 20_000;
 
