@@ -26,10 +26,13 @@ export interface CommandOptions {
   /** Whether a connection that has not authenticated may run it (`ping`, `auth`). Default false. */
   anonymous?: boolean;
   /**
-   * Whether the request's tags must all be among the tags the connection's
-   * token permits, as for subscribe and publish. Default false.
+   * Whether the request's tags, when it has any, must all be among the tags
+   * the connection's token permits, as for subscribe and publish. Default
+   * true; `false` for a command whose tags are not the connection's to use
+   * (unsubscribe lets go of them, an admin's `register` names another
+   * token's).
    */
-  tagPermission?: boolean;
+  checkTags?: boolean;
   /** `required`: the request must carry at least one tag. Default `optional`. */
   tags?: 'required' | 'optional';
   /** `string` (default): `data`, when present, must be a string; `any`: any JSON value. */
@@ -97,7 +100,7 @@ export class CommandRegistry {
         );
       }
       const handler = (instance[method] as CommandHandler).bind(instance);
-      this.specs.set(name, { name, plugin, handler, role: 'user', anonymous: false, tagPermission: false, tags: 'optional', data: 'string', ...options });
+      this.specs.set(name, { name, plugin, handler, role: 'user', anonymous: false, checkTags: true, tags: 'optional', data: 'string', ...options });
     }
   }
 

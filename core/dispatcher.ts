@@ -107,7 +107,7 @@ export class Dispatcher {
     if (spec.data === 'string' && request.data !== undefined && typeof request.data !== 'string') {
       return { kind: 'invalid', error: '"data" must be a string' };
     }
-    if (spec.tagPermission) return this.auth.refuseTags(session, request.tags);
+    if (spec.checkTags && request.tags.length > 0) return this.auth.refuseTags(session, request.tags);
     return undefined;
   }
 }

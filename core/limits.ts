@@ -6,6 +6,8 @@ export interface Limits {
   maxTags: number;
   /** Longest tag, in UTF-8 bytes. */
   maxTagBytes: number;
+  /** Subscriptions one connection may hold; a subscribe past it is refused (kind `limit`). */
+  maxSubscriptionsPerConnection: number;
   /** Outbound bytes a connection may have queued before the slow-consumer policy applies. */
   maxBufferedBytes: number;
   /** `drop`: new messages for a full connection are dropped and counted; `disconnect`: it is closed. */

@@ -28,6 +28,12 @@
  * subscriptions (the Go original missed some). See docs/architecture.md for
  * what is still possible to craft against it.
  *
+ * A match can be run in slices: {@link SubscriptionIndex.start} walks within
+ * a budget of steps and, when the budget runs out, keeps the nodes it has
+ * yet to enter; {@link SubscriptionIndex.resume} takes them up in a later
+ * turn. The walk is the same recursive one either way, so a match that fits
+ * its budget (nearly every one) pays one subtraction per node for it.
+ *
  * Adding and removing allocate only what a new subscription keeps (its nodes
  * and its path): tags are deduplicated by a stamp rather than sorted, a
  * subscription is found again by an order-free numeric hash of its tag ids
@@ -51,6 +57,9 @@ interface TagEntry {
 
 /** Children kept in a node's array before it moves them to a `Map`. */
 const FEW_CHILDREN = 8;
+
+/** The budget of each slice of a whole match: larger than any walk needs in practice, and a small integer, so V8 keeps `budget` an integer field. */
+const WHOLE = 0x3fffffff;
 
 class Node<S> {
   /** Its children while it has at most {@link FEW_CHILDREN}, unordered. */
@@ -132,8 +141,15 @@ export class SubscriptionIndex<S> {
   private readonly carried: TagEntry[] = [];
   /** Scratch list of the distinct tags of the subscription being added or removed. */
   private readonly marking: TagEntry[] = [];
-  /** A match is in progress: removals leave branches and ids in place until it ends (see `settle`). */
+  /** A match is in progress, maybe paused between slices: removals leave branches and ids in place until it ends (see `settle`). */
   private matching = false;
+  /** Steps the current slice of the match may still take; below zero, nodes reached are left for the next slice. */
+  private budget = 0;
+  /** Nodes the paused match has reached but not entered, and their depths: the next slice starts from them. */
+  private readonly pending: Node<S>[] = [];
+  private readonly pendingDepths: number[] = [];
+  /** The paused match's visitor. */
+  private visitor: ((holder: S) => void) | undefined;
   /** Branches emptied during a match, each after its parent, to detach after it. */
   private readonly emptied: Node<S>[] = [];
   /** Tags freed during a match, to release after it. */
@@ -244,7 +260,21 @@ export class SubscriptionIndex<S> {
    * one would miss subscriptions; that throws.
    */
   match(tags: readonly string[], visit: (holder: S) => void): void {
-    if (this.matching) throw new Error('SubscriptionIndex.match: a visitor may not start another match on the same index');
+    let done = this.start(tags, visit, WHOLE);
+    while (!done) done = this.resume(WHOLE);
+  }
+
+  /**
+   * Starts matching `tags` as {@link match} does, and stops once it has
+   * taken `steps` steps (a step is a child or a message tag examined, a
+   * tenth of a microsecond or so). Returns true when the match is done;
+   * false when it is paused, to be taken up with {@link resume}. No other
+   * match may start before it is done (that throws), but subscriptions may
+   * be added and removed between slices as by a visitor: those may or may
+   * not be visited, every other matching one is, once.
+   */
+  start(tags: readonly string[], visit: (holder: S) => void, steps: number): boolean {
+    if (this.matching) throw new Error('SubscriptionIndex.match: a visitor may not start another match on the same index, nor may one start while a match is paused');
     const stamp = ++this.stamp;
     const carried = this.carried;
     carried.length = 0;
@@ -255,20 +285,61 @@ export class SubscriptionIndex<S> {
         carried.push(entry);
       }
     }
-    if (carried.length === 0) return;
+    if (carried.length === 0) return true;
     this.matching = true;
+    this.budget = steps;
     try {
       this.walk(this.root, 0, stamp, visit);
-    } finally {
-      this.matching = false;
-      if (this.emptied.length > 0 || this.freed.length > 0) this.settle();
+    } catch (err) {
+      this.abandon();
+      throw err;
     }
+    if (this.pending.length === 0) return this.end();
+    this.visitor = visit;
+    return false;
+  }
+
+  /** Takes up the paused match for another `steps` steps. Returns true when it is done. */
+  resume(steps: number): boolean {
+    const visit = this.visitor;
+    if (!visit) throw new Error('SubscriptionIndex.resume: no match is paused');
+    const stamp = this.stamp;
+    const pending = this.pending;
+    this.budget = steps;
+    try {
+      while (this.budget > 0 && pending.length > 0) this.enter(pending.pop()!, this.pendingDepths.pop()!, stamp, visit);
+    } catch (err) {
+      this.abandon();
+      throw err;
+    }
+    return pending.length === 0 ? this.end() : false;
+  }
+
+  /** Steps the last slice left unused: what a caller may give the next match in the same turn. */
+  get stepsLeft(): number {
+    return Math.max(0, this.budget);
+  }
+
+  /** The match is done: what it deferred is done now. */
+  private end(): true {
+    this.matching = false;
+    this.visitor = undefined;
+    if (this.emptied.length > 0 || this.freed.length > 0) this.settle();
+    return true;
+  }
+
+  /** A visitor threw: the match ends where it stands. */
+  private abandon(): void {
+    this.pending.length = 0;
+    this.pendingDepths.length = 0;
+    this.end();
   }
 
   /** Enters every child of `node` the message can reach; `depth` is the children's depth minus one. */
   private walk(node: Node<S>, depth: number, stamp: number, visit: (holder: S) => void): void {
     const few = node.few;
     if (few) {
+      this.budget -= few.length;
       for (let i = 0; i < few.length; i++) {
         const child = few[i]!;
         if (child.tag!.seen === stamp) this.enter(child, depth, stamp, visit);
@@ -280,10 +351,12 @@ export class SubscriptionIndex<S> {
     const carried = this.carried;
     // Paths hold distinct tags, so at most the message's other tags lie below this depth.
     if (many.size <= carried.length - depth) {
+      this.budget -= many.size;
       for (const child of many.values()) {
         if (child.tag!.seen === stamp) this.enter(child, depth, stamp, visit);
       }
     } else {
+      this.budget -= carried.length;
       for (let i = 0; i < carried.length; i++) {
         const child = many.get(carried[i]!.id);
         if (child) this.enter(child, depth, stamp, visit);
@@ -294,16 +367,23 @@ export class SubscriptionIndex<S> {
   private enter(node: Node<S>, depth: number, stamp: number, visit: (holder: S) => void): void {
     // Everything below needs a tag the message lacks: skip the whole branch.
     if (node.sentinel && node.sentinel.seen !== stamp) return;
+    // The slice's steps are spent: the next slice enters it.
+    if (this.budget < 0) {
+      this.pending.push(node);
+      this.pendingDepths.push(depth);
+      return;
+    }
     if (node.holder !== undefined) visit(node.holder);
     else if (node.holders) for (const holder of node.holders) visit(holder);
     if (depth + 1 < this.carried.length) this.walk(node, depth + 1, stamp, visit);
   }
 
   /**
-   * After a match in which the visitor removed subscriptions: detaches the
-   * branches they emptied and releases their tags' ids. Detaching during the
-   * walk would shift the children array being walked; releasing an id then
-   * could hand it to a new tag while an emptied branch still holds it.
+   * After a match during which subscriptions were removed (by the visitor,
+   * or between slices): detaches the branches they emptied and releases
+   * their tags' ids. Detaching during the walk would shift the children
+   * array being walked; releasing an id then could hand it to a new tag
+   * while an emptied branch still holds it, or still lies ahead of the walk.
    */
   private settle(): void {
     const emptied = this.emptied;

@@ -32,10 +32,13 @@ export interface BrokerService {
   /**
    * Delivers a message to every connection holding a subscription ⊆ `tags`,
    * once each, never to `from`. `data` is JSON text, forwarded as is
-   * (`dataJson(request)` gives a request's); undefined for none. Returns the
-   * deliveries made on this node.
+   * (`dataJson(request)` gives a request's); undefined for none. Returns
+   * undefined once delivered on this node, or a promise while the delivery
+   * waits behind another publish or goes on over several turns (a costly
+   * match is sliced): a command that publishes returns it, so the
+   * connection's next commands wait too.
    */
-  publish(from: Connection | undefined, tags: readonly string[], data: string | undefined): number;
+  publish(from: Connection | undefined, tags: readonly string[], data: string | undefined): Promise<void> | undefined;
   /** Subscribes `connection` to `tags` (non-empty); subscribing twice to a set is one subscription. A closed connection is ignored. */
   subscribe(connection: Connection, tags: readonly string[]): void;
   /** Removes exactly the subscription `tags`, if `connection` holds it. */

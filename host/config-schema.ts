@@ -58,6 +58,7 @@ const CONFIG: Readonly<Record<keyof ConfigFile, Spec>> = {
       maxMessageBytes: limit,
       maxTags: limit,
       maxTagBytes: limit,
+      maxSubscriptionsPerConnection: limit,
       maxBufferedBytes: limit,
       slowConsumerPolicy: { type: 'string', oneOf: POLICIES, must: 'must be "drop" or "disconnect"' },
       flushIntervalMs: {

@@ -13,6 +13,7 @@ export const DEFAULT_LIMITS: Readonly<Limits> = {
   maxMessageBytes: 1024 * 1024,
   maxTags: 64,
   maxTagBytes: 256,
+  maxSubscriptionsPerConnection: 10_000,
   maxBufferedBytes: 8 * 1024 * 1024,
   slowConsumerPolicy: 'drop',
   // Under a millisecond on purpose: at 2000 msg/s a 1 ms batch fell due just as the

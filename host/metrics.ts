@@ -88,6 +88,18 @@ export class Metrics implements MetricsService {
         for (const [reason, count] of Object.entries(guard.refused)) this.inc({ reason }, count);
       },
     });
+    new Counter({
+      name: 'mist_limit_refusals_total',
+      help: 'Requests refused for being over a limit, by limit.',
+      labelNames: ['limit'],
+      registers,
+      collect() {
+        this.reset();
+        this.inc({ limit: 'maxSubscriptionsPerConnection' }, broker.stats.refusedSubscriptions);
+      },
+    });
+    this.counter('mist_sliced_matches_total', 'Publishes whose match took more than one slice (a few ms), the rest in later turns.', () => broker.stats.slicedMatches);
+    this.counter('mist_match_slices_total', 'Slices those matches ran after their first.', () => broker.stats.matchSlices);
   }
 
   render(): Promise<string> {

@@ -3,6 +3,7 @@
  * options, start-up with the backplane unreachable, and the interest
  * protocol's repairs (lost delta, silent peer) over an in-process bus.
  */
+import 'reflect-metadata';
 import test from 'ava';
 import type { Backplane, BackplaneContext, BackplaneFactory } from '../core/backplane.ts';
 import { Broker } from '../core/broker.ts';
@@ -10,6 +11,7 @@ import { Cluster, clusterOptions, decodeEnvelope, encodeEnvelope } from '../core
 import { ErrorCodes } from '../core/errors.ts';
 import { createLogger } from '../core/logger.ts';
 import type { Session } from '../core/session.ts';
+import { DEFAULT_LIMITS } from '../host/defaults.ts';
 import { freePort } from './helpers/backplane-services.ts';
 import { eventually, LineClient, logCapture, startTestServer, type LogLines } from './helpers/server.ts';
 
@@ -97,9 +99,10 @@ function fakeSession(): Session {
 
 async function node(t: import('ava').ExecutionContext, bus: Bus, query = ''): Promise<{ cluster: Cluster; broker: Broker; logs: LogLines }> {
   const logs: LogLines = [];
-  const broker = new Broker();
+  const logger = createLogger('DEBUG', logCapture(logs));
+  const broker = new Broker(DEFAULT_LIMITS, logger);
   const url = new URL(`bus://test?heartbeat=100${query}`);
-  const cluster = new Cluster(broker, createLogger('DEBUG', logCapture(logs)), url, url.href);
+  const cluster = new Cluster(broker, logger, url, url.href);
   await cluster.start(bus.factory);
   t.teardown(() => cluster.close());
   return { cluster, broker, logs };

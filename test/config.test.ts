@@ -186,6 +186,7 @@ test('an unknown limit', rejected, 'limits:\n  maxFish: 3\n', 'limits.maxFish');
 test('a non-integer limit', rejected, 'limits:\n  maxTags: 1.5\n', 'limits.maxTags');
 test('a zero limit', rejected, 'limits:\n  maxMessageBytes: 0\n', 'limits.maxMessageBytes');
 test('a negative limit', rejected, 'limits:\n  maxTagBytes: -4\n', 'limits.maxTagBytes');
+test('a zero maxSubscriptionsPerConnection', rejected, 'limits:\n  maxSubscriptionsPerConnection: 0\n', 'limits.maxSubscriptionsPerConnection');
 test('a limit given as a string', rejected, 'limits:\n  maxBufferedBytes: "1024"\n', 'limits.maxBufferedBytes');
 test('limits that are not an object', rejected, 'limits: 12\n', 'limits');
 test('a bad slowConsumerPolicy', rejected, 'limits:\n  slowConsumerPolicy: block\n', 'limits.slowConsumerPolicy');

@@ -569,6 +569,74 @@ test('random removals and adds by the visitor mid-match leave the index agreeing
   );
 });
 
+test('a match run in slices, with adds and removes between them, visits each subscription held throughout once and none never held', (t) => {
+  const wide = 'abcdefghijkl'.split('');
+  const adds = fc.array(
+    fc.record({ holder: fc.constantFrom(...HOLDERS), tags: fc.array(fc.constantFrom(...wide), { minLength: 1, maxLength: 4 }) }),
+    { minLength: 8, maxLength: 40 },
+  );
+  const between = fc.array(operationArbitrary(wide, 4), { maxLength: 20 });
+  // Long messages and budgets of a step or two over a few dozen subscriptions: most matches pause, many times.
+  const message = fc.array(fc.constantFrom(...wide, ...STRANGERS), { minLength: 4, maxLength: 14 });
+  t.notThrows(() =>
+    fc.assert(
+      fc.property(adds, message, fc.integer({ min: 1, max: 2 }), between, (added, message, budget, operations) => {
+        const index = new SubscriptionIndex<string>();
+        const reference = new ReferenceMatcher<string>();
+        for (const { holder, tags } of added) apply(index, reference, { kind: 'add', holder, tags });
+        const carried = new Set(message);
+        const matching = () => reference.entries().filter((pair) => isSubset(pair.tags, carried)).map((pair) => `${pair.holder} ${setKey(pair.tags)}`);
+        // Subscriptions that match, held from the start to the end of the match; and those held at some moment of it.
+        let throughout = new Set(matching());
+        const ever = new Set(throughout);
+        const visits: string[] = [];
+        let done = index.start(message, (holder) => visits.push(holder), budget);
+        for (let next = 0; !done; next++) {
+          const operation = operations[next];
+          if (operation) apply(index, reference, operation);
+          const now = new Set(matching());
+          throughout = new Set([...throughout].filter((pair) => now.has(pair)));
+          for (const pair of now) ever.add(pair);
+          done = index.resume(budget);
+        }
+        for (const holder of HOLDERS) {
+          const count = visits.filter((visited) => visited === holder).length;
+          const least = [...throughout].filter((pair) => pair.startsWith(`${holder} `)).length;
+          const most = [...ever].filter((pair) => pair.startsWith(`${holder} `)).length;
+          assert.ok(least <= count && count <= most, `${holder}: ${count} visits, between ${least} and ${most} for ${JSON.stringify(message)}`);
+        }
+        assert.equal(index.size, reference.size, 'size');
+        for (const probe of powerSet(wide.slice(0, 8))) checkMatch(index, reference, probe);
+        checkMatch(index, reference, message);
+      }),
+      { numRuns: 1000 },
+    ),
+  );
+});
+
+test('a match paused by its budget goes on from where it stopped, each subscription visited once, and no other match starts meanwhile', (t) => {
+  const index = new SubscriptionIndex<number>();
+  const message = 'abcdefgh'.split('');
+  const sets = powerSet(message).filter((tags) => tags.length > 0);
+  sets.forEach((tags, i) => index.add(tags, i));
+  const visits: number[] = [];
+  let slices = 1;
+  let done = index.start(message, (holder) => visits.push(holder), 10);
+  t.false(done, 'paused');
+  t.throws(() => index.match(['a'], () => {}), { message: /nor may one start while a match is paused/ });
+  while (!done) {
+    slices++;
+    done = index.resume(10);
+  }
+  t.true(slices > 10, `${slices} slices`);
+  t.deepEqual(
+    visits.sort((a, b) => a - b),
+    sets.map((_, i) => i),
+  );
+  t.deepEqual(receivers(index, ['a']), [0]);
+  t.throws(() => index.resume(10), { message: /no match is paused/ });
+});
+
 test('subscriptions whose tag sets hash alike are told apart, added and removed in either order', (t) => {
   // Tags get ids in the order they are first used: t0 is 0, t1 is 1… while `anchor` holds them all.
   const names = Array.from({ length: 400 }, (_, i) => `t${i}`);

@@ -49,6 +49,12 @@ class EchoCommands {
     return { command: 'anything', data: JSON.stringify(request.data) };
   }
 
+  /** Its tags label the reply; they are not the connection's to use, so they are not checked against its token. */
+  @command('label', { checkTags: false })
+  label(request: Request): Message {
+    return { command: 'label', tags: request.tags, data: 'labelled' };
+  }
+
   @command('refuse')
   refuse(): Message {
     throw new CommandError('nope');
@@ -312,6 +318,20 @@ test("a command declared { tags: 'required' } refuses a request without tags and
   t.regex(String(refused.error), /tag/);
   t.deepEqual(await client.request({ command: 'tagged', tags: [] }), refused);
   t.deepEqual(await client.request({ command: 'tagged', tags: ['x'] }), { command: 'tagged', tags: ['x'], data: 'ok' });
+});
+
+test("a plugin command's tags are checked against a limited token by default; one declared { checkTags: false } is not", async (t) => {
+  const { server, client: admin } = await startWith(t, { plugins: ['./echo.plugin.ts'], authenticator: 'memory://', token: 'admin-secret' });
+  t.is((await admin.request({ command: 'auth', data: 'admin-secret' })).data, 'success');
+  t.is((await admin.request({ command: 'register', tags: ['news', 'sports'], data: 'reader-token' })).data, 'success');
+  const reader = await LineClient.connect(t, server.url('tcp'));
+  t.is((await reader.request({ command: 'auth', data: 'reader-token' })).data, 'success');
+  t.deepEqual(await reader.request({ command: 'echo', tags: ['forbidden'], data: 'x' }), { command: 'echo', error: 'not permitted to use tags: forbidden' });
+  t.deepEqual(await reader.request({ command: 'echo', tags: ['news', 'other'], data: 'x' }), { command: 'echo', error: 'not permitted to use tags: other' });
+  t.deepEqual(await reader.request({ command: 'echo', tags: ['news'], data: 'x' }), { command: 'echo', tags: ['news'], data: 'x' });
+  t.deepEqual(await reader.request({ command: 'echo', data: 'no tags, nothing to check' }), { command: 'echo', tags: [], data: 'no tags, nothing to check' });
+  t.deepEqual(await reader.request({ command: 'label', tags: ['forbidden'] }), { command: 'label', tags: ['forbidden'], data: 'labelled' });
+  t.deepEqual(await admin.request({ command: 'echo', tags: ['forbidden'], data: 'x' }), { command: 'echo', tags: ['forbidden'], data: 'x' }, 'the admin may use any tag');
 });
 
 test("a command declared { data: 'any' } accepts any JSON data, while the default accepts strings only", async (t) => {

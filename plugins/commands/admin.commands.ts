@@ -28,6 +28,11 @@ export default definePlugin({
   },
 });
 
+/**
+ * `register`, `set` and `unset` name the tags of the token they change, not
+ * tags the admin uses: they are not checked as a request's tags (`checkTags:
+ * false`). The others carry no tags.
+ */
 export class AdminCommands {
   constructor(
     private readonly access: AccessService,
@@ -36,7 +41,7 @@ export class AdminCommands {
   ) {}
 
   /** Creates a token with its tags; an error if it exists. */
-  @command('register', { role: 'admin', tags: 'required' })
+  @command('register', { role: 'admin', tags: 'required', checkTags: false })
   async register(request: Request): Promise<Message> {
     await this.access.register(tokenOf(request), request.tags);
     return { command: 'register', data: 'success' };
@@ -50,14 +55,14 @@ export class AdminCommands {
   }
 
   /** Adds tags to a token. */
-  @command('set', { role: 'admin', tags: 'required' })
+  @command('set', { role: 'admin', tags: 'required', checkTags: false })
   async set(request: Request): Promise<Message> {
     await this.access.addTags(tokenOf(request), request.tags);
     return { command: 'set', data: 'success' };
   }
 
   /** Removes tags from a token; its live connections lose the subscriptions that used them. */
-  @command('unset', { role: 'admin', tags: 'required' })
+  @command('unset', { role: 'admin', tags: 'required', checkTags: false })
   async unset(request: Request): Promise<Message> {
     await this.access.removeTags(tokenOf(request), request.tags);
     return { command: 'unset', data: 'success' };

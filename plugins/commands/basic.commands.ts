@@ -26,6 +26,13 @@ export default definePlugin({
   },
 });
 
+/**
+ * `ping`, `auth`, `list` and `unsubscribe` are not checked against the
+ * token's tags (`checkTags: false`): tags sent with them are not tags the
+ * connection uses. An anonymous connection must be able to ping and
+ * authenticate, and one whose token lost tags must still list and drop what
+ * it holds. `subscribe` and `publish` are, as every command is by default.
+ */
 export class BasicCommands {
   /** Failed `auth` attempts over each connection's life. */
   private readonly failedAuths = new WeakMap<Connection, number>();
@@ -35,35 +42,43 @@ export class BasicCommands {
     private readonly access: AccessService,
   ) {}
 
-  @command('ping', { anonymous: true })
+  @command('ping', { anonymous: true, checkTags: false })
   ping(): Message {
     return { command: 'ping', tags: [], data: 'pong' };
   }
 
-  @command('subscribe', { tags: 'required', tagPermission: true })
+  @command('subscribe', { tags: 'required' })
   subscribe(request: Request, connection: Connection): Message {
     this.broker.subscribe(connection, request.tags);
     return { command: 'subscribe', tags: request.tags, data: 'success' };
   }
 
-  /** Removes exactly that tag set; unsubscribing from a set not held succeeds and changes nothing. */
-  @command('unsubscribe', { tags: 'required' })
+  /**
+   * Removes exactly that tag set; unsubscribing from a set not held succeeds
+   * and changes nothing. Not checked against the token's tags: a connection
+   * may always let go of what it holds.
+   */
+  @command('unsubscribe', { tags: 'required', checkTags: false })
   unsubscribe(request: Request, connection: Connection): Message {
     this.broker.unsubscribe(connection, request.tags);
     return { command: 'unsubscribe', tags: request.tags, data: 'success' };
   }
 
-  /** Fire-and-forget, like the original: no reply unless it fails. `data` goes out exactly as it came. */
-  @command('publish', { tags: 'required', data: 'any', tagPermission: true })
-  publish(request: Request, connection: Connection): void {
-    this.broker.publish(connection, request.tags, dataJson(request));
+  /**
+   * Fire-and-forget, like the original: no reply unless it fails. `data` goes
+   * out exactly as it came. Returns the broker's promise when the delivery
+   * waits or takes several turns, so the connection's next frames wait too.
+   */
+  @command('publish', { tags: 'required', data: 'any' })
+  publish(request: Request, connection: Connection): Promise<void> | undefined {
+    return this.broker.publish(connection, request.tags, dataJson(request));
   }
 
   /**
    * `data` is a JSON-encoded string (not an array) so that clients of the
    * original, whose `data` is a string, still decode it.
    */
-  @command('list')
+  @command('list', { checkTags: false })
   list(_request: Request, connection: Connection): Message {
     const subscriptions = [...connection.subscriptions.values()].sort(compareTagSets);
     return { command: 'list', data: JSON.stringify(subscriptions) };
@@ -79,7 +94,7 @@ export class BasicCommands {
    * (core/guard.ts). Without an authenticator anyone may do anything, so any
    * token succeeds.
    */
-  @command('auth', { anonymous: true })
+  @command('auth', { anonymous: true, checkTags: false })
   async auth(request: Request, connection: Connection): Promise<Message> {
     if (typeof request.data !== 'string' || request.data === '') throw new CommandError('auth needs the token as data');
     if (await this.access.authenticate(connection, request.data)) return { command: 'auth', data: 'success' };

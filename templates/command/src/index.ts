@@ -29,7 +29,10 @@ export class __Name__Command {
   /**
    * `role: 'admin'` would keep it to the admin token; `tags: 'required'`
    * would refuse requests without tags; `data: 'any'` would accept any JSON.
-   * mist checks these before the handler runs.
+   * The request's tags must be among those the connection's token permits
+   * (with an authenticator); `checkTags: false` would skip that, for tags
+   * that are not the connection's to use. mist checks all this before the
+   * handler runs.
    */
   @command('__name__', { data: 'string' })
   run(request: Request, connection: Connection): Message {
