@@ -23,7 +23,6 @@
  *
  * docs/auth.md says why a right token also needs a free slot.
  */
-import { isIPv6 } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { inject, injectable } from 'tsyringe';
 import type { Auth, Identity } from './auth.ts';
@@ -115,7 +114,8 @@ export class AuthGuard {
 export function addressKey(address: string): string {
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
   if (mapped) return mapped[1]!;
-  if (!isIPv6(address)) return address;
+  // The peer addresses a socket reports: only IPv6 ones hold a colon.
+  if (!address.includes(':')) return address;
   const [head = '', tail] = address.replace(/%.*$/, '').split('::');
   const groups = (part: string | undefined): string[] => (part ? part.split(':') : []);
   let full = groups(head);
