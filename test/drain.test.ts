@@ -8,8 +8,10 @@
  */
 import { connect } from 'node:net';
 import test from 'ava';
+import { decodeEnvelope } from '../core/cluster.ts';
 import type { Message } from '../core/protocol.ts';
 import type { Sink } from '../core/session.ts';
+import { definePlugin } from '../host/api.ts';
 import { Hold } from './helpers/hold.ts';
 import { MistCli } from './helpers/mist-cli.ts';
 import { eventually, LineClient, startTestServer } from './helpers/server.ts';
@@ -103,6 +105,36 @@ test('http: an SSE stream gets what was published before it ends, and a publish 
   await stream.waitClosed();
   await closed;
   t.regex(response, /HTTP\/1\.1 204 /);
+});
+
+test('publishes read before the shutdown reach the cluster before the node leaves it', async (t) => {
+  // A backplane that records what it is given, and when it is closed.
+  const events: string[] = [];
+  const tap = definePlugin({
+    name: 'tap',
+    register: (api) =>
+      api.backplanes.register('tap', (_url, context) => {
+        queueMicrotask(() => context.connected());
+        return {
+          publish: (channel, payload) => (events.push(`${channel} ${decodeEnvelope(payload)?.data ?? ''}`), true),
+          close: async () => void events.push('closed'),
+        };
+      }),
+  });
+  const hold = new Hold();
+  // interest=off: every publish is forwarded, whether or not another node wants it.
+  const { server } = await startTestServer(t, { cluster: 'tap://test?interest=off' }, [hold.plugin, tap]);
+  await eventually(() => server.cluster!.state === 'up');
+  const client = await LineClient.connect(t, server.url('tcp'));
+  client.write(heldBatch().map((message) => JSON.stringify(message) + '\n').join(''));
+  await hold.whenStarted();
+  const closed = server.close();
+  hold.release();
+  await closed;
+  const forwarded = events.filter((event) => event.startsWith('mist.msg '));
+  t.deepEqual(forwarded, published.map((message) => `mist.msg "${message.data}"`));
+  t.is(events.at(-1), 'closed');
+  t.true(events.indexOf('closed') > events.lastIndexOf(forwarded.at(-1)!));
 });
 
 test('what is still open after shutdownTimeoutMs is destroyed, and the server closes', async (t) => {
