@@ -7,6 +7,7 @@
  * does that on SIGTERM, then exits 0.
  */
 import { connect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import test from 'ava';
 import { decodeEnvelope } from '../core/cluster.ts';
 import type { Message } from '../core/protocol.ts';
@@ -105,6 +106,27 @@ test('http: an SSE stream gets what was published before it ends, and a publish 
   await stream.waitClosed();
   await closed;
   t.regex(response, /HTTP\/1\.1 204 /);
+});
+
+test('tls: a connection is answered and ended; one still in its TLS handshake does not hold up the drain', async (t) => {
+  const { server, logs } = await startTestServer(t, { listeners: ['tls://127.0.0.1:0'], limits: { shutdownTimeoutMs: 20_000 } });
+  const { hostname, port } = new URL(server.url('tls'));
+  const handshaking = connect(Number(port), hostname);
+  t.teardown(() => handshaking.destroy());
+  handshaking.on('error', () => {});
+  await new Promise((resolve) => handshaking.once('connect', resolve));
+  const client = tlsConnect({ host: hostname, port: Number(port), rejectUnauthorized: false });
+  t.teardown(() => client.destroy());
+  await new Promise((resolve) => client.once('secureConnect', resolve));
+  let received = '';
+  client.setEncoding('utf8').on('data', (text: string) => (received += text));
+  const ended = new Promise((resolve) => client.once('end', resolve));
+  client.write('{"command":"ping"}\n'.repeat(3));
+  await eventually(() => received.length > 0);
+  await server.close();
+  await ended;
+  t.is(received, `${JSON.stringify(pongs[0])}\n`.repeat(3));
+  t.false(logs.some((line) => String(line.msg).startsWith('shutdown timeout')), 'the drain was not cut short');
 });
 
 test('publishes read before the shutdown reach the cluster before the node leaves it', async (t) => {
