@@ -7,9 +7,12 @@
  * does that on SIGTERM, then exits 0.
  */
 import { connect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import test from 'ava';
+import { decodeEnvelope } from '../core/cluster.ts';
 import type { Message } from '../core/protocol.ts';
 import type { Sink } from '../core/session.ts';
+import { definePlugin } from '../host/api.ts';
 import { Hold } from './helpers/hold.ts';
 import { MistCli } from './helpers/mist-cli.ts';
 import { eventually, LineClient, startTestServer } from './helpers/server.ts';
@@ -103,6 +106,57 @@ test('http: an SSE stream gets what was published before it ends, and a publish 
   await stream.waitClosed();
   await closed;
   t.regex(response, /HTTP\/1\.1 204 /);
+});
+
+test('tls: a connection is answered and ended; one still in its TLS handshake does not hold up the drain', async (t) => {
+  const { server, logs } = await startTestServer(t, { listeners: ['tls://127.0.0.1:0'], limits: { shutdownTimeoutMs: 20_000 } });
+  const { hostname, port } = new URL(server.url('tls'));
+  const handshaking = connect(Number(port), hostname);
+  t.teardown(() => handshaking.destroy());
+  handshaking.on('error', () => {});
+  await new Promise((resolve) => handshaking.once('connect', resolve));
+  const client = tlsConnect({ host: hostname, port: Number(port), rejectUnauthorized: false });
+  t.teardown(() => client.destroy());
+  await new Promise((resolve) => client.once('secureConnect', resolve));
+  let received = '';
+  client.setEncoding('utf8').on('data', (text: string) => (received += text));
+  const ended = new Promise((resolve) => client.once('end', resolve));
+  client.write('{"command":"ping"}\n'.repeat(3));
+  await eventually(() => received.length > 0);
+  await server.close();
+  await ended;
+  t.is(received, `${JSON.stringify(pongs[0])}\n`.repeat(3));
+  t.false(logs.some((line) => String(line.msg).startsWith('shutdown timeout')), 'the drain was not cut short');
+});
+
+test('publishes read before the shutdown reach the cluster before the node leaves it', async (t) => {
+  // A backplane that records what it is given, and when it is closed.
+  const events: string[] = [];
+  const tap = definePlugin({
+    name: 'tap',
+    register: (api) =>
+      api.backplanes.register('tap', (_url, context) => {
+        queueMicrotask(() => context.connected());
+        return {
+          publish: (channel, payload) => (events.push(`${channel} ${decodeEnvelope(payload)?.data ?? ''}`), true),
+          close: async () => void events.push('closed'),
+        };
+      }),
+  });
+  const hold = new Hold();
+  // interest=off: every publish is forwarded, whether or not another node wants it.
+  const { server } = await startTestServer(t, { cluster: 'tap://test?interest=off' }, [hold.plugin, tap]);
+  await eventually(() => server.cluster!.state === 'up');
+  const client = await LineClient.connect(t, server.url('tcp'));
+  client.write(heldBatch().map((message) => JSON.stringify(message) + '\n').join(''));
+  await hold.whenStarted();
+  const closed = server.close();
+  hold.release();
+  await closed;
+  const forwarded = events.filter((event) => event.startsWith('mist.msg '));
+  t.deepEqual(forwarded, published.map((message) => `mist.msg "${message.data}"`));
+  t.is(events.at(-1), 'closed');
+  t.true(events.indexOf('closed') > events.lastIndexOf(forwarded.at(-1)!));
 });
 
 test('what is still open after shutdownTimeoutMs is destroyed, and the server closes', async (t) => {
