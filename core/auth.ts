@@ -214,8 +214,9 @@ export class Auth {
 
   /**
    * Drops the expired tokens from the cache. Signed tokens are minted without
-   * end, and each is cached; pruning whenever the cache has doubled keeps it
-   * within about twice the tokens still valid, at a constant cost per token.
+   * end, and each is cached; pruning whenever the cache has doubled since the
+   * last time keeps it within twice the most tokens valid at once (or
+   * {@link PRUNE_FLOOR}), at a constant cost per token.
    */
   private prune(): void {
     for (const [token, permit] of this.cache) if (expired(permit.expiresAt)) this.cache.delete(token);

@@ -136,6 +136,55 @@ export function authenticatorContract(name: string, open: StoreFactory, options:
   });
 }
 
+/** A store whose tokens are minted elsewhere (signed tokens), and a way to mint one it accepts. */
+export interface MintingStore {
+  store: Authenticator;
+  mint(tags: string[]): Promise<string>;
+}
+
+/**
+ * The contract of a store that holds no tokens: what applies of
+ * {@link authenticatorContract}, whose tests begin by registering tokens.
+ * A minted token has its tags, any other none, and every change is refused.
+ */
+export function mintedTokensContract(name: string, open: (t: ExecutionContext) => Promise<MintingStore>): void {
+  async function fresh(t: ExecutionContext): Promise<MintingStore> {
+    const opened = await open(t);
+    t.teardown(() => opened.store.close().catch(() => {}));
+    return opened;
+  }
+
+  test(`${name}: a minted token has its tags, sorted and distinct, hostile ones unharmed; any other token has none`, async (t) => {
+    const { store, mint } = await fresh(t);
+    t.deepEqual(await tagsOf(store, await mint(['b', 'a', 'b'])), ['a', 'b']);
+    t.deepEqual(await tagsOf(store, await mint([])), []);
+    t.deepEqual(await tagsOf(store, await mint(HOSTILE)), [...HOSTILE].sort());
+    for (const token of ['nope', '', ...HOSTILE]) t.is(await tagsOf(store, token), undefined, token);
+  });
+
+  test(`${name}: every change is a CommandError and changes nothing`, async (t) => {
+    const { store, mint } = await fresh(t);
+    const token = await mint(['a']);
+    for (const change of [store.addToken(token, ['z']), store.removeToken(token), store.addTags(token, ['z']), store.removeTags(token, ['a'])]) {
+      const error = await t.throwsAsync(change);
+      t.true(error instanceof CommandError, `expected a CommandError, got ${String(error)}`);
+    }
+    t.deepEqual(await tagsOf(store, token), ['a']);
+  });
+
+  test(`${name}: the tags returned are a copy the caller may change`, async (t) => {
+    const { store, mint } = await fresh(t);
+    const token = await mint(['a']);
+    (await tagsOf(store, token))!.push('b');
+    t.deepEqual(await tagsOf(store, token), ['a']);
+  });
+
+  test(`${name}: close resolves`, async (t) => {
+    const { store } = await open(t);
+    await t.notThrowsAsync(store.close());
+  });
+}
+
 /** The extra contract of a store that keeps its data: what it held comes back when reopened. */
 export function persistenceContract(name: string, open: StoreFactory, options: { skip?: boolean } = {}): void {
   const it = options.skip ? test.skip : test;
