@@ -54,7 +54,7 @@ const INPUT_END = Symbol('input ended');
 type InputEvent = string | Buffer | typeof OVERSIZED | typeof INPUT_END;
 
 /** What a connection is told when the token it authenticated with expires, just before it is closed. */
-export const TOKEN_EXPIRED: Message = { command: 'auth', error: 'token expired; closing' };
+const TOKEN_EXPIRED: Message = { command: 'auth', error: 'token expired; closing' };
 
 /** The longest delay a Node timer takes (about 24.8 days); a later expiry takes several. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
