@@ -36,7 +36,7 @@ export default definePlugin({
 export const NO_TOKEN_STORE = 'the jwt authenticator has no token store: tokens are signed by your backend';
 
 /** Longer tokens are refused unread: parsing and verifying cost grows with the size, and real ones are far smaller. */
-export const MAX_TOKEN_BYTES = 8 * 1024;
+const MAX_TOKEN_BYTES = 8 * 1024;
 
 /** RFC 7518 §3.2: an HS256 key must be at least as long as the hash. */
 const MIN_SECRET_BYTES = 32;
@@ -78,7 +78,7 @@ export class JwtAuthenticator implements Authenticator {
       key = await secretKey(params.get('secret-env')!);
       options.algorithms = ['HS256'];
     } else if (params.has('public-key')) {
-      ({ key, algorithm: options.algorithms } = await publicKey(resolve(params.get('public-key')!)));
+      ({ key, algorithms: options.algorithms } = await publicKey(resolve(params.get('public-key')!)));
     } else {
       keySet = await KeySetFile.open(resolve(params.get('jwks')!), logger);
       key = keySet.getKey;
@@ -151,7 +151,7 @@ async function secretKey(name: string): Promise<webcrypto.CryptoKey> {
 }
 
 /** The public key in a PEM file, and the one algorithm its type signs with: a token naming another is refused. */
-async function publicKey(file: string): Promise<{ key: webcrypto.CryptoKey; algorithm: string[] }> {
+async function publicKey(file: string): Promise<{ key: webcrypto.CryptoKey; algorithms: string[] }> {
   let pem: string;
   let parsed: KeyObject;
   try {
@@ -164,7 +164,7 @@ async function publicKey(file: string): Promise<{ key: webcrypto.CryptoKey; algo
   if (!algorithm) throw new Error(`${file}: unsupported key (${describeKey(parsed)}): use RSA (RS256), EC P-256 (ES256) or Ed25519 (EdDSA)`);
   // SPKI whatever the file held (a certificate, say), so jose imports it for that algorithm.
   const spki = parsed.export({ type: 'spki', format: 'pem' }).toString();
-  return { key: await importSPKI(spki, algorithm), algorithm: [algorithm] };
+  return { key: await importSPKI(spki, algorithm), algorithms: [algorithm] };
 }
 
 function algorithmOf(key: KeyObject): string | undefined {
