@@ -4,13 +4,14 @@
  * file rotated while the server runs. Keys are generated in the test.
  */
 import { generateKeyPairSync } from 'node:crypto';
-import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
-import { exportJWK, exportSPKI, generateKeyPair, type CryptoKey } from 'jose';
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import { exportJWK, exportSPKI, generateKeyPair, importPKCS8, type CryptoKey } from 'jose';
 import { ADMIN, assertNotLogged, attempt, ATTEMPTS, jwtScene, mint, now, refusals, type JwtScene } from './helpers/jwt.ts';
 import { tempFolder } from './helpers/files.ts';
 import { eventually, startTestServer } from './helpers/server.ts';
+import { certificateFiles } from './helpers/web.ts';
 
 interface KeyPair {
   publicKey: CryptoKey;
@@ -47,6 +48,13 @@ for (const alg of ['RS256', 'ES256', 'EdDSA']) {
     t.is(reasons.filter((reason) => reason.startsWith('ERR_JOSE_ALG_NOT_ALLOWED')).length, ATTEMPTS.length);
   });
 }
+
+test('public-key: a certificate gives its public key (here EC P-256, so ES256)', async (t) => {
+  const { cert, key } = await certificateFiles(t);
+  const scene = await jwtScene(t, `jwt://?public-key=${encodeURIComponent(cert)}`);
+  const token = await mint(await importPKCS8(await readFile(key, 'utf8'), 'ES256'), 'ES256', { tags: ['a'], exp: now() + 600 });
+  for (const how of ATTEMPTS) t.is(await attempt(t, scene, how, token, ['a']), 'ok', how);
+});
 
 test('public-key: an HS256 token whose secret is the RSA public key (algorithm confusion) is refused', async (t) => {
   const key = await keyPair('RS256');
