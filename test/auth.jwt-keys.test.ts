@@ -4,9 +4,9 @@
  * file rotated while the server runs. Keys are generated in the test.
  */
 import { generateKeyPairSync } from 'node:crypto';
+import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
-import { readFile, rename, writeFile } from 'node:fs/promises';
 import { exportJWK, exportSPKI, generateKeyPair, importPKCS8, type CryptoKey } from 'jose';
 import { ADMIN, assertNotLogged, attempt, ATTEMPTS, jwtScene, mint, now, refusals, type JwtScene } from './helpers/jwt.ts';
 import { tempFolder } from './helpers/files.ts';
