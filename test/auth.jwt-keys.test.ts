@@ -108,21 +108,21 @@ test('jwks: keys rotate without a restart — a new key is taken up, a removed o
   // Both keys during the rotation, the file rewritten in place.
   scene.logs.length = 0;
   await writeFile(file, await jwks({ old, next }));
-  await eventually(() => scene.logs.some((line) => line.msg === 'JWKS file reloaded'), 5000, 'a reload');
+  await eventually(() => scene.logs.some((line) => line.msg === 'JWKS file reloaded'), 10_000, 'a reload');
   t.true(await accepted(byNext));
   t.true(await accepted(byOld));
 
   // A rewrite that is not a key set changes nothing.
   scene.logs.length = 0;
   await replace(file, '{"keys": [');
-  await eventually(() => scene.logs.some((line) => line.msg === 'JWKS file not reloaded: keeping the last good key set'), 5000, 'a failed reload');
+  await eventually(() => scene.logs.some((line) => line.msg === 'JWKS file not reloaded: keeping the last good key set'), 10_000, 'a failed reload');
   t.true(await accepted(byNext));
   t.true(await accepted(byOld));
 
   // The old key retired, the file replaced by a rename.
   scene.logs.length = 0;
   await replace(file, await jwks({ next }));
-  await eventually(() => scene.logs.some((line) => line.msg === 'JWKS file reloaded'), 5000, 'the second reload');
+  await eventually(() => scene.logs.some((line) => line.msg === 'JWKS file reloaded'), 10_000, 'the second reload');
   for (const how of ATTEMPTS) {
     t.is(await attempt(t, scene, how, byNext, ['a']), 'ok', how);
     t.is(await attempt(t, scene, how, byOld, ['a']), 'invalid token', how);
