@@ -13,7 +13,7 @@ import { exportSPKI, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import { Auth } from '../core/auth.ts';
 import type { Authenticator } from '../core/authenticator.ts';
 import { createLogger } from '../core/logger.ts';
-import { JwtAuthenticator } from '../plugins/authenticators/jwt.authenticator.ts';
+import { JwtAuthenticator } from '../plugins/authenticators/jwt.ts';
 import { MemoryAuthenticator } from '../plugins/authenticators/memory.authenticator.ts';
 import { fmt, median, table } from './lib.ts';
 
@@ -109,6 +109,7 @@ export async function jwtBench(): Promise<void> {
   // No target was set for this cost: the figures are for pricing, not a verdict.
   for (const r of results.slice(1)) {
     const seconds = BROWSERS / r.burstRate;
-    console.log(`${r.name}: ${fmt(BROWSERS)} browsers reconnecting at once are authenticated in about ${fmt(seconds)} s (${fmt(r.burstCpu / base.burstCpu)}× the CPU of memory://)`);
+    const cpu = fmt(r.burstCpu / base.burstCpu);
+    console.log(`${r.name}: ${fmt(BROWSERS)} browsers reconnecting at once are authenticated in about ${fmt(seconds)} s (${cpu}× the CPU of memory://)`);
   }
 }

@@ -6,7 +6,7 @@
  */
 import test from 'ava';
 import { CompactSign } from 'jose';
-import { NO_TOKEN_STORE } from '../plugins/authenticators/jwt.authenticator.ts';
+import { NO_TOKEN_STORE } from '../plugins/authenticators/jwt.ts';
 import {
   ADMIN,
   assertNotLogged,

@@ -1,7 +1,7 @@
 /** The authenticator contract (test/authenticators.contract.ts), run against every built-in store. */
 import { join } from 'node:path';
 import { createLogger } from '../core/logger.ts';
-import { JwtAuthenticator } from '../plugins/authenticators/jwt.authenticator.ts';
+import { JwtAuthenticator } from '../plugins/authenticators/jwt.ts';
 import { MemoryAuthenticator } from '../plugins/authenticators/memory.authenticator.ts';
 import { PostgresAuthenticator } from '../plugins/authenticators/postgres.authenticator.ts';
 import { ScribbleAuthenticator } from '../plugins/authenticators/scribble.authenticator.ts';
