@@ -127,11 +127,9 @@ async function secretKey(name: string): Promise<webcrypto.CryptoKey> {
 
 /** The public key in a PEM file, and the one algorithm its type signs with: a token naming another is refused. */
 async function publicKey(file: string): Promise<{ key: webcrypto.CryptoKey; algorithms: string[] }> {
-  let pem: string;
   let parsed: KeyObject;
   try {
-    pem = await readFile(file, 'utf8');
-    parsed = createPublicKey(pem);
+    parsed = createPublicKey(await readFile(file, 'utf8'));
   } catch (err) {
     throw new Error(`cannot read a PEM public key from ${file}: ${(err as Error).message}`, { cause: err });
   }
