@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- matcher|fanout|connections|cluster|isolation …]`: runs the selected
+ * `npm run bench [-- matcher|fanout|connections|cluster|isolation|jwt …]`: runs the selected
  * benchmarks (all by default), each printing its tables and a PASS/FAIL
  * (or BLOCKED: not measurable on this machine) line per target, then a
  * summary of every verdict.
@@ -12,6 +12,7 @@ const BENCHES: Record<string, () => Promise<void>> = {
   connections: async () => (await import('./connections.ts')).connectionsBench(),
   cluster: async () => (await import('./cluster.ts')).clusterBench(),
   isolation: async () => (await import('./isolation.ts')).isolationBench(),
+  jwt: async () => (await import('./jwt.ts')).jwtBench(),
 };
 
 const wanted = process.argv.slice(2).filter((arg) => !arg.startsWith('-'));

@@ -8,14 +8,16 @@
  * admin commands change store and cache together through this service, so a
  * change reaches that token's live connections from their next command. A
  * change made to a shared store by another node reaches this node's
- * connections when they authenticate again (see docs/auth.md).
+ * connections when they authenticate again (see docs/auth.md). A token that
+ * expires (a signed one) is not trusted past its expiry, and dropped from
+ * the cache once expired.
  *
  * Tokens never reach a log line: store faults are logged by their message
  * with every token in play masked, never with the store's error object
  * (a PostgreSQL error's `detail` quotes the offending key).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { Authenticator } from './authenticator.ts';
+import { grantOf, type Authenticator, type Grant } from './authenticator.ts';
 import { CommandError } from './errors.ts';
 import type { Logger } from './logger.ts';
 import type { Refusal } from './result.ts';
@@ -23,9 +25,13 @@ import type { Refusal } from './result.ts';
 /**
  * Who a connection is. `user` without a token is the unrestricted user of a
  * server that has no authenticator; with a token, it may use that token's
- * tags only.
+ * tags only. `expiresAt` (ms since the epoch) is when the token that granted
+ * the identity stops being valid: the session is closed then.
  */
-export type Identity = { role: 'anonymous' } | { role: 'user'; token?: string } | { role: 'admin' };
+export type Identity =
+  | { role: 'anonymous' }
+  | { role: 'user'; token?: string; expiresAt?: number }
+  | { role: 'admin'; expiresAt?: number };
 
 export type Role = Identity['role'];
 
@@ -37,12 +43,23 @@ export interface Authenticated {
 /** The reply to a command that needed the store while it was failing. */
 export const STORE_UNAVAILABLE = 'authenticator unavailable, try again later';
 
+/** A token's tags as this node last read them, and when the token expires, if it does. */
+interface Permit {
+  tags: ReadonlySet<string>;
+  expiresAt?: number;
+}
+
+/** The cache is not pruned of expired tokens before it holds this many. */
+const PRUNE_FLOOR = 1024;
+
 export class Auth {
   private authenticator: Authenticator | undefined;
   private adminDigest: Buffer | undefined;
   private logger: Logger | undefined;
   /** Tags by token, for the tokens this node has seen. */
-  private readonly cache = new Map<string, ReadonlySet<string>>();
+  private readonly cache = new Map<string, Permit>();
+  /** The cache's size at which expired tokens are next dropped from it. */
+  private pruneAt = PRUNE_FLOOR;
   /** Bumped by every change to the cache made by a change to the store; lets a concurrent read know it is stale. */
   private changes = 0;
   /** Changes run one at a time on this node, so the cache ends as the store does. */
@@ -90,10 +107,12 @@ export class Auth {
     // A change that lands while the store is read may make the read stale: read again.
     for (let attempt = 0; ; attempt++) {
       const before = this.changes;
-      const tags = await this.call('identify', [token], (store) => store.tagsFor(token));
+      const grant = await this.read('identify', token);
       if (this.changes !== before && attempt < 3) continue;
-      this.remember(token, tags);
-      return tags === undefined ? undefined : { role: 'user', token };
+      this.remember(token, grant);
+      if (!grant) return undefined;
+      const expiry = grant.expiresAt === undefined ? {} : { expiresAt: grant.expiresAt };
+      return grant.admin ? { role: 'admin', ...expiry } : { role: 'user', token, ...expiry };
     }
   }
 
@@ -103,9 +122,10 @@ export class Auth {
     if (identity.role === 'admin') return undefined;
     if (identity.role === 'anonymous') return { kind: 'unauthenticated', error: 'not authenticated' };
     if (identity.token === undefined) return undefined;
-    const allowed = this.cache.get(identity.token);
-    if (!allowed) return { kind: 'forbidden', error: 'token is no longer registered' };
-    const denied = tags.filter((tag) => !allowed.has(tag));
+    const permit = this.cache.get(identity.token);
+    if (!permit) return { kind: 'forbidden', error: 'token is no longer registered' };
+    if (expired(permit.expiresAt)) return { kind: 'unauthenticated', error: 'token expired' };
+    const denied = tags.filter((tag) => !permit.tags.has(tag));
     return denied.length === 0 ? undefined : { kind: 'forbidden', error: `not permitted to use tags: ${denied.join(', ')}` };
   }
 
@@ -114,9 +134,10 @@ export class Auth {
     return [...who.subscriptions.values()].filter((tags) => this.refuseTags(who, tags) !== undefined);
   }
 
-  /** The tags `token` may use now on this node, or undefined when it is not registered. */
+  /** The tags `token` may use now on this node, or undefined when it is not registered or has expired. */
   permitted(token: string): ReadonlySet<string> | undefined {
-    return this.cache.get(token);
+    const permit = this.cache.get(token);
+    return permit && !expired(permit.expiresAt) ? permit.tags : undefined;
   }
 
   /** Creates `token` with `tags`. The admin token cannot be registered: it already may do everything. */
@@ -140,9 +161,9 @@ export class Auth {
   /** The token's tags as the store holds them now (sorted), or undefined for an unknown token. */
   async tagsOf(token: string): Promise<string[] | undefined> {
     const before = this.changes;
-    const tags = await this.call('tags', [token], (store) => store.tagsFor(token));
-    if (this.changes === before) this.remember(token, tags);
-    return tags && [...tags].sort();
+    const grant = await this.read('tags', token);
+    if (this.changes === before) this.remember(token, grant);
+    return grant && [...grant.tags].sort();
   }
 
   /** Lets the changes under way finish, then closes the store. */
@@ -167,10 +188,10 @@ export class Auth {
         applied = true;
       } finally {
         // Refused or failed, nothing changed here; but a refusal may mean another node changed the token.
-        const tags = await this.call(operation, [token], (store) => store.tagsFor(token)).catch(() => null);
+        const grant = await this.read(operation, token).catch(() => null);
         this.changes++;
         // Changed but unreadable: forget the token, so its connections are refused rather than trusted on stale tags.
-        if (tags !== null) this.remember(token, tags);
+        if (grant !== null) this.remember(token, grant);
         else if (applied) this.remember(token, undefined);
       }
     };
@@ -179,9 +200,27 @@ export class Auth {
     return done;
   }
 
-  private remember(token: string, tags: readonly string[] | undefined): void {
-    if (tags === undefined) this.cache.delete(token);
-    else this.cache.set(token, new Set(tags));
+  /** What the store says `token` grants; a grant already past its expiry is none, whatever the store's clock said. */
+  private async read(operation: string, token: string): Promise<Grant | undefined> {
+    const grant = grantOf(await this.call(operation, [token], (store) => store.tagsFor(token)));
+    return grant && !expired(grant.expiresAt) ? grant : undefined;
+  }
+
+  private remember(token: string, grant: Grant | undefined): void {
+    if (grant === undefined) return void this.cache.delete(token);
+    this.cache.set(token, { tags: new Set(grant.tags), expiresAt: grant.expiresAt });
+    if (grant.expiresAt !== undefined && this.cache.size >= this.pruneAt) this.prune();
+  }
+
+  /**
+   * Drops the expired tokens from the cache. Signed tokens are minted without
+   * end, and each is cached; pruning whenever the cache has doubled since the
+   * last time keeps it within twice the most tokens valid at once (or
+   * {@link PRUNE_FLOOR}), at a constant cost per token.
+   */
+  private prune(): void {
+    for (const [token, permit] of this.cache) if (expired(permit.expiresAt)) this.cache.delete(token);
+    this.pruneAt = Math.max(PRUNE_FLOOR, 2 * this.cache.size);
   }
 
   /**
@@ -202,6 +241,10 @@ export class Auth {
       throw new CommandError(STORE_UNAVAILABLE, 'unavailable');
     }
   }
+}
+
+function expired(expiresAt: number | undefined): boolean {
+  return expiresAt !== undefined && expiresAt <= Date.now();
 }
 
 function digest(token: string): Buffer {

@@ -15,9 +15,29 @@ export interface Authenticator {
   removeToken(token: string): Promise<void>;
   addTags(token: string, tags: readonly string[]): Promise<void>;
   removeTags(token: string, tags: readonly string[]): Promise<void>;
-  /** The token's tags, or `undefined` for an unknown token. */
-  tagsFor(token: string): Promise<string[] | undefined>;
+  /**
+   * The token's tags, or `undefined` for an unknown token; a store whose
+   * tokens say more (a signed token's expiry) answers a {@link Grant}.
+   */
+  tagsFor(token: string): Promise<string[] | Grant | undefined>;
   close(): Promise<void>;
+}
+
+/**
+ * What a token grants, from a store whose tokens carry more than tags: a
+ * signed token expires, and may grant admin.
+ */
+export interface Grant {
+  tags: string[];
+  /** When the token stops being valid, in ms since the epoch: its connections are closed then. */
+  expiresAt?: number;
+  /** The token may do everything the admin token may. */
+  admin?: boolean;
+}
+
+/** A store's answer to `tagsFor` as a grant. */
+export function grantOf(answer: string[] | Grant | undefined): Grant | undefined {
+  return Array.isArray(answer) ? { tags: answer } : answer;
 }
 
 export type AuthenticatorFactory = (url: URL, context: { logger: Logger }) => Authenticator | Promise<Authenticator>;

@@ -114,6 +114,7 @@ export class Connections implements InputHandler, ConnectionsService {
     } else if (session.disconnectedSlow) {
       this.logger.warn({ session: session.id, ...session.info }, 'slow consumer: disconnected');
     }
+    if (session.expired) this.logger.debug({ session: session.id, ...session.info }, 'token expired: connection closed');
     this.logger.debug({ session: session.id, dropped: session.dropped }, 'connection closed');
   }
 }

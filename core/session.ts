@@ -65,6 +65,12 @@ class InputRefusal {
 const INPUT_END = Symbol('input ended');
 type InputEvent = string | Buffer | InputRefusal | typeof INPUT_END;
 
+/** What a connection is told when the token it authenticated with expires, just before it is closed. */
+const TOKEN_EXPIRED: Message = { command: 'auth', error: 'token expired; closing' };
+
+/** The longest delay a Node timer takes (about 24.8 days); a later expiry takes several. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export class Session {
   /** Subscriptions by canonical key (see `canonicalTags`), each its sorted distinct tags. */
   readonly subscriptions = new Map<string, readonly string[]>();
@@ -74,9 +80,14 @@ export class Session {
   disconnectedSlow = false;
   /** Subscribes refused for `maxSubscriptionsPerConnection`. */
   refusedSubscriptions = 0;
+  /** Closed because the token it authenticated with expired. */
+  expired = false;
   /** Set by the broker to the current publish; makes delivery once per connection. */
   stamp = 0;
   private open = true;
+  private who!: Identity;
+  /** Closes the session when its identity expires; replaced with the identity. */
+  private expiry: NodeJS.Timeout | undefined;
   /** Input received while an asynchronous command ran, replies were backed up or this turn's slice was spent, in order. */
   private readonly backlog = new Fifo<InputEvent>();
   /** An asynchronous command is running. */
@@ -102,12 +113,26 @@ export class Session {
     private readonly limits: Limits,
     private readonly input: InputHandler,
     private readonly stats: DeliveryStats,
-    /** Who the connection is; `auth` changes it. */
-    public identity: Identity,
-  ) {}
+    identity: Identity,
+  ) {
+    this.identity = identity;
+  }
 
   get isOpen(): boolean {
     return this.open;
+  }
+
+  /** Who the connection is; `auth` changes it. */
+  get identity(): Identity {
+    return this.who;
+  }
+
+  /** An identity that expires closes the session then, unless another replaced it before. */
+  set identity(identity: Identity) {
+    this.who = identity;
+    clearTimeout(this.expiry);
+    this.expiry = undefined;
+    if (this.open && 'expiresAt' in identity && identity.expiresAt !== undefined) this.expireAt(identity.expiresAt);
   }
 
   /**
@@ -227,6 +252,7 @@ export class Session {
   closed(): void {
     if (!this.open) return;
     this.open = false;
+    clearTimeout(this.expiry);
     this.backlog.clear();
     this.clearAuthDeadline();
     this.input.closed(this);
@@ -236,6 +262,20 @@ export class Session {
   private clearAuthDeadline(): void {
     clearTimeout(this.authDeadline);
     this.authDeadline = undefined;
+  }
+
+  private expireAt(time: number): void {
+    const delay = Math.min(Math.max(time - Date.now(), 0), MAX_TIMER_MS);
+    this.expiry = setTimeout(() => (Date.now() >= time ? this.expire() : this.expireAt(time)), delay);
+    // The connection's socket keeps the process alive; this timer need not.
+    this.expiry.unref();
+  }
+
+  /** The token expired: say so, then close. */
+  private expire(): void {
+    this.expired = true;
+    this.reply(TOKEN_EXPIRED);
+    this.end();
   }
 
   /**

@@ -4,6 +4,7 @@
  * plugin does; an embedder that wants a bare server passes its own list.
  */
 import type { MistPlugin } from '../host/index.ts';
+import jwtAuthenticator from './authenticators/jwt.authenticator.ts';
 import memoryAuthenticator from './authenticators/memory.authenticator.ts';
 import postgresAuthenticator from './authenticators/postgres.authenticator.ts';
 import scribbleAuthenticator from './authenticators/scribble.authenticator.ts';
@@ -26,6 +27,7 @@ export const builtinPlugins: readonly MistPlugin[] = [
   memoryAuthenticator,
   scribbleAuthenticator,
   postgresAuthenticator,
+  jwtAuthenticator,
   redisBackplane,
   natsBackplane,
 ] as readonly MistPlugin[];

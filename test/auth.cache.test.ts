@@ -4,6 +4,7 @@
  */
 import test from 'ava';
 import { Auth, STORE_UNAVAILABLE } from '../core/auth.ts';
+import type { Authenticator, Grant } from '../core/authenticator.ts';
 import { CommandError } from '../core/errors.ts';
 import { createLogger } from '../core/logger.ts';
 import { MemoryAuthenticator } from '../plugins/authenticators/memory.authenticator.ts';
@@ -91,4 +92,87 @@ test('without an authenticator, every token is the unrestricted user and every t
   t.deepEqual(auth.initial, { role: 'user' });
   t.deepEqual(await auth.identify('anything'), { role: 'user' });
   t.is(auth.refuseTags({ identity: { role: 'user' } }, ['x']), undefined);
+});
+
+/** A store of signed tokens, as far as Auth can tell: each token answers a grant, and none can be changed. */
+class Grants implements Authenticator {
+  readonly grants = new Map<string, Grant>();
+  async tagsFor(token: string): Promise<Grant | undefined> {
+    return this.grants.get(token);
+  }
+  addToken = refuseChange;
+  removeToken = refuseChange;
+  addTags = refuseChange;
+  removeTags = refuseChange;
+  async close(): Promise<void> {}
+}
+
+async function refuseChange(): Promise<void> {
+  throw new CommandError('read-only');
+}
+
+test('a grant gives an identity carrying its expiry, or the admin role; one already expired is no identity', async (t) => {
+  const store = new Grants();
+  const auth = new Auth();
+  auth.enable(store, ADMIN);
+  const expiresAt = Date.now() + 60_000;
+  store.grants.set('user', { tags: ['a'], expiresAt });
+  store.grants.set('admin', { tags: [], expiresAt, admin: true });
+  store.grants.set('stale', { tags: ['a'], expiresAt: Date.now() - 1 });
+  t.deepEqual(await auth.identify('user'), { role: 'user', token: 'user', expiresAt });
+  t.deepEqual(await auth.identify('admin'), { role: 'admin', expiresAt });
+  t.is(await auth.identify('stale'), undefined);
+  t.is(await auth.tagsOf('stale'), undefined);
+  t.is(auth.permitted('stale'), undefined);
+});
+
+test('a token is not trusted past its expiry, though still cached', async (t) => {
+  const store = new Grants();
+  const auth = new Auth();
+  auth.enable(store, ADMIN);
+  store.grants.set(TOKEN, { tags: ['a'], expiresAt: Date.now() + 60_000 });
+  const identity = (await auth.identify(TOKEN))!;
+  t.is(auth.refuseTags({ identity }, ['a']), undefined);
+  t.deepEqual([...auth.permitted(TOKEN)!], ['a']);
+  const later = readLater(2 * 60_000, () => ({ refusal: auth.refuseTags({ identity }, ['a']), permitted: auth.permitted(TOKEN) }));
+  t.deepEqual(later, { refusal: { kind: 'unauthenticated', error: 'token expired' }, permitted: undefined });
+});
+
+/** What `read` returns with the clock `ms` ahead; synchronous, so no other test of this file sees that clock. */
+function readLater<T>(ms: number, read: () => T): T {
+  const now = Date.now;
+  Date.now = () => now() + ms;
+  try {
+    return read();
+  } finally {
+    Date.now = now;
+  }
+}
+
+// Serial, and so before every other test of this file: it moves the clock across awaits.
+test.serial('expired tokens are dropped from the cache as it grows: it stays within twice the most tokens valid at once', async (t) => {
+  const store = new Grants();
+  const auth = new Auth();
+  auth.enable(store, ADMIN);
+  // White-box: the cache's size is what this test is about, and nothing public shows it.
+  const cache = (auth as unknown as { cache: Map<string, unknown> }).cache;
+  const now = Date.now;
+  let ahead = 0;
+  Date.now = () => now() + ahead;
+  t.teardown(() => {
+    Date.now = now;
+  });
+  // Rounds of 1000 tokens, each round's expired before the next: 20 000 seen, never more than 1000 valid.
+  let refused = 0;
+  for (let round = 0; round < 20; round++) {
+    const expiresAt = Date.now() + 60_000;
+    for (let i = 0; i < 1000; i++) {
+      store.grants.set(`${round}-${i}`, { tags: ['a'], expiresAt });
+      if (!(await auth.identify(`${round}-${i}`))) refused++;
+    }
+    ahead += 2 * 60_000;
+  }
+  t.is(refused, 0);
+  t.true(cache.size <= 2048, `${cache.size} cached`);
+  t.is(auth.permitted('19-999'), undefined);
 });

@@ -15,7 +15,7 @@ test('an authenticator without a token is refused at start-up with a clear messa
 
 test('an unknown authenticator scheme is refused at start-up naming it and the known ones', async (t) => {
   const error = await t.throwsAsync(startTestServer(t, { authenticator: 'nope://x', token: ADMIN }));
-  t.regex(error.message, /unknown authenticator scheme "nope".*known: memory/);
+  t.regex(error.message, /unknown authenticator scheme "nope".*known: jwt, memory/);
 });
 
 test('with an authenticator, an unauthenticated connection may ping but not subscribe, publish or list', async (t) => {

@@ -1,10 +1,13 @@
 /** The authenticator contract (test/authenticators.contract.ts), run against every built-in store. */
 import { join } from 'node:path';
+import { createLogger } from '../core/logger.ts';
+import { JwtAuthenticator } from '../plugins/authenticators/jwt.ts';
 import { MemoryAuthenticator } from '../plugins/authenticators/memory.authenticator.ts';
 import { PostgresAuthenticator } from '../plugins/authenticators/postgres.authenticator.ts';
 import { ScribbleAuthenticator } from '../plugins/authenticators/scribble.authenticator.ts';
-import { authenticatorContract, persistenceContract, type StoreFactory } from './authenticators.contract.ts';
+import { authenticatorContract, mintedTokensContract, persistenceContract, type MintingStore, type StoreFactory } from './authenticators.contract.ts';
 import { tempFolder } from './helpers/files.ts';
+import { hs256, SECRET_ENV } from './helpers/jwt.ts';
 import { postgresSchema, postgresTestsRun } from './helpers/postgres.ts';
 
 const memory: StoreFactory = async () => ({ store: new MemoryAuthenticator() });
@@ -33,6 +36,12 @@ const postgres: StoreFactory = async (t) => {
   };
 };
 
+/** Signed tokens hold no store: only the part of the contract that needs none applies. */
+const jwt = async (): Promise<MintingStore> => ({
+  store: await JwtAuthenticator.open(new URL(`jwt://?secret-env=${SECRET_ENV}`), createLogger('FATAL')),
+  mint: (tags) => hs256({ tags }),
+});
+
 const withPostgres = await postgresTestsRun();
 
 authenticatorContract('memory://', memory);
@@ -40,3 +49,4 @@ authenticatorContract('scribble://', scribble);
 persistenceContract('scribble://', scribble);
 authenticatorContract('postgres://', postgres, { skip: !withPostgres });
 persistenceContract('postgres://', postgres, { skip: !withPostgres });
+mintedTokensContract('jwt://', jwt);

@@ -13,6 +13,8 @@
  * - Each delivery is `event: publish` with the message's JSON as `data`;
  *   a `: heartbeat` comment every `heartbeatMs` keeps proxies from closing
  *   an idle stream. Nothing is stored, so `Last-Event-ID` is not honoured.
+ * - A stream opened with a token that expires ends then, after an
+ *   `event: auth` whose data is `{"command":"auth","error":"token expired; closing"}`.
  * - A slow reader is under the same drop/disconnect policy as any
  *   connection, measured by the response's buffered bytes.
  */
@@ -67,6 +69,9 @@ export async function serveEvents(req: IncomingMessage, res: ServerResponse, url
 /** The SSE encoding of each frame, made once however many streams send it. */
 const eventBytes = new WeakMap<Frame, Buffer>();
 
+/** A frame's JSON starts with its command (deliveries and replies are built command first); the event is named after it. */
+const COMMAND = /^\{"command":"(\w+)"/;
+
 /**
  * A session's deliveries as an event stream. Until {@link start}, while the
  * subscriptions are being made, it holds back what is delivered, in order.
@@ -103,7 +108,10 @@ class EventStreamSink implements Sink {
   write(frame: Frame): void {
     if (this.held) return void this.held.push(frame);
     let bytes = eventBytes.get(frame);
-    if (!bytes) eventBytes.set(frame, (bytes = Buffer.from(`event: publish\ndata: ${frame.json}\n\n`)));
+    if (!bytes) {
+      const event = COMMAND.exec(frame.json)?.[1] ?? 'publish';
+      eventBytes.set(frame, (bytes = Buffer.from(`event: ${event}\ndata: ${frame.json}\n\n`)));
+    }
     this.res.write(bytes);
   }
 
