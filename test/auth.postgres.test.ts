@@ -13,6 +13,7 @@ import { HOSTILE } from './authenticators.contract.ts';
 import { ADMIN, authScene } from './helpers/auth.ts';
 import { POSTGRES_BASE, postgresSchema, postgresTestsRun } from './helpers/postgres.ts';
 import { eventually, startTestServer } from './helpers/server.ts';
+import { WAIT_MS } from './helpers/wakeup.ts';
 
 const it = (await postgresTestsRun()) ? test : test.skip;
 const PASSWORD = 'pw-never-logged-42';
@@ -68,7 +69,7 @@ it('the database going away: admin commands and new auths get errors, the server
 
   await proxy.stop();
   // The pool's idle connections are cut: reported, not fatal.
-  await eventually(() => logs.some((line) => line.msg === 'idle database connection lost; the pool will reconnect'), 5000, 'pool error logged');
+  await eventually(() => logs.some((line) => line.msg === 'idle database connection lost; the pool will reconnect'), WAIT_MS, 'pool error logged');
   for (const request of [
     { command: 'register', tags: ['b'], data: 'tok-pg-new' },
     { command: 'set', tags: ['b'], data: TOKEN },

@@ -7,8 +7,9 @@ import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { tempFolder } from './helpers/files.ts';
-import { MistCli, WAIT_MS } from './helpers/mist-cli.ts';
+import { MistCli } from './helpers/mist-cli.ts';
 import { LineClient } from './helpers/server.ts';
+import { WAIT_MS } from './helpers/wakeup.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 

@@ -26,6 +26,7 @@ import type { MistServer } from '../host/server.ts';
 import { tempFolder } from './helpers/files.ts';
 import { certificateFiles } from './helpers/web.ts';
 import { LineClient, startTestServer } from './helpers/server.ts';
+import { WAIT_MS } from './helpers/wakeup.ts';
 
 type Transport = 'tcp' | 'ws';
 
@@ -59,7 +60,7 @@ async function client(t: ExecutionContext, url: string, options: ConnectOptions 
 }
 
 /** The next `event` of `client`, failing after `ms`. */
-async function next<E extends keyof MistClientEvents>(client: MistClient, event: E, ms = 10_000): Promise<MistClientEvents[E]> {
+async function next<E extends keyof MistClientEvents>(client: MistClient, event: E, ms = WAIT_MS): Promise<MistClientEvents[E]> {
   return (await once(client as never, event, { signal: AbortSignal.timeout(ms) })) as MistClientEvents[E];
 }
 

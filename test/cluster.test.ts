@@ -14,6 +14,7 @@ import type { Session } from '../core/session.ts';
 import { DEFAULT_LIMITS } from '../host/defaults.ts';
 import { freePort } from './helpers/backplane-services.ts';
 import { eventually, LineClient, logCapture, startTestServer, type LogLines } from './helpers/server.ts';
+import { WAIT_MS } from './helpers/wakeup.ts';
 
 test('an envelope carries node, sequence, tags and the data text verbatim', (t) => {
   const data = '{"n":12345678901234567890,"s":"line\\nbreak"}';
@@ -48,7 +49,7 @@ for (const kind of ['redis', 'nats'] as const) {
   test(`${kind}: a node starts with its backplane unreachable, delivers locally and closes promptly`, async (t) => {
     const port = await freePort();
     const { server, logs } = await startTestServer(t, { cluster: `${kind}://127.0.0.1:${port}` });
-    await eventually(() => server.cluster!.state === 'down', 5000, 'state down');
+    await eventually(() => server.cluster!.state === 'down', WAIT_MS, 'state down');
     t.true(logs.some((l) => l.level === 'warn' && String(l.msg).startsWith('backplane unreachable')));
     const subscriber = await LineClient.connect(t, server.url('tcp'));
     const publisher = await LineClient.connect(t, server.url('tcp'));

@@ -10,6 +10,7 @@ import type { RefusalKind } from '../core/result.ts';
 import type { ConfigFile } from '../host/config-schema.ts';
 import { eventually, LineClient, startTestServer } from './helpers/server.ts';
 import { fetchText, flood, postPublish, SseClient, websocketUrl, WsClient } from './helpers/web.ts';
+import { WAIT_MS } from './helpers/wakeup.ts';
 
 const ADMIN = 'admin-secret';
 
@@ -434,7 +435,7 @@ test('a publish whose client drops mid-body is logged at debug by path only: no 
   socket.write('POST /publish?x-auth-token=user-token HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"tags":');
   await new Promise((resolve) => setTimeout(resolve, 100));
   socket.destroy();
-  await eventually(() => logs.some((line) => line.msg === 'http request aborted by the client'), 5000, 'the abort logged');
+  await eventually(() => logs.some((line) => line.msg === 'http request aborted by the client'), WAIT_MS, 'the abort logged');
   t.like(logs.find((line) => line.msg === 'http request aborted by the client'), { path: '/publish' });
   t.false(logs.some((line) => line.msg === 'http request failed'));
   t.false(JSON.stringify(logs).includes('user-token'));
@@ -462,6 +463,6 @@ test('SSE: a stream whose token is unregistered ends at its next heartbeat', asy
   const admin = await LineClient.connect(t, server.url('tcp'));
   t.is((await admin.request({ command: 'auth', data: ADMIN })).data, 'success');
   t.deepEqual(await admin.request({ command: 'unregister', data: 'user-token' }), { command: 'unregister', data: 'success' });
-  await eventually(() => stream.closed, 5000, 'the stream ended');
-  await eventually(() => server.connections.count === 1, 5000, 'only the admin connection left');
+  await eventually(() => stream.closed, WAIT_MS, 'the stream ended');
+  await eventually(() => server.connections.count === 1, WAIT_MS, 'only the admin connection left');
 });

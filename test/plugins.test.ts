@@ -13,6 +13,7 @@ import { SchemeRegistry } from '../host/registry.ts';
 import { MistServer } from '../host/server.ts';
 import { builtinPlugins } from '../plugins/preset.ts';
 import { eventually, LineClient, logCapture, startTestServer, type LogLines } from './helpers/server.ts';
+import { WAIT_MS } from './helpers/wakeup.ts';
 
 const CORE = new URL('../host/index.ts', import.meta.url).href;
 const REPO = fileURLToPath(new URL('..', import.meta.url));
@@ -397,11 +398,11 @@ test('a plugin outside the repository hands the services of its api to the const
 test('an asynchronous subscribe that finishes after its connection closed leaves no subscription behind', async (t) => {
   const { server, logs, client } = await startWith(t, { plugins: ['./services.plugin.ts'] });
   client.send({ command: 'late-subscribe', tags: ['late'] });
-  await eventually(() => logs.some((line) => line.msg === 'late subscribe started'), 5000, 'the handler started');
+  await eventually(() => logs.some((line) => line.msg === 'late subscribe started'), WAIT_MS, 'the handler started');
   // Closing the server closes the connection while the handler awaits (a paused socket would not see the client go).
   await server.close();
   t.is(server.connections.count, 0);
-  await eventually(() => logs.some((line) => line.msg === 'late subscribe done'), 5000, 'the handler finished');
+  await eventually(() => logs.some((line) => line.msg === 'late subscribe done'), WAIT_MS, 'the handler finished');
   t.is(server.broker.subscriptionCount, 0);
 });
 

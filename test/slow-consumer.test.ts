@@ -8,6 +8,7 @@ import test, { type ExecutionContext } from 'ava';
 import type { Frame } from '../core/protocol.ts';
 import type { Session, Sink } from '../core/session.ts';
 import { eventually, LineClient, startTestServer, type LogLines } from './helpers/server.ts';
+import { WAIT_MS } from './helpers/wakeup.ts';
 
 type Server = Awaited<ReturnType<typeof startTestServer>>['server'];
 
@@ -177,7 +178,7 @@ test('policy drop: a subscriber that stops reading loses messages, the fast one 
 
   // When it goes, the drops are logged as a warning, for operators.
   s.slow.close();
-  await eventually(() => s.logs.some((line) => line.msg === 'slow consumer: messages were dropped'), 5000, 'the warning');
+  await eventually(() => s.logs.some((line) => line.msg === 'slow consumer: messages were dropped'), WAIT_MS, 'the warning');
   const warning = s.logs.find((line) => line.msg === 'slow consumer: messages were dropped')!;
   t.is(warning.level, 'warn');
   t.is(warning.dropped, slow.session.dropped);
@@ -206,7 +207,7 @@ test('policy drop: once it reads again, the slow subscriber gets whole lines onl
 
   s.slow.socket.resume();
   // With its buffer drained, the ping's reply cannot be dropped in turn.
-  await eventually(() => slow.sink.bufferedBytes === 0, 10_000, 'the slow connection drained');
+  await eventually(() => slow.sink.bufferedBytes === 0, WAIT_MS, 'the slow connection drained');
   const lines = await linesBeforePong(s.slow);
   t.is(slow.session.dropped, dropped, 'nothing more dropped while catching up');
 
@@ -254,7 +255,7 @@ test('policy disconnect: the server closes a subscriber that stops reading, the 
 
   // The client sees the close once it reads again (a paused socket notices nothing).
   s.slow.socket.resume();
-  await s.slow.waitClosed(10_000);
+  await s.slow.waitClosed();
   // Whatever it did get before the close is whole publish lines, in order.
   let previous = -1;
   while (s.slow.pending > 0) {
@@ -284,7 +285,7 @@ for (const policy of ['drop', 'disconnect'] as const) {
     const watched = watchConnections(server);
     const client = await LineClient.connect(t, server.url('tcp'));
     client.socket.pause();
-    await eventually(() => watched.has(client.socket.localPort!), 5000, 'the session opened');
+    await eventually(() => watched.has(client.socket.localPort!), WAIT_MS, 'the session opened');
     const entry = watchedOf(watched, client);
     // The kernel's socket buffers take megabytes first: ping until replies pile up in the server.
     // The server takes a read a slice a turn, so write the next batch once the kernel has taken the last.
@@ -299,7 +300,7 @@ for (const policy of ['drop', 'disconnect'] as const) {
     t.true(entry.sink.bufferedBytes > REPLY_LIMIT, `replies piled up after ${sent} pings`);
     client.socket.resume();
     for (let i = 0; i < sent; i++) {
-      const line = await client.nextLine(10_000);
+      const line = await client.nextLine();
       if (line !== PONG) return t.fail(`reply ${i} was ${line}`);
     }
     await client.sync();
@@ -326,12 +327,12 @@ test('one read of cheap requests with large replies queues at most one reply pas
   const entry = watchedOf(watched, client);
   const lists = 2000;
   client.write('{"command":"list"}\n'.repeat(lists));
-  await eventually(() => entry.sink.bufferedBytes > REPLY_LIMIT, 10_000, 'replies piled up');
+  await eventually(() => entry.sink.bufferedBytes > REPLY_LIMIT, WAIT_MS, 'replies piled up');
   // Give the server time to (wrongly) run the rest of the read.
   await new Promise((resolve) => setTimeout(resolve, 200));
   t.true(entry.maxBuffered <= REPLY_LIMIT + listReply, `${entry.maxBuffered} bytes queued, limit ${REPLY_LIMIT}, one reply ${listReply}`);
   client.socket.resume();
-  for (let i = 0; i < lists; i++) t.is((await client.next(10_000)).command, 'list');
+  for (let i = 0; i < lists; i++) t.is((await client.next()).command, 'list');
   await client.sync();
 });
 

@@ -8,6 +8,7 @@ import test, { type ExecutionContext } from 'ava';
 import type { ConfigFile } from '../host/config-schema.ts';
 import { seededRandom } from './helpers/prng.ts';
 import { eventually, LineClient, startTestServer } from './helpers/server.ts';
+import { WAIT_MS } from './helpers/wakeup.ts';
 
 type Server = Awaited<ReturnType<typeof startTestServer>>['server'];
 
@@ -73,8 +74,8 @@ async function expectError(t: ExecutionContext, client: LineClient, command: str
 
 /** Both counters back to zero: no connection and no subscription left behind. */
 async function assertNothingLeaks(server: Server): Promise<void> {
-  await eventually(() => server.connections.count === 0, 5000, 'no connection left');
-  await eventually(() => server.broker.subscriptionCount === 0, 5000, 'no subscription left');
+  await eventually(() => server.connections.count === 0, WAIT_MS, 'no connection left');
+  await eventually(() => server.broker.subscriptionCount === 0, WAIT_MS, 'no subscription left');
 }
 
 /** A server (with `config`), a bystander pair watching it, and a client to misbehave with. */
@@ -264,7 +265,7 @@ test('a 2000-byte line over maxMessageBytes 1024 gets an error reply, then the c
   t.regex(await expectError(t, client, 'error'), /1024/);
   await client.waitClosed();
   t.is(client.pending, 0, 'nothing after the error reply');
-  await eventually(() => server.connections.count === 2, 5000, 'only the bystanders left');
+  await eventually(() => server.connections.count === 2, WAIT_MS, 'only the bystanders left');
   await bystander.assertUntouched();
   bystander.close();
   await assertNothingLeaks(server);
@@ -276,7 +277,7 @@ test('an over-long line is refused before its newline arrives', async (t) => {
   client.write(publishLineOf(2000));
   t.regex(await expectError(t, client, 'error'), /1024/);
   await client.waitClosed();
-  await eventually(() => server.broker.subscriptionCount === 1, 5000, 'its subscription gone');
+  await eventually(() => server.broker.subscriptionCount === 1, WAIT_MS, 'its subscription gone');
   await bystander.assertUntouched();
   bystander.close();
   await assertNothingLeaks(server);
@@ -487,7 +488,7 @@ test('many connections sending garbage at once: the server keeps serving everybo
   }
   await bystander.assertUntouched();
   for (const client of clients) client.close();
-  await eventually(() => server.connections.count === 2, 5000, 'only the bystanders left');
+  await eventually(() => server.connections.count === 2, WAIT_MS, 'only the bystanders left');
   t.is(server.broker.subscriptionCount, 1);
   await bystander.assertUntouched();
 });
@@ -499,7 +500,7 @@ test('many connections sending garbage at once: the server keeps serving everybo
 async function abruptly(t: ExecutionContext, scenario: (client: LineClient, server: Server) => Promise<void>): Promise<void> {
   const { server, bystander, client } = await scene(t);
   await scenario(client, server);
-  await eventually(() => server.connections.count === 2, 5000, 'only the bystanders left');
+  await eventually(() => server.connections.count === 2, WAIT_MS, 'only the bystanders left');
   t.is(server.broker.subscriptionCount, 1, 'only the bystander’s subscription left');
   await bystander.assertUntouched();
   bystander.close();
@@ -576,7 +577,7 @@ test('a half-open peer (client ends its side): the server handles what was sent,
   await client.waitClosed();
   t.is(client.pending, 0);
   t.deepEqual(await bystander.watcher.next(), { command: 'publish', tags: ['by'], data: 'last words' });
-  await eventually(() => server.connections.count === 2, 5000, 'only the bystanders left');
+  await eventually(() => server.connections.count === 2, WAIT_MS, 'only the bystanders left');
   t.is(server.broker.subscriptionCount, 1);
   await bystander.assertUntouched();
   bystander.close();

@@ -5,6 +5,7 @@
 import test, { type ExecutionContext } from 'ava';
 import { seededRandom } from './helpers/prng.ts';
 import { eventually, LineClient, startTestServer } from './helpers/server.ts';
+import { WAIT_MS } from './helpers/wakeup.ts';
 
 type Server = Awaited<ReturnType<typeof startTestServer>>['server'];
 
@@ -374,10 +375,10 @@ test('closing a subscriber removes its subscriptions and its connection', async 
   t.is(server.broker.subscriptionCount, 3);
   t.is(server.connections.count, 2);
   sub.close();
-  await eventually(() => server.connections.count === 1, 5000, 'connection count 1');
+  await eventually(() => server.connections.count === 1, WAIT_MS, 'connection count 1');
   t.is(server.broker.subscriptionCount, 1);
   other.close();
-  await eventually(() => server.connections.count === 0, 5000, 'connection count 0');
+  await eventually(() => server.connections.count === 0, WAIT_MS, 'connection count 0');
   t.is(server.broker.subscriptionCount, 0);
   t.is(server.connections.total, 2);
 

@@ -9,6 +9,7 @@ import type { MistServer } from '../../host/server.ts';
 import type { Message } from '../../core/protocol.ts';
 import { ChannelTap, clusterUri, ServiceProcess, serviceAvailable, uniquePrefix, type BackplaneKind } from './backplane-services.ts';
 import { eventually, LineClient, startTestServer, type LogLines } from './server.ts';
+import { WAIT_MS } from './wakeup.ts';
 
 interface Node {
   server: MistServer;
@@ -33,7 +34,7 @@ async function formed(nodes: readonly Node[], timeoutMs = 10_000): Promise<void>
 
 /** Waits until `node` knows of `count` distinct subscriptions held elsewhere. */
 export async function remoteInterest(node: Node, count: number): Promise<void> {
-  await eventually(() => node.server.cluster!.status().remoteSubscriptions === count, 5000, `${count} remote subscriptions`);
+  await eventually(() => node.server.cluster!.status().remoteSubscriptions === count, WAIT_MS, `${count} remote subscriptions`);
 }
 
 export async function client(t: ExecutionContext, node: Node): Promise<LineClient> {
@@ -177,7 +178,7 @@ export async function clusterTests(kind: BackplaneKind): Promise<void> {
     await subscribe(t, await client(t, b), ['m']);
     await remoteInterest(a, 1);
     (await client(t, a)).send(publication(['m'], 'x'));
-    await eventually(() => a.server.cluster!.stats.forwarded === 1, 5000, 'forwarded');
+    await eventually(() => a.server.cluster!.stats.forwarded === 1, WAIT_MS, 'forwarded');
     const text = await a.server.metrics.render();
     t.regex(text, /^mist_cluster_backplane_up 1$/m);
     t.regex(text, /^mist_cluster_peers 1$/m);

@@ -10,11 +10,9 @@ import { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { ExecutionContext } from 'ava';
 import { main } from '../../cli/main.ts';
-import { Wakeup } from './wakeup.ts';
+import { Wakeup, WAIT_MS } from './wakeup.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/mist.js', import.meta.url));
-/** How long to wait for output or an exit. Generous: a child starts node and tsx, and the machine is slow and shared. */
-export const WAIT_MS = 40_000;
 
 export interface Exit {
   code: number | null;

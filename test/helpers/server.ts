@@ -12,7 +12,7 @@ import type { Message } from '../../core/protocol.ts';
 import type { MistPlugin } from '../../host/api.ts';
 import { MistServer } from '../../host/server.ts';
 import { builtinPlugins } from '../../plugins/preset.ts';
-import { Wakeup } from './wakeup.ts';
+import { Wakeup, WAIT_MS } from './wakeup.ts';
 
 /** Log lines a test server wrote, parsed. */
 export type LogLines = Array<Record<string, unknown>>;
@@ -96,11 +96,11 @@ export class LineClient {
   }
 
   /** The next line received, parsed; rejects after `timeoutMs` or if the connection closes first. */
-  async next(timeoutMs = 5000): Promise<Message> {
+  async next(timeoutMs = WAIT_MS): Promise<Message> {
     return JSON.parse(await this.nextLine(timeoutMs)) as Message;
   }
 
-  async nextLine(timeoutMs = 5000): Promise<string> {
+  async nextLine(timeoutMs = WAIT_MS): Promise<string> {
     const deadline = Date.now() + timeoutMs;
     while (this.lines.length === 0) {
       if (this.closed) throw new Error('connection closed');
@@ -117,7 +117,7 @@ export class LineClient {
   }
 
   /** Resolves once the server has closed the connection (rejects after `timeoutMs`). */
-  async waitClosed(timeoutMs = 5000): Promise<void> {
+  async waitClosed(timeoutMs = WAIT_MS): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!this.closed) {
       const left = deadline - Date.now();
@@ -142,7 +142,7 @@ export class LineClient {
 }
 
 /** Polls `condition` until true; fails after `timeoutMs`. For states with no event to await. */
-export async function eventually(condition: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
+export async function eventually(condition: () => boolean, timeoutMs = WAIT_MS, what = 'condition'): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!condition()) {
     if (Date.now() > deadline) throw new Error(`${what} not reached within ${timeoutMs} ms`);

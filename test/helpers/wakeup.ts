@@ -1,3 +1,12 @@
+/**
+ * How long the helpers wait for what a test expects (a reply, an exit, a
+ * close, a state): generous, because the machine is small and shared and the
+ * suite may run beside others, and a deadline costs time only when a test is
+ * failing anyway. Under ava's 60 s timeout, so a failing wait says what it
+ * waited for.
+ */
+export const WAIT_MS = 30_000;
+
 /** Lets a test wait, with a deadline, for event handlers to say "something changed". */
 export class Wakeup {
   private readonly waiters = new Set<() => void>();

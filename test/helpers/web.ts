@@ -12,7 +12,7 @@ import { WebSocket, type ClientOptions } from 'ws';
 import type { Message } from '../../core/protocol.ts';
 import { selfSigned } from '../../plugins/listeners/tls-credentials.ts';
 import { tempFolder } from './files.ts';
-import { Wakeup } from './wakeup.ts';
+import { Wakeup, WAIT_MS } from './wakeup.ts';
 
 /** The http(s):// base of a ws(s):// or http(s):// listener URL. */
 export function httpBase(url: string): string {
@@ -70,11 +70,11 @@ export class WsClient {
     return this.next();
   }
 
-  async next(timeoutMs = 5000): Promise<Message> {
+  async next(timeoutMs = WAIT_MS): Promise<Message> {
     return JSON.parse((await this.nextFrame(timeoutMs)).text) as Message;
   }
 
-  async nextFrame(timeoutMs = 5000): Promise<{ text: string; binary: boolean }> {
+  async nextFrame(timeoutMs = WAIT_MS): Promise<{ text: string; binary: boolean }> {
     const deadline = Date.now() + timeoutMs;
     while (this.messages.length === 0) {
       if (this.closed) throw new Error('connection closed');
@@ -88,7 +88,7 @@ export class WsClient {
     return this.messages.length;
   }
 
-  async waitClosed(timeoutMs = 5000): Promise<void> {
+  async waitClosed(timeoutMs = WAIT_MS): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!this.closed) {
       if (Date.now() >= deadline) throw new Error(`connection still open after ${timeoutMs} ms`);
@@ -202,7 +202,7 @@ export class SseClient {
   }
 
   /** The next event's message, parsed. */
-  async next(timeoutMs = 5000): Promise<Message & { event: string }> {
+  async next(timeoutMs = WAIT_MS): Promise<Message & { event: string }> {
     await this.waitFor(() => this.events.length > 0, 'an event', timeoutMs);
     const { event, data } = this.events.shift()!;
     return { event, ...(JSON.parse(data) as Message) };
@@ -212,7 +212,7 @@ export class SseClient {
     return this.events.length;
   }
 
-  async waitFor(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  async waitFor(condition: () => boolean, what: string, timeoutMs = WAIT_MS): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!condition()) {
       if (this.closed) throw new Error(`stream closed before ${what}`);
@@ -221,7 +221,7 @@ export class SseClient {
     }
   }
 
-  async waitClosed(timeoutMs = 5000): Promise<void> {
+  async waitClosed(timeoutMs = WAIT_MS): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!this.closed) {
       if (Date.now() >= deadline) throw new Error(`stream still open after ${timeoutMs} ms`);
