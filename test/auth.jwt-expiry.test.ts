@@ -7,10 +7,8 @@
  * expires later serves as the clock.
  */
 import test from 'ava';
-import type { Frame } from '../core/protocol.ts';
-import type { Sink } from '../core/session.ts';
 import { hs256, jwtScene, now, SECRET_ENV } from './helpers/jwt.ts';
-import { eventually, LineClient } from './helpers/server.ts';
+import { eventually, LineClient, recordingSink } from './helpers/server.ts';
 import { SseClient, websocketUrl, WsClient } from './helpers/web.ts';
 
 const HS256_URI = `jwt://?secret-env=${SECRET_ENV}`;
@@ -105,16 +103,7 @@ test('a token that expires beyond the longest timer (about 25 days) does not clo
 
 test('a session closed before its identity expires is left alone: its timer went with it', async (t) => {
   const scene = await jwtScene(t, HS256_URI);
-  const written: Frame[] = [];
-  const sink: Sink = {
-    write: (frame) => void written.push(frame),
-    bufferedBytes: 0,
-    end() {},
-    destroy() {},
-    pause() {},
-    resume() {},
-    whenDrained: (callback) => queueMicrotask(callback),
-  };
+  const { sink, written } = recordingSink();
   const expiresAt = Date.now() + 50;
   const closed = scene.server.connections.open(sink, { transport: 'test', remote: 'here' }, { role: 'user', token: 'x', expiresAt });
   closed.closed();

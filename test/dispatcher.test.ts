@@ -9,10 +9,10 @@ import { command } from '../core/commands.ts';
 import { CommandError } from '../core/errors.ts';
 import type { Frame, Message } from '../core/protocol.ts';
 import type { CommandResult } from '../core/result.ts';
-import type { Session, Sink } from '../core/session.ts';
+import type { Session } from '../core/session.ts';
 import { definePlugin } from '../host/api.ts';
 import type { MistServer } from '../host/server.ts';
-import { LineClient, startTestServer } from './helpers/server.ts';
+import { LineClient, recordingSink, startTestServer } from './helpers/server.ts';
 
 const ADMIN = 'admin-secret';
 
@@ -44,16 +44,7 @@ async function dispatchServer(t: ExecutionContext, auth = false): Promise<MistSe
 
 /** A session on `server` whose output is recorded: the dispatcher must write none of its results there. */
 function openSession(t: ExecutionContext, server: MistServer, identity?: Identity): { session: Session; written: Frame[] } {
-  const written: Frame[] = [];
-  const sink: Sink = {
-    write: (frame) => void written.push(frame),
-    bufferedBytes: 0,
-    end() {},
-    destroy() {},
-    pause() {},
-    resume() {},
-    whenDrained: (callback) => queueMicrotask(callback),
-  };
+  const { sink, written } = recordingSink();
   const session = server.connections.open(sink, { transport: 'test', remote: 'here' }, identity);
   t.teardown(() => session.closed());
   return { session, written };

@@ -8,7 +8,8 @@ import type { ExecutionContext } from 'ava';
 import type { ConfigFile } from '../../host/config-schema.ts';
 import { buildConfig } from '../../host/config.ts';
 import { createLogger } from '../../core/logger.ts';
-import type { Message } from '../../core/protocol.ts';
+import type { Frame, Message } from '../../core/protocol.ts';
+import type { Sink } from '../../core/session.ts';
 import type { MistPlugin } from '../../host/api.ts';
 import { MistServer } from '../../host/server.ts';
 import { builtinPlugins } from '../../plugins/preset.ts';
@@ -148,4 +149,19 @@ export async function eventually(condition: () => boolean, timeoutMs = WAIT_MS, 
     if (Date.now() > deadline) throw new Error(`${what} not reached within ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
+}
+
+/** A sink that records what a session writes, for tests that open sessions by hand. */
+export function recordingSink(): { sink: Sink; written: Frame[] } {
+  const written: Frame[] = [];
+  const sink: Sink = {
+    write: (frame) => void written.push(frame),
+    bufferedBytes: 0,
+    end() {},
+    destroy() {},
+    pause() {},
+    resume() {},
+    whenDrained: (callback) => queueMicrotask(callback),
+  };
+  return { sink, written };
 }
