@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 // Only the light error module up front: `mist --server` and `--version` need not load the client and ws.
 import type { Delivery, MistClient } from '../client/index.ts';
 import { ClientErrorCodes, MistClientError } from '../client/errors.ts';
-import { listenForStop, type CliIo } from './io.ts';
+import { listenForStop, UsageError, type CliIo } from './io.ts';
 
 export const CLIENT_USAGE = `  mist ping      [--host HOST:PORT | --url tcp://…|ws://…] [--token T]
   mist subscribe --tags a,b [--json] [--host … | --url …] [--token T]
@@ -48,7 +48,6 @@ interface Flags {
   data?: string;
 }
 
-class UsageError extends Error {}
 
 /** Runs `mist <command> …argv`; resolves with the exit code. */
 export async function runClientCommand(command: ClientCommand, argv: string[], io: CliIo): Promise<number> {

@@ -50,3 +50,6 @@ export function listenForStop(io: CliIo): { stopped: Promise<string>; unlisten: 
     },
   };
 }
+
+/** A mistake in how a command was called (a flag, an argument): reported with the usage, exit 2. */
+export class UsageError extends Error {}

@@ -8,7 +8,7 @@ import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import type { CliIo } from './io.ts';
+import { UsageError, type CliIo } from './io.ts';
 
 export const PLUGIN_KINDS = ['listener', 'authenticator', 'command'] as const;
 export type PluginKind = (typeof PLUGIN_KINDS)[number];
@@ -21,17 +21,14 @@ const MIST_ROOT = fileURLToPath(new URL('..', import.meta.url)).replace(/\/$/, '
 
 export const NEW_USAGE = 'mist new listener|authenticator|command NAME [--dir DIR]';
 
-/** A mistake in what was asked: exit 2. */
-export class ScaffoldUsageError extends Error {}
-
 /**
  * Writes the `kind` template into `dir` (created; must not exist or be
  * empty) with `name` filled in. Returns the files written, relative to `dir`.
  */
 export async function scaffold(kind: PluginKind, name: string, dir: string, mistRoot = MIST_ROOT): Promise<string[]> {
-  if (!PLUGIN_KINDS.includes(kind)) throw new ScaffoldUsageError(`unknown plugin kind "${kind}" (known: ${PLUGIN_KINDS.join(', ')})`);
+  if (!PLUGIN_KINDS.includes(kind)) throw new UsageError(`unknown plugin kind "${kind}" (known: ${PLUGIN_KINDS.join(', ')})`);
   if (!NAME.test(name)) {
-    throw new ScaffoldUsageError(`invalid plugin name "${name}": use lowercase letters, digits and dashes, starting with a letter`);
+    throw new UsageError(`invalid plugin name "${name}": use lowercase letters, digits and dashes, starting with a letter`);
   }
   const existing = await readdir(dir).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') return [];
@@ -59,7 +56,7 @@ export async function newPlugin(argv: string[], io: CliIo): Promise<number> {
   let dir: string;
   try {
     const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { dir: { type: 'string' } } });
-    if (positionals.length !== 2) throw new ScaffoldUsageError('expected a plugin kind and a NAME');
+    if (positionals.length !== 2) throw new UsageError('expected a plugin kind and a NAME');
     [kind, name] = positionals as [string, string];
     dir = resolve(cwd, values.dir ?? `mist-plugin-${name}`);
     const files = await scaffold(kind as PluginKind, name, dir);
@@ -79,7 +76,7 @@ export async function newPlugin(argv: string[], io: CliIo): Promise<number> {
     );
     return 0;
   } catch (err) {
-    const usage = err instanceof ScaffoldUsageError || (err as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS');
+    const usage = err instanceof UsageError || (err as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS');
     io.stderr.write(`mist new: ${(err as Error).message}\n${usage ? `Usage: ${NEW_USAGE}\n` : ''}`);
     return usage ? 2 : 1;
   }

@@ -3,7 +3,8 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
-import { scaffold, ScaffoldUsageError } from '../cli/new.ts';
+import { UsageError } from '../cli/io.ts';
+import { scaffold } from '../cli/new.ts';
 import { tempFolder } from './helpers/files.ts';
 import { MistCli } from './helpers/mist-cli.ts';
 
@@ -80,7 +81,7 @@ test('without a NAME', usage, ['listener'], /expected a plugin kind and a NAME/)
 test('plugin names are lowercase letters, digits and dashes, starting with a letter', async (t) => {
   const dir = await tempFolder(t);
   for (const bad of ['9lives', '-x', 'a_b', 'A', 'a.b', 'a b', '']) {
-    await t.throwsAsync(scaffold('command', bad, join(dir, 'out')), { instanceOf: ScaffoldUsageError }, bad);
+    await t.throwsAsync(scaffold('command', bad, join(dir, 'out')), { instanceOf: UsageError }, bad);
   }
   t.deepEqual(await readdir(dir), [], 'nothing written');
   t.true((await scaffold('command', 'a-1-b', join(dir, 'ok'))).includes('test/a-1-b.test.ts'));
