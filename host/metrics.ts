@@ -67,37 +67,10 @@ export class Metrics implements MetricsService {
     this.counter('mist_slow_consumers_disconnected_total', 'Connections closed for being over maxBufferedBytes (policy disconnect).', () => connections.delivery.disconnectedSlow);
     this.counter('mist_command_errors_total', 'Commands answered with an error (bad input, refusals, handler faults).', () => dispatcher.errors);
     this.gauge('mist_pending_input_bytes', 'Bytes held by unfinished lines of line-protocol (TCP, TLS) connections, against maxPendingInputBytes.', () => input.bytes);
-    new Counter({
-      name: 'mist_input_refusals_total',
-      help: 'Connections closed for their unfinished input: budget (over maxPendingInputBytes), lineTimeout (a line unfinished for lineTimeoutMs).',
-      labelNames: ['reason'],
-      registers,
-      collect() {
-        this.reset();
-        for (const [reason, count] of Object.entries(input.refusals)) this.inc({ reason }, count);
-      },
-    });
+    this.countersBy('mist_input_refusals_total', 'Connections closed for their unfinished input: budget (over maxPendingInputBytes), lineTimeout (a line unfinished for lineTimeoutMs).', 'reason', () => input.refusals);
     this.counter('mist_auth_failures_total', 'Wrong tokens answered (each after authFailureDelayMs), on every transport.', () => guard.failures);
-    new Counter({
-      name: 'mist_auth_refused_total',
-      help: 'Refused for authentication limits: perAddress, a token check over maxUnauthenticatedPerAddress; timeout, a connection not authenticated within authTimeoutMs.',
-      labelNames: ['reason'],
-      registers,
-      collect() {
-        this.reset();
-        for (const [reason, count] of Object.entries(guard.refused)) this.inc({ reason }, count);
-      },
-    });
-    new Counter({
-      name: 'mist_limit_refusals_total',
-      help: 'Requests refused for being over a limit, by limit.',
-      labelNames: ['limit'],
-      registers,
-      collect() {
-        this.reset();
-        this.inc({ limit: 'maxSubscriptionsPerConnection' }, broker.stats.refusedSubscriptions);
-      },
-    });
+    this.countersBy('mist_auth_refused_total', 'Refused for authentication limits: perAddress, a token check over maxUnauthenticatedPerAddress; timeout, a connection not authenticated within authTimeoutMs.', 'reason', () => guard.refused);
+    this.countersBy('mist_limit_refusals_total', 'Requests refused for being over a limit, by limit.', 'limit', () => ({ maxSubscriptionsPerConnection: broker.stats.refusedSubscriptions }));
     this.counter('mist_sliced_matches_total', 'Publishes whose match took more than one slice (a few ms), the rest in later turns.', () => broker.stats.slicedMatches);
     this.counter('mist_match_slices_total', 'Slices those matches ran after their first.', () => broker.stats.matchSlices);
   }
@@ -117,6 +90,20 @@ export class Metrics implements MetricsService {
       registers: [this.registry],
       collect() {
         this.set(read());
+      },
+    });
+  }
+
+  /** A counter with one series per key of what `read` returns, under the label `label`. */
+  private countersBy(name: string, help: string, label: string, read: () => Readonly<Record<string, number>>): void {
+    new Counter({
+      name,
+      help,
+      labelNames: [label],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [value, count] of Object.entries(read())) this.inc({ [label]: value }, count);
       },
     });
   }
