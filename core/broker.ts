@@ -4,16 +4,23 @@
  *
  * No publish holds the event loop for long: a match that takes more than a
  * slice of steps (crafted subscriptions can make one take hundreds of
- * milliseconds) goes on in later turns, and publishes that come meanwhile,
- * local and remote, wait behind it in order. A closed connection's
- * subscriptions are dropped a slice a turn too. See docs/architecture.md.
+ * milliseconds) goes on in later turns, a slice a turn, taken in turn with
+ * the other paused ones. Nor does a costly publish hold back anyone else's:
+ * a match collects who it reaches and the message is delivered to all of
+ * them at once when it ends, so publishes that come meanwhile are matched
+ * and delivered at once, and a subscriber still gets each message whole and
+ * once. Order holds where it is promised: a publisher's own messages, since
+ * it waits for each to be delivered before its next is read; and messages
+ * from the cluster, which wait behind a paused one from the cluster. A
+ * closed connection's subscriptions are dropped a slice a turn too. See
+ * docs/architecture.md.
  */
 import { inject, injectable } from 'tsyringe';
 import { CommandError } from './errors.ts';
 import { Fifo } from './fifo.ts';
 import type { Limits } from './limits.ts';
 import type { Logger } from './logger.ts';
-import { SubscriptionIndex } from './matcher.ts';
+import { SubscriptionIndex, type Walk } from './matcher.ts';
 import { Frame } from './protocol.ts';
 import type { BrokerService } from './services.ts';
 import type { Session } from './session.ts';
@@ -34,17 +41,24 @@ export interface BrokerHooks {
   unsubscribed(canonical: readonly string[]): void;
 }
 
-/** A publish waiting for the one before it, or whose match goes on over several turns. */
+/** A publish whose match goes on over several turns. */
 interface Delivery {
   readonly publisher: Session | undefined;
   readonly tags: readonly string[];
   readonly data: string | undefined;
   /** From a local connection: handed to the cluster once delivered here. */
   readonly local: boolean;
-  /** Its match has started: it is the head of the queue. */
-  started: boolean;
+  readonly walk: Walk<Session>;
+  /** Whom its match has reached so far, once each, in the order reached. */
+  readonly reached: Set<Session>;
   /** Lets its publisher go on, once it is delivered. */
   resolve?: () => void;
+}
+
+/** A message from another node, waiting for the one before it. */
+interface Remote {
+  readonly tags: readonly string[];
+  readonly data: string | undefined;
 }
 
 /** A closed session whose subscriptions are still being dropped. */
@@ -56,23 +70,27 @@ interface Leaving {
 @injectable()
 export class Broker implements BrokerService {
   private readonly index = new SubscriptionIndex<Session>();
-  /** Increases with every publish; a session stamped with it has had the message. */
+  /** Increases with every publish; a session stamped with it has been reached by the match that runs whole. */
   private stamp = 0;
-  /** The publish under way, read by `visit` (bound once, so no closure per publish). */
-  private frame: Frame | undefined;
-  // `deliver` may close a slow session, which removes its subscriptions and
-  // may prune the trie mid-walk; the walk tolerates that (Map and Set
-  // iteration tolerate deletion). A closed session's subscriptions may
-  // still be in the index while its teardown goes on: it is skipped.
-  private readonly visit = (session: Session): void => {
-    if (session.stamp === this.stamp || !session.isOpen) return;
+  /** Whom the match that runs now has reached, once each (reused, so a match allocates nothing for it). */
+  private readonly reached: Session[] = [];
+  private readonly collect = (session: Session): void => {
+    if (session.stamp === this.stamp) return;
     session.stamp = this.stamp;
-    session.deliver(this.frame!);
-    this.stats.delivered++;
+    this.reached.push(session);
   };
-  /** Publishes that wait, in order; the head's match is the one paused, once `started`. */
-  private readonly deliveries = new Fifo<Delivery>();
+  /**
+   * A paused match's set of whom it reached: stamps cannot tell, since
+   * other matches stamp sessions between its slices.
+   */
+  private reaching: Set<Session> | undefined;
+  private readonly collectPaused = (session: Session): void => void this.reaching!.add(session);
+  /** Matches that go on over several turns, each given a slice in turn. */
+  private readonly paused = new Fifo<Delivery>();
   private readonly deliveryTurns = new SlicedWork(() => this.deliverSlice());
+  /** Messages from other nodes that wait for one before them (`remoteBusy`), in order. */
+  private readonly remote = new Fifo<Remote>();
+  private remoteBusy = false;
   /** Closed sessions whose subscriptions are still being dropped, oldest first. */
   private readonly leaving = new Fifo<Leaving>();
   private readonly teardownTurns = new SlicedWork(() => this.teardownSlice());
@@ -143,74 +161,90 @@ export class Broker implements BrokerService {
    * Delivers a message to every session holding a subscription ⊆ `tags`,
    * once each, never to `publisher`, then hands it to the cluster. `data`
    * is JSON text, forwarded as is (undefined: no data). Returns a promise
-   * when the delivery waits behind another or takes several turns: it
-   * resolves once the message is delivered, and the publisher's session
-   * waits for it (so one client queues one publish at a time).
+   * when the match takes several turns: it resolves once the message is
+   * delivered, and the publisher's session waits for it (so one client has
+   * one such publish under way at a time, and its messages keep their order).
    */
   publish(publisher: Session | undefined, tags: readonly string[], data: string | undefined): Promise<void> | undefined {
-    const waiting = this.submit(publisher, tags, data, true);
-    return waiting && new Promise((resolve) => (waiting.resolve = resolve));
+    const paused = this.begin(publisher, tags, data, true);
+    return paused && new Promise((resolve) => (paused.resolve = resolve));
   }
 
   /**
    * Delivers a message published on another node to this node's
    * subscribers, like {@link publish} without a publisher, and does not hand
-   * it back to the backplane (no re-broadcast).
+   * it back to the backplane (no re-broadcast). Messages from other nodes
+   * are delivered in the order they come: one waits while another's match
+   * is paused.
    */
   publishRemote(tags: readonly string[], data: string | undefined): void {
-    this.submit(undefined, tags, data, false);
+    if (this.remoteBusy) this.remote.push({ tags, data });
+    else this.remoteBusy = this.begin(undefined, tags, data, false) !== undefined;
   }
 
-  /** Delivers now when nothing waits and the match fits in a slice; else queues the publish and returns it. */
-  private submit(publisher: Session | undefined, tags: readonly string[], data: string | undefined, local: boolean): Delivery | undefined {
-    let started = false;
-    if (this.deliveries.length === 0) {
-      if (this.start(publisher, tags, data, MATCH_SLICE_STEPS)) return void this.delivered(tags, data, local);
-      started = true;
+  /** Matches a publish and delivers it when the match fits in a slice; else returns it paused, to go on in later turns. */
+  private begin(publisher: Session | undefined, tags: readonly string[], data: string | undefined, local: boolean): Delivery | undefined {
+    // The scratch list is in use while a match's message is handed out: a session may not publish from `deliver`.
+    if (this.reached.length > 0) throw new Error('Broker.publish: a delivery may not publish');
+    const stamp = ++this.stamp;
+    // Stamping the publisher first makes the match skip it like a session already reached.
+    if (publisher) publisher.stamp = stamp;
+    const reached = this.reached;
+    const walk = this.index.start(tags, this.collect, MATCH_SLICE_STEPS);
+    if (!walk) {
+      this.deliver(publisher, tags, data, local, reached);
+      reached.length = 0;
+      return undefined;
     }
-    const delivery: Delivery = { publisher, tags, data, local, started };
-    this.deliveries.push(delivery);
+    this.stats.slicedMatches++;
+    const delivery: Delivery = { publisher, tags, data, local, walk, reached: new Set(reached) };
+    reached.length = 0;
+    this.paused.push(delivery);
     this.deliveryTurns.schedule();
     return delivery;
   }
 
-  /** One turn's slice of the queued deliveries, shared by as many as it reaches. Returns true when none is left. */
+  /** One turn's slice of the paused matches, each taken in turn. Returns true when none is left. */
   private deliverSlice(): boolean {
     let steps = MATCH_SLICE_STEPS;
-    for (let head = this.deliveries.peek(); head && steps > 0; head = this.deliveries.peek()) {
-      let done: boolean;
-      if (head.started) {
-        this.stats.matchSlices++;
-        done = this.index.resume(steps);
-      } else {
-        head.started = true;
-        done = this.start(head.publisher, head.tags, head.data, steps);
-      }
+    while (steps > 0 && this.paused.length > 0) {
+      const delivery = this.paused.shift()!;
+      this.stats.matchSlices++;
+      this.reaching = delivery.reached;
+      const done = this.index.resume(delivery.walk, this.collectPaused, steps);
+      this.reaching = undefined;
       steps = this.index.stepsLeft;
-      if (!done) break;
-      this.frame = undefined;
-      this.deliveries.shift();
-      this.delivered(head.tags, head.data, head.local);
-      head.resolve?.();
+      if (!done) {
+        this.paused.push(delivery);
+        break;
+      }
+      const { publisher, tags, data, local } = delivery;
+      this.deliver(publisher, tags, data, local, [...delivery.reached]);
+      delivery.resolve?.();
+      if (!local) this.nextRemote();
     }
-    return this.deliveries.length === 0;
+    return this.paused.length === 0;
   }
 
-  /** Starts matching a publish. Returns true when it is delivered; false when its match is paused, to go on next turn. */
-  private start(publisher: Session | undefined, tags: readonly string[], data: string | undefined, steps: number): boolean {
-    const stamp = ++this.stamp;
-    // Stamping the publisher first makes the matcher skip it like a session already served.
-    if (publisher) publisher.stamp = stamp;
-    this.frame = Frame.publish(tags, data);
-    if (this.index.start(tags, this.visit, steps)) {
-      this.frame = undefined;
-      return true;
+  /** A message from another node is delivered: the ones that waited for it go on, until one pauses. */
+  private nextRemote(): void {
+    this.remoteBusy = false;
+    while (!this.remoteBusy && this.remote.length > 0) {
+      const { tags, data } = this.remote.shift()!;
+      this.remoteBusy = this.begin(undefined, tags, data, false) !== undefined;
     }
-    this.stats.slicedMatches++;
-    return false;
   }
 
-  private delivered(tags: readonly string[], data: string | undefined, local: boolean): void {
+  /** Hands the message to every open session a match reached but its publisher, then to the cluster. */
+  private deliver(publisher: Session | undefined, tags: readonly string[], data: string | undefined, local: boolean, reached: readonly Session[]): void {
+    const frame = Frame.publish(tags, data);
+    for (let i = 0; i < reached.length; i++) {
+      const session = reached[i]!;
+      // A slow session closed by a delivery, or one closed while the match was paused, gets nothing.
+      if (session === publisher || !session.isOpen) continue;
+      session.deliver(frame);
+      this.stats.delivered++;
+    }
     this.stats.published++;
     if (local) this.hooks?.published(tags, data);
   }

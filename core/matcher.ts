@@ -29,9 +29,11 @@
  * what is still possible to craft against it.
  *
  * A match can be run in slices: {@link SubscriptionIndex.start} walks within
- * a budget of steps and, when the budget runs out, keeps the nodes it has
- * yet to enter; {@link SubscriptionIndex.resume} takes them up in a later
- * turn. The walk is the same recursive one either way, so a match that fits
+ * a budget of steps and, when the budget runs out, returns a {@link Walk}
+ * that keeps the nodes it has yet to enter; {@link SubscriptionIndex.resume}
+ * takes them up in a later turn. Several walks may be paused at once, and
+ * others run whole in between: so a cheap match need not wait for a costly
+ * one. The walk is the same recursive one either way, so a match that fits
  * its budget (nearly every one) pays one subtraction per node for it.
  *
  * Adding and removing allocate only what a new subscription keeps (its nodes
@@ -126,6 +128,29 @@ class Node<S> {
   }
 }
 
+/**
+ * A match under way: its message's tags and the nodes it has reached but
+ * not entered. Handed out by {@link SubscriptionIndex.start} when the match
+ * pauses; only the index reads it.
+ */
+export class Walk<S> {
+  /** Marks the message's tags (`TagEntry.seen`) while this walk runs. */
+  stamp = 0;
+  /** Orders walks by when they started: a tag freed after this walk started keeps its id until the walk ends. */
+  serial = 0;
+  /** The message's known, distinct tags. */
+  readonly carried: TagEntry[] = [];
+  /** Nodes reached but not entered, and their depths: the next slice starts from them. */
+  readonly pending: Node<S>[] = [];
+  readonly pendingDepths: number[] = [];
+}
+
+/** A tag freed while walks that may still look its id up were under way, and the last walk started by then. */
+interface Freed {
+  readonly tag: TagEntry;
+  readonly serial: number;
+}
+
 /** A tag-subset index from subscriptions to their holders (connections, nodes…). */
 export class SubscriptionIndex<S> {
   private readonly tags = new Map<string, TagEntry>();
@@ -136,24 +161,28 @@ export class SubscriptionIndex<S> {
   private readonly ends = new Map<number, Node<S>>();
   private count = 0;
   private stamp = 0;
+  /** The stamp the tags' `seen` marks are for: the walk that ran last. */
+  private seenFor = 0;
+  private serial = 0;
   private mark = 0;
-  /** Scratch list of the current message's known, distinct tags, reused across matches. */
-  private readonly carried: TagEntry[] = [];
+  /** The walk a match starts with; handed out when it pauses, and replaced. */
+  private spare = new Walk<S>();
+  /** The walk running now: its message's tags and its pending nodes. */
+  private carried: TagEntry[] = [];
+  private pending: Node<S>[] = [];
+  private pendingDepths: number[] = [];
   /** Scratch list of the distinct tags of the subscription being added or removed. */
   private readonly marking: TagEntry[] = [];
-  /** A match is in progress, maybe paused between slices: removals leave branches and ids in place until it ends (see `settle`). */
-  private matching = false;
+  /** A walk is running (within `start` or `resume`): removals leave emptied branches attached until it returns. */
+  private running = false;
+  /** Walks paused between slices. */
+  private readonly paused = new Set<Walk<S>>();
   /** Steps the current slice of the match may still take; below zero, nodes reached are left for the next slice. */
   private budget = 0;
-  /** Nodes the paused match has reached but not entered, and their depths: the next slice starts from them. */
-  private readonly pending: Node<S>[] = [];
-  private readonly pendingDepths: number[] = [];
-  /** The paused match's visitor. */
-  private visitor: ((holder: S) => void) | undefined;
-  /** Branches emptied during a match, each after its parent, to detach after it. */
+  /** Branches emptied while a walk ran, each after its parent, to detach when it returns. */
   private readonly emptied: Node<S>[] = [];
-  /** Tags freed during a match, to release after it. */
-  private readonly freed: TagEntry[] = [];
+  /** Tags freed while walks were under way, oldest first, to release once those walks are over (see `settle`). */
+  private readonly freed: Freed[] = [];
 
   /** Distinct subscriptions held by at least one holder. */
   get size(): number {
@@ -231,7 +260,7 @@ export class SubscriptionIndex<S> {
     for (const tag of path) {
       const child = node.child(tag.id)!;
       if (--child.weight === 0) {
-        if (this.matching) this.emptied.push(node, child);
+        if (this.running) this.emptied.push(node, child);
         else node.detach(child);
         break;
       }
@@ -240,7 +269,7 @@ export class SubscriptionIndex<S> {
     for (const tag of path) {
       if (--tag.subs === 0) {
         this.tags.delete(tag.name);
-        if (this.matching) this.freed.push(tag);
+        if (this.running || this.paused.size > 0) this.freed.push({ tag, serial: this.serial });
         else this.freeIds.push(tag.id);
       }
     }
@@ -260,23 +289,27 @@ export class SubscriptionIndex<S> {
    * one would miss subscriptions; that throws.
    */
   match(tags: readonly string[], visit: (holder: S) => void): void {
-    let done = this.start(tags, visit, WHOLE);
-    while (!done) done = this.resume(WHOLE);
+    const walk = this.start(tags, visit, WHOLE);
+    if (walk) this.resume(walk, visit, WHOLE);
   }
 
   /**
    * Starts matching `tags` as {@link match} does, and stops once it has
    * taken `steps` steps (a step is a child or a message tag examined, a
-   * tenth of a microsecond or so). Returns true when the match is done;
-   * false when it is paused, to be taken up with {@link resume}. No other
-   * match may start before it is done (that throws), but subscriptions may
-   * be added and removed between slices as by a visitor: those may or may
-   * not be visited, every other matching one is, once.
+   * tenth of a microsecond or so). Returns undefined when the match is
+   * done; else the paused walk, to be taken up with {@link resume}. Other
+   * matches may start and run while it is paused, and subscriptions may be
+   * added and removed between slices as by a visitor: those may or may not
+   * be visited, every other matching one is, once. A visitor may not start
+   * a match (that throws).
    */
-  start(tags: readonly string[], visit: (holder: S) => void, steps: number): boolean {
-    if (this.matching) throw new Error('SubscriptionIndex.match: a visitor may not start another match on the same index, nor may one start while a match is paused');
-    const stamp = ++this.stamp;
-    const carried = this.carried;
+  start(tags: readonly string[], visit: (holder: S) => void, steps: number): Walk<S> | undefined {
+    if (this.running) throw new Error('SubscriptionIndex.match: a visitor may not start another match on the same index');
+    const walk = this.spare;
+    const stamp = (walk.stamp = ++this.stamp);
+    walk.serial = ++this.serial;
+    this.seenFor = stamp;
+    const carried = walk.carried;
     carried.length = 0;
     for (let i = 0; i < tags.length; i++) {
       const entry = this.tags.get(tags[i]!);
@@ -285,34 +318,26 @@ export class SubscriptionIndex<S> {
         carried.push(entry);
       }
     }
-    if (carried.length === 0) return true;
-    this.matching = true;
-    this.budget = steps;
-    try {
-      this.walk(this.root, 0, stamp, visit);
-    } catch (err) {
-      this.abandon();
-      throw err;
-    }
-    if (this.pending.length === 0) return this.end();
-    this.visitor = visit;
-    return false;
+    if (carried.length === 0) return undefined;
+    if (!this.run(walk, visit, steps, true)) return undefined;
+    this.spare = new Walk<S>();
+    this.paused.add(walk);
+    return walk;
   }
 
-  /** Takes up the paused match for another `steps` steps. Returns true when it is done. */
-  resume(steps: number): boolean {
-    const visit = this.visitor;
-    if (!visit) throw new Error('SubscriptionIndex.resume: no match is paused');
-    const stamp = this.stamp;
-    const pending = this.pending;
-    this.budget = steps;
-    try {
-      while (this.budget > 0 && pending.length > 0) this.enter(pending.pop()!, this.pendingDepths.pop()!, stamp, visit);
-    } catch (err) {
-      this.abandon();
-      throw err;
+  /** Takes up a paused walk for another `steps` steps. Returns true when it is done. */
+  resume(walk: Walk<S>, visit: (holder: S) => void, steps: number): boolean {
+    if (this.running) throw new Error('SubscriptionIndex.resume: a visitor may not resume a match');
+    if (!this.paused.has(walk)) throw new Error('SubscriptionIndex.resume: that match is not paused');
+    // Other walks have marked their own tags since: mark this one's again (a message has at most a few dozen).
+    if (this.seenFor !== walk.stamp) {
+      for (const entry of walk.carried) entry.seen = walk.stamp;
+      this.seenFor = walk.stamp;
     }
-    return pending.length === 0 ? this.end() : false;
+    if (this.run(walk, visit, steps, false)) return false;
+    this.paused.delete(walk);
+    this.settle();
+    return true;
   }
 
   /** Steps the last slice left unused: what a caller may give the next match in the same turn. */
@@ -320,19 +345,30 @@ export class SubscriptionIndex<S> {
     return Math.max(0, this.budget);
   }
 
-  /** The match is done: what it deferred is done now. */
-  private end(): true {
-    this.matching = false;
-    this.visitor = undefined;
-    if (this.emptied.length > 0 || this.freed.length > 0) this.settle();
-    return true;
-  }
-
-  /** A visitor threw: the match ends where it stands. */
-  private abandon(): void {
-    this.pending.length = 0;
-    this.pendingDepths.length = 0;
-    this.end();
+  /** Walks `walk` within `steps`, from the root or from its pending nodes. Returns true when it paused with nodes still pending. */
+  private run(walk: Walk<S>, visit: (holder: S) => void, steps: number, fromRoot: boolean): boolean {
+    this.carried = walk.carried;
+    const pending = (this.pending = walk.pending);
+    const depths = (this.pendingDepths = walk.pendingDepths);
+    this.budget = steps;
+    this.running = true;
+    try {
+      if (fromRoot) this.walk(this.root, 0, walk.stamp, visit);
+      while (this.budget > 0 && pending.length > 0) this.enter(pending.pop()!, depths.pop()!, walk.stamp, visit);
+    } catch (err) {
+      // A visitor threw: the match ends where it stands.
+      pending.length = 0;
+      depths.length = 0;
+      this.paused.delete(walk);
+      this.settle();
+      throw err;
+    } finally {
+      this.running = false;
+      if (this.emptied.length > 0) this.detachEmptied();
+    }
+    if (pending.length > 0) return true;
+    if (fromRoot) this.settle();
+    return false;
   }
 
   /** Enters every child of `node` the message can reach; `depth` is the children's depth minus one. */
@@ -379,18 +415,32 @@ export class SubscriptionIndex<S> {
   }
 
   /**
-   * After a match during which subscriptions were removed (by the visitor,
-   * or between slices): detaches the branches they emptied and releases
-   * their tags' ids. Detaching during the walk would shift the children
-   * array being walked; releasing an id then could hand it to a new tag
-   * while an emptied branch still holds it, or still lies ahead of the walk.
+   * Detaches the branches emptied while a walk ran. Detaching during the
+   * walk would shift the children array being walked; between slices it is
+   * safe: a paused walk that still holds a node of such a branch finds no
+   * holder in it.
    */
-  private settle(): void {
+  private detachEmptied(): void {
     const emptied = this.emptied;
     for (let i = 0; i < emptied.length; i += 2) if (emptied[i + 1]!.weight === 0) emptied[i]!.detach(emptied[i + 1]!);
     emptied.length = 0;
-    for (const tag of this.freed) this.freeIds.push(tag.id);
-    this.freed.length = 0;
+  }
+
+  /**
+   * Releases the ids of tags freed while walks were under way, once every
+   * walk under way then has ended. Released earlier, an id handed to a new
+   * tag would be found by such a walk where it looks children up by the ids
+   * of its message's tags, and the new tag's subscriptions would get a
+   * message they do not match.
+   */
+  private settle(): void {
+    const freed = this.freed;
+    if (freed.length === 0) return;
+    let oldest = Infinity;
+    for (const walk of this.paused) oldest = Math.min(oldest, walk.serial);
+    let released = 0;
+    while (released < freed.length && freed[released]!.serial < oldest) this.freeIds.push(freed[released++]!.tag.id);
+    if (released > 0) freed.splice(0, released);
   }
 
   /**

@@ -590,14 +590,16 @@ test('a match run in slices, with adds and removes between them, visits each sub
         let throughout = new Set(matching());
         const ever = new Set(throughout);
         const visits: string[] = [];
-        let done = index.start(message, (holder) => visits.push(holder), budget);
+        const visit = (holder: string) => visits.push(holder);
+        const walk = index.start(message, visit, budget);
+        let done = walk === undefined;
         for (let next = 0; !done; next++) {
           const operation = operations[next];
           if (operation) apply(index, reference, operation);
           const now = new Set(matching());
           throughout = new Set([...throughout].filter((pair) => now.has(pair)));
           for (const pair of now) ever.add(pair);
-          done = index.resume(budget);
+          done = index.resume(walk!, visit, budget);
         }
         for (const holder of HOLDERS) {
           const count = visits.filter((visited) => visited === holder).length;
@@ -614,27 +616,106 @@ test('a match run in slices, with adds and removes between them, visits each sub
   );
 });
 
-test('a match paused by its budget goes on from where it stopped, each subscription visited once, and no other match starts meanwhile', (t) => {
+test('a match paused by its budget goes on from where it stopped, each subscription visited once, while other matches run whole in between', (t) => {
   const index = new SubscriptionIndex<number>();
   const message = 'abcdefgh'.split('');
   const sets = powerSet(message).filter((tags) => tags.length > 0);
   sets.forEach((tags, i) => index.add(tags, i));
   const visits: number[] = [];
+  const visit = (holder: number) => visits.push(holder);
   let slices = 1;
-  let done = index.start(message, (holder) => visits.push(holder), 10);
-  t.false(done, 'paused');
-  t.throws(() => index.match(['a'], () => {}), { message: /nor may one start while a match is paused/ });
+  const walk = index.start(message, visit, 10);
+  if (!walk) return t.fail('not paused');
+  let done = false;
   while (!done) {
     slices++;
-    done = index.resume(10);
+    t.deepEqual(receivers(index, ['a', 'b']).sort(), [0, 1, 2], 'a match between its slices is whole and sees only its own tags');
+    done = index.resume(walk, visit, 10);
   }
   t.true(slices > 10, `${slices} slices`);
   t.deepEqual(
     visits.sort((a, b) => a - b),
     sets.map((_, i) => i),
   );
-  t.deepEqual(receivers(index, ['a']), [0]);
-  t.throws(() => index.resume(10), { message: /no match is paused/ });
+  t.throws(() => index.resume(walk, visit, 10), { message: /not paused/ });
+});
+
+test('walks paused at once, resumed in turn with adds and removes between slices, each visit what it matches once and nothing it does not', (t) => {
+  // Many first tags and short messages: nodes with more children than a message has tags, looked up by the message's tag ids.
+  const wide = Array.from({ length: 20 }, (_, i) => `w${i}`);
+  const adds = fc.array(
+    fc.record({ holder: fc.constantFrom(...HOLDERS), tags: fc.array(fc.constantFrom(...wide), { minLength: 1, maxLength: 3 }) }),
+    { minLength: 20, maxLength: 60 },
+  );
+  const message = fc.array(fc.constantFrom(...wide, ...STRANGERS), { minLength: 2, maxLength: 6 });
+  // New tags between slices, which may be given the ids of tags freed meanwhile.
+  const between = fc.array(operationArbitrary([...wide, 'n0', 'n1', 'n2', 'n3'], 3), { maxLength: 60 });
+  t.notThrows(() =>
+    fc.assert(
+      fc.property(adds, fc.array(message, { minLength: 2, maxLength: 4 }), between, (added, messages, operations) => {
+        const index = new SubscriptionIndex<string>();
+        const reference = new ReferenceMatcher<string>();
+        for (const { holder, tags } of added) apply(index, reference, { kind: 'add', holder, tags });
+        // Every subscription ever held, by holder and set: a visit to anything else would be a wrong delivery.
+        const ever = new Map<string, { holder: string; tags: ReadonlySet<string> }>();
+        const remember = () => reference.entries().forEach((pair) => ever.set(`${pair.holder} ${setKey(pair.tags)}`, pair));
+        remember();
+        const runs = messages.map((tags) => {
+          const carried = new Set(tags);
+          const visits: string[] = [];
+          const visit = (holder: string) => visits.push(holder);
+          const matching = () => new Set(reference.entries().filter((pair) => isSubset(pair.tags, carried)).map((pair) => `${pair.holder} ${setKey(pair.tags)}`));
+          // Matching subscriptions held from the walk's start to its end: each must be visited.
+          const throughout = matching();
+          return { tags, carried, visits, visit, matching, throughout, walk: index.start(tags, visit, 1) };
+        });
+        for (let next = 0; runs.some((run) => run.walk); next++) {
+          const operation = operations[next];
+          if (operation) apply(index, reference, operation);
+          remember();
+          for (const run of runs) {
+            if (!run.walk) continue;
+            const now = run.matching();
+            for (const pair of run.throughout) if (!now.has(pair)) run.throughout.delete(pair);
+          }
+          const run = runs[next % runs.length]!;
+          if (run.walk && index.resume(run.walk, run.visit, 1)) run.walk = undefined;
+        }
+        for (const run of runs) {
+          for (const holder of HOLDERS) {
+            const count = run.visits.filter((visited) => visited === holder).length;
+            const most = [...ever.values()].filter((pair) => pair.holder === holder && isSubset(pair.tags, run.carried)).length;
+            const least = [...run.throughout].filter((pair) => pair.startsWith(`${holder} `)).length;
+            assert.ok(least <= count && count <= most, `${holder}: ${count} visits, between ${least} and ${most} for ${JSON.stringify(run.tags)}`);
+          }
+        }
+        assert.equal(index.size, reference.size, 'size');
+        for (const probe of powerSet(wide.slice(0, 8))) checkMatch(index, reference, probe);
+      }),
+      { numRuns: 500 },
+    ),
+  );
+});
+
+test("a tag freed while a walk is paused keeps its id until the walk ends: a new tag given it is not found by the walk's lookups", (t) => {
+  const index = new SubscriptionIndex<string>();
+  const many = Array.from({ length: 10 }, (_, i) => `t${i}`);
+  // Each t<i> more used than `a`, so {a, t<i>} runs a → t<i>: `a`'s node gets ten children, looked up by the message's tag ids.
+  for (const tag of many) for (let j = 0; j < 10; j++) index.add([tag, `q${j}`], 'filler');
+  for (const tag of many) index.add(['a', tag], 'right');
+  const visits: string[] = [];
+  const visit = (holder: string) => visits.push(holder);
+  const walk = index.start(['a', 't0', 't1'], visit, 1);
+  if (!walk) return t.fail('not paused');
+
+  // Between slices: t0 is used no more, then a new tag u (more used than `a`, so {a, u} runs a → u) would take a freed id.
+  index.remove(['a', 't0'], 'right');
+  for (let j = 0; j < 10; j++) index.remove(['t0', `q${j}`], 'filler');
+  for (let j = 0; j < 20; j++) index.add(['u', `r${j}`], 'filler');
+  index.add(['a', 'u'], 'wrong');
+  while (!index.resume(walk, visit, 1));
+  t.deepEqual(visits, ['right'], '{a, t1} only: {a, u} does not match');
+  t.deepEqual(receivers(index, ['a', 'u']), ['wrong'], 'and u is found once the walk is over');
 });
 
 test('subscriptions whose tag sets hash alike are told apart, added and removed in either order', (t) => {

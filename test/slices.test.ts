@@ -57,7 +57,7 @@ async function linesBeforePing(client: LineClient): Promise<Message[]> {
   return lines;
 }
 
-test('an expensive match is delivered in slices, once and in order to every matching subscriber, and a bystander is answered in between', async (t) => {
+test('an expensive match is delivered in slices, once and in order to every matching subscriber, holding back no one else', async (t) => {
   const { server } = await startTestServer(t);
   const url = server.url('tcp');
   const handed: unknown[] = [];
@@ -71,6 +71,7 @@ test('an expensive match is delivered in slices, once and in order to every matc
   await subscribeInOneWrite(t, outsider, [['m0', 'elsewhere']]);
   const bystander = await LineClient.connect(t, url);
   const publisher = await LineClient.connect(t, url);
+  const polite = await LineClient.connect(t, url);
 
   publisher.write(
     [
@@ -82,24 +83,56 @@ test('an expensive match is delivered in slices, once and in order to every matc
       .join(''),
   );
   await turnsUntil(() => server.broker.stats.slicedMatches === 1);
-  // Mid-match: a message from another node queues behind it, and a bystander's ping is answered.
+  // Mid-match: a message from another node and another client's publishes are delivered at once, and a bystander's ping is answered.
   server.broker.publishRemote(['m0'], '"remote"');
+  for (const data of ['polite 1', 'polite 2']) polite.send({ command: 'publish', tags: ['m0'], data });
+  t.deepEqual(await polite.request({ command: 'ping' }), { command: 'ping', tags: [], data: 'pong' });
   t.deepEqual(await bystander.request({ command: 'ping' }), { command: 'ping', tags: [], data: 'pong' });
-  t.is(server.broker.stats.published, 0, 'the ping was answered before the expensive publish was delivered');
+  t.is(server.broker.stats.published, 3, 'the others were delivered before the expensive publish');
 
-  // Whoever holds a subscription the walk reaches early already has the message; the rest of the walk takes more turns.
-  await turnsUntil(() => server.broker.stats.published === 4);
+  // Its publisher waits for it: its next two come after it.
+  await turnsUntil(() => server.broker.stats.published === 6);
   const whole = { command: 'publish', tags: MESSAGE, data: 'whole' };
   for (const client of heavy) t.deepEqual(await linesBeforePing(client), [whole], 'once, though 10,000 of its subscriptions match');
+  const m0 = (data: unknown) => ({ command: 'publish', tags: ['m0'], data });
   t.deepEqual(
     await linesBeforePing(light),
-    [whole, { command: 'publish', tags: ['m0'], data: 'remote' }, ...[1, 2].map((data) => ({ command: 'publish', tags: ['m0'], data }))],
-    'once each, in order: the publisher waited for its expensive publish',
+    [m0('remote'), m0('polite 1'), m0('polite 2'), whole, m0(1), m0(2)],
+    'once each; each publisher in order: the others first, then the expensive one and what its publisher sent after it',
   );
   t.deepEqual(await linesBeforePing(outsider), []);
-  t.deepEqual(await linesBeforePing(publisher), [], 'never to the publisher');
-  t.deepEqual(handed, ['whole', 1, 2], 'handed to the cluster once delivered here, in order, without the remote one');
+  t.deepEqual(await linesBeforePing(publisher), [], 'never its own');
+  t.deepEqual(handed, ['polite 1', 'polite 2', 'whole', 1, 2], 'handed to the cluster once delivered here, in order, without the remote one');
   t.true(server.broker.stats.matchSlices >= 5, `${server.broker.stats.matchSlices} slices after the first`);
+});
+
+test('expensive matches from several connections take turns: a polite publisher is delivered at once throughout', async (t) => {
+  const { server } = await startTestServer(t);
+  const url = server.url('tcp');
+  const heavy = [await LineClient.connect(t, url), await LineClient.connect(t, url)];
+  await Promise.all(heavy.map((client, i) => subscribeInOneWrite(t, client, subsetsOfMessage(i + 1, 10_000))));
+  const light = await LineClient.connect(t, url);
+  await subscribeInOneWrite(t, light, [['m0']]);
+  const attackers = await Promise.all([1, 2, 3].map(() => LineClient.connect(t, url)));
+  const polite = await LineClient.connect(t, url);
+  const publish = (data: string, tags = MESSAGE): string => JSON.stringify({ command: 'publish', tags, data }) + '\n';
+
+  attackers.forEach((attacker, i) => attacker.write(publish(`costly ${i}a`) + publish(`costly ${i}b`)));
+  await turnsUntil(() => server.broker.stats.slicedMatches === 3);
+  for (let i = 0; i < 20; i++) {
+    polite.send({ command: 'publish', tags: ['m0'], data: `polite ${i}` });
+    await polite.request({ command: 'ping' });
+    if (i === 0) t.is(server.broker.stats.published, 1, 'delivered while the three costly matches are still paused');
+  }
+
+  await turnsUntil(() => server.broker.stats.published === 26);
+  const received = (await linesBeforePing(light)).map((line) => String(line.data));
+  t.is(received.length, 26, 'each once');
+  for (const prefix of ['polite', 'costly 0', 'costly 1', 'costly 2']) {
+    const own = received.filter((data) => data.startsWith(prefix));
+    t.deepEqual(own, [...own].sort((a, b) => a.localeCompare(b, 'en', { numeric: true })), `${prefix}: in the order published`);
+  }
+  for (const client of heavy) t.is((await linesBeforePing(client)).length, 6, 'every costly publish, once');
 });
 
 test('a flood of subscribes in one write is answered completely and in order, while another client is answered in between', async (t) => {
