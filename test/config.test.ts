@@ -198,7 +198,7 @@ test('a zero lineTimeoutMs', rejected, 'limits:\n  lineTimeoutMs: 0\n', 'limits.
 test('a negative shutdownTimeoutMs', rejected, 'limits:\n  shutdownTimeoutMs: -1\n', 'limits.shutdownTimeoutMs');
 test('a bad logLevel', rejected, 'logLevel: loud\n', 'logLevel');
 test('an empty listeners list', rejected, 'listeners: []\n', 'listeners');
-test('a listener that is not a string', rejected, 'listeners: [tcp://127.0.0.1:7001, 42]\n', 'listeners[1]');
+test('a listener that is not a string', rejected, 'listeners: [tcp://127.0.0.1:7001, 42]\n', 'listeners entry 2 of 2 must be a listener URI string');
 test('plugins that are not a list', rejected, 'plugins: ./one.ts\n', 'plugins');
 test('a plugins entry that is a number', rejected, 'plugins: [./one.ts, 42]\n', 'plugins[1]');
 test('a plugins entry without a module', rejected, 'plugins:\n  - options: { a: 1 }\n', 'plugins[0].module');
