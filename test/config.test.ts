@@ -1,5 +1,7 @@
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import test, { type ExecutionContext } from 'ava';
+import { cosmiconfig } from 'cosmiconfig';
 import { DEFAULT_LIMITS, DEFAULT_LISTENERS, DEFAULT_LOG_LEVEL } from '../host/defaults.ts';
 import type { ConfigFile } from '../host/config-schema.ts';
 import { buildConfig, loadConfig, type ConfigFlags } from '../host/config.ts';
@@ -25,6 +27,17 @@ const DEFAULTS = {
   tls: undefined,
   allowedOrigins: undefined,
 };
+
+const EXAMPLE = fileURLToPath(new URL('../docs/mist.config.example.yaml', import.meta.url));
+
+test('the example config file (docs/mist.config.example.yaml) sets every limit, each to its default, and only defaults', async (t) => {
+  const { file, ...config } = await loadConfig({ config: EXAMPLE });
+  t.is(file, EXAMPLE);
+  t.deepEqual(config, DEFAULTS);
+  // Equal once merged with the defaults is not enough: a limit left out of the file would be equal too.
+  const raw = (await cosmiconfig('mist').load(EXAMPLE))?.config as { limits: Record<string, unknown> };
+  t.deepEqual(Object.keys(raw.limits).sort(), Object.keys(DEFAULT_LIMITS).sort());
+});
 
 const discovered = test.macro(async (t, name: string, content: string) => {
   const dir = await tempFolder(t, { [name]: content });
