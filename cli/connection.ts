@@ -50,22 +50,24 @@ export interface Connection {
  * for TLS URLs only, unless `$MIST_CA` gave the certificate.
  */
 export function connectionOf(values: Values<typeof CONNECTION_FLAGS>, fromEnv: ReadonlySet<string>): Connection {
+  // A bad value is named as the user gave it: `--timeout`, or `$MIST_TIMEOUT`.
+  const named = (flag: 'url' | 'ca' | 'timeout') => (fromEnv.has(flag) ? `$${CONNECTION_FLAGS[flag].env[0]}` : `--${flag}`);
   const urlFromEnv = fromEnv.has('url');
   if (values.host !== undefined && values.url !== undefined && !urlFromEnv) throw new UsageError('give --host or --url, not both');
-  const url = values.url !== undefined && (values.host === undefined || !urlFromEnv) ? checkedUrl(values.url, urlFromEnv) : hostUrl(values.host ?? DEFAULT_HOST);
+  const useUrl = values.url !== undefined && !(urlFromEnv && values.host !== undefined);
+  const url = useUrl ? checkedUrl(values.url!, named('url')) : hostUrl(values.host ?? DEFAULT_HOST);
   const secure = url.startsWith('tls:') || url.startsWith('wss:');
   if (!secure && (values.insecure || (values.ca !== undefined && !fromEnv.has('ca')))) {
     throw new UsageError(`${values.insecure ? '--insecure' : '--ca'} is for tls:// and wss:// servers, not ${url}`);
   }
-  const timeoutMs = timeoutOf(values.timeout ?? String(DEFAULT_TIMEOUT_MS));
+  const timeoutMs = timeoutOf(values.timeout ?? String(DEFAULT_TIMEOUT_MS), named('timeout'));
   const options: ConnectOptions = { token: values.token, connectTimeoutMs: timeoutMs, requestTimeoutMs: timeoutMs };
   if (secure && values.insecure) options.tls = { rejectUnauthorized: false };
-  else if (secure && values.ca !== undefined) options.tls = { ca: readCa(values.ca) };
+  else if (secure && values.ca !== undefined) options.tls = { ca: readCa(values.ca, named('ca')) };
   return { url, options };
 }
 
-function checkedUrl(text: string, fromEnv: boolean): string {
-  const name = fromEnv ? '$MIST_URL' : '--url';
+function checkedUrl(text: string, name: string): string {
   const problem = uriProblem(text);
   if (problem) throw new UsageError(`${name}: "${text}": ${problem}`);
   const scheme = new URL(text).protocol.slice(0, -1);
@@ -82,19 +84,19 @@ function hostUrl(host: string): string {
   return url.href.replace(/\/$/, '');
 }
 
-function timeoutOf(text: string): number {
+function timeoutOf(text: string, name: string): number {
   const ms = Number(text);
   if (!/^\d+$/.test(text) || ms < 1 || ms > MAX_TIMEOUT_MS) {
-    throw new UsageError(`--timeout: expected a whole number of milliseconds from 1 to ${MAX_TIMEOUT_MS}, got "${text}"`);
+    throw new UsageError(`${name}: expected a whole number of milliseconds from 1 to ${MAX_TIMEOUT_MS}, got "${text}"`);
   }
   return ms;
 }
 
-function readCa(file: string): Buffer {
+function readCa(file: string, name: string): Buffer {
   try {
     return readFileSync(file);
   } catch (err) {
-    throw new UsageError(`--ca: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new UsageError(`${name}: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
 }
 

@@ -7,7 +7,7 @@ import { isClientCommand, runClientCommand } from './client-commands.ts';
 import { loadConfig, type ConfigFlags } from '../host/config.ts';
 import { MistError } from '../core/errors.ts';
 import { createLogger } from '../core/logger.ts';
-import { didYouMean, parseFlags } from './flags.ts';
+import { didYouMean, parseFlags, type Values } from './flags.ts';
 import { COMMANDS, printHelp, SERVER_FLAGS, usageError, type CommandName } from './help.ts';
 import { listenForStop, processIo, UsageError, type CliIo } from './io.ts';
 import { newPlugin } from './new.ts';
@@ -23,7 +23,7 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
   if (first === 'tokens') return runTokens(rest, io);
   if (first !== undefined && isClientCommand(first)) return runClientCommand(first, rest, io);
   if (first !== undefined && !first.startsWith('-')) return usageError(io, undefined, unknownCommand(first));
-  let values: ReturnType<typeof parseFlags<typeof SERVER_FLAGS>>['values'];
+  let values: Values<typeof SERVER_FLAGS>;
   let positionals: string[];
   try {
     ({ values, positionals } = parseFlags(SERVER_FLAGS, argv, io.env, true));
@@ -47,7 +47,8 @@ function help(argv: string[], io: CliIo): number {
   const [command, ...extra] = argv;
   if (command === undefined) return printHelp(io);
   if (command === 'server' || command === '--server') return printHelp(io, 'server');
-  if (extra.length > 0 || !(COMMANDS as readonly string[]).includes(command)) return usageError(io, undefined, unknownCommand(command));
+  if (!(COMMANDS as readonly string[]).includes(command)) return usageError(io, undefined, unknownCommand(command));
+  if (extra.length > 0) return usageError(io, undefined, `unexpected argument "${extra[0]}"`);
   return printHelp(io, command === 'help' ? undefined : (command as CommandName));
 }
 

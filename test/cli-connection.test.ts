@@ -115,3 +115,9 @@ test('$MIST_URL names the server when no --host or --url is given; --host overri
   t.is(bad.status.code, 2);
   t.regex(bad.stderr, /^mist: \$MIST_URL: "tcp:\/\/127\.0\.0\.1:99999": port 99999 is out of range \(0 to 65535\)\n/);
 });
+
+test('a bad value from the environment is named by its variable', async (t) => {
+  const cli = await MistCli.run(t, ['ping', '--url', 'tls://127.0.0.1:1'], { env: { MIST_TIMEOUT: '5s', MIST_CA: '/nonexistent/ca.pem' } });
+  t.is(cli.status.code, 2);
+  t.regex(cli.stderr, /^mist: \$MIST_TIMEOUT: expected a whole number of milliseconds from 1 to 2147483647, got "5s"\n/);
+});
