@@ -7,7 +7,7 @@ import { ShapeError } from '../core/errors.ts';
 import type { Limits } from '../core/limits.ts';
 import { LOG_LEVELS, type LogLevel } from '../core/logger.ts';
 import { checkShape, type Spec } from './shape.ts';
-import { uriProblem } from './uri.ts';
+import { uriProblem, withoutPassword } from './uri.ts';
 
 /** A plugin as written in the config: a module specifier, or one with options. */
 export type PluginSetting = string | { module: string; options?: unknown };
@@ -113,7 +113,7 @@ function listeners(value: unknown, key: string): string[] {
     const uri = entry.trim();
     if (uri === '') throw new ShapeError(key, `entry ${i + 1} of ${list.length} is empty${fromFlag ? ' (a stray comma?)' : ''}`);
     const problem = uriProblem(uri);
-    if (problem) throw new ShapeError(key, `"${uri}": ${problem}`);
+    if (problem) throw new ShapeError(key, `"${withoutPassword(uri)}": ${problem}`);
     return uri;
   });
 }

@@ -4,7 +4,7 @@
  * plugin may register a scheme.
  */
 import { ErrorCodes, MistError } from '../core/errors.ts';
-import { uriProblem } from './uri.ts';
+import { uriProblem, withoutPassword } from './uri.ts';
 
 export class SchemeRegistry<Factory> {
   private readonly factories = new Map<string, { factory: Factory; plugin: string }>();
@@ -32,13 +32,13 @@ export class SchemeRegistry<Factory> {
    */
   resolve(uri: string, key?: string): { url: URL; factory: Factory } {
     const problem = uriProblem(uri);
-    if (problem) throw new MistError(ErrorCodes.CONFIG, `invalid ${this.kind} URI "${uri}": ${problem}`, { key });
+    if (problem) throw new MistError(ErrorCodes.CONFIG, `invalid ${this.kind} URI "${withoutPassword(uri)}": ${problem}`, { key });
     const url = new URL(uri);
     const scheme = url.protocol.slice(0, -1);
     const entry = this.factories.get(scheme);
     if (!entry) {
       const known = this.schemes().join(', ') || 'none';
-      throw new MistError(ErrorCodes.UNKNOWN_SCHEME, `unknown ${this.kind} scheme "${scheme}" in "${uri}" (known: ${known})`, { key });
+      throw new MistError(ErrorCodes.UNKNOWN_SCHEME, `unknown ${this.kind} scheme "${scheme}" in "${withoutPassword(uri)}" (known: ${known})`, { key });
     }
     return { url, factory: entry.factory };
   }

@@ -291,18 +291,18 @@ test('an empty entry', badListeners, 'tcp://127.0.0.1:0,,ws://127.0.0.1:0', '--l
 test('no // after the scheme', badListeners, 'tcp:127.0.0.1:0', '--listeners "tcp:127.0.0.1:0": expected scheme://host:port');
 
 test('a listener port out of range in the config file exits 2 naming the file, the listener and the range', async (t) => {
-  const dir = await tempFolder(t, { 'mist.config.yaml': 'listeners:\n  - tcp://127.0.0.1:0\n  - tls://127.0.0.1:65536\n  - ""\n' });
+  const dir = await tempFolder(t, { 'mist.config.yaml': 'listeners:\n  - tcp://127.0.0.1:0\n  - tls://127.0.0.1:65536\n' });
   const mist = await MistCli.run(t, ['--server'], { cwd: dir });
   t.is(mist.status.code, 2);
   t.is(mist.stderr, `mist: ${join(dir, 'mist.config.yaml')}: listeners "tls://127.0.0.1:65536": port 65536 is out of range (0 to 65535)\n`);
 });
 
-test('an authenticator URI with a port out of range exits 2 saying so', async (t) => {
+test('an authenticator URI with a port out of range exits 2 saying so, its password hidden', async (t) => {
   const dir = await tempFolder(t);
-  const args = ['--server', '--listeners', 'tcp://127.0.0.1:0', '--authenticator', 'postgres://127.0.0.1:123456', '--token', 'x'];
+  const args = ['--server', '--listeners', 'tcp://127.0.0.1:0', '--authenticator', 'postgres://mist:s3cret@127.0.0.1:123456?db=x', '--token', 'x'];
   const mist = await MistCli.run(t, args, { cwd: dir });
   t.is(mist.status.code, 2);
-  t.is(mist.stderr, 'mist: invalid authenticator URI "postgres://127.0.0.1:123456": port 123456 is out of range (0 to 65535)\n');
+  t.is(mist.stderr, 'mist: invalid authenticator URI "postgres://mist:***@127.0.0.1:123456?db=x": port 123456 is out of range (0 to 65535)\n');
 });
 
 test('$MIST_ADMIN_TOKEN gives the server its admin token when --token is not given', async (t) => {
