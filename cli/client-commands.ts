@@ -4,131 +4,62 @@
  * time (refused connection, bad token, error reply), 2 bad usage.
  */
 import type { Readable } from 'node:stream';
-import { parseArgs } from 'node:util';
-// Only the light error module up front: `mist --server` and `--version` need not load the client and ws.
 import type { Delivery, MistClient } from '../client/index.ts';
-import { ClientErrorCodes, MistClientError } from '../client/errors.ts';
+import { MistClientError } from '../client/errors.ts';
+import { CONNECTION_FLAGS, connectionOf, failureMessage, open, refused, type Connection } from './connection.ts';
+import { parseFlags, tagList, type Values } from './flags.ts';
+import { CLIENT_FLAGS, printHelp, usageError } from './help.ts';
 import { listenForStop, UsageError, type CliIo } from './io.ts';
 
-export const CLIENT_USAGE = `  mist ping      [--host HOST:PORT | --url tcp://…|ws://…] [--token T]
-  mist subscribe --tags a,b [--json] [--host … | --url …] [--token T]
-  mist publish   --tags a,b --data TEXT|- [--host … | --url …] [--token T]`;
-
-const USAGE = `Usage:\n${CLIENT_USAGE}`;
-
-const DEFAULT_HOST = '127.0.0.1:1445';
-
-const COMMON = {
-  host: { type: 'string' },
-  url: { type: 'string' },
-  token: { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
-} as const;
-
-const OPTIONS = {
-  ping: COMMON,
-  subscribe: { ...COMMON, tags: { type: 'string' }, json: { type: 'boolean' } },
-  publish: { ...COMMON, tags: { type: 'string' }, data: { type: 'string' } },
-} as const;
-
-type ClientCommand = keyof typeof OPTIONS;
+type ClientCommand = keyof typeof CLIENT_FLAGS;
+/** Every flag of any client command, for reading the parsed values of one. */
+type AnyClientFlags = typeof CONNECTION_FLAGS & Record<'tags' | 'data', { type: 'string' }> & Record<'json', { type: 'boolean' }>;
 
 export function isClientCommand(name: string): name is ClientCommand {
-  return Object.hasOwn(OPTIONS, name);
+  return Object.hasOwn(CLIENT_FLAGS, name);
 }
-
-/** Flags the client commands share, parsed. */
-interface Flags {
-  host?: string;
-  url?: string;
-  token?: string;
-  help?: boolean;
-  tags?: string;
-  json?: boolean;
-  data?: string;
-}
-
 
 /** Runs `mist <command> …argv`; resolves with the exit code. */
 export async function runClientCommand(command: ClientCommand, argv: string[], io: CliIo): Promise<number> {
   const { stdout, stderr } = io;
-  const failure = (message: string): number => {
-    stderr.write(`mist: ${message}\n`);
-    return 1;
-  };
-  const usageError = (message: string): number => {
-    stderr.write(`mist: ${message}\n${USAGE}\n`);
-    return 2;
-  };
-  let flags: Flags;
-  let url: string;
+  let connection: Connection;
+  let values: Values<AnyClientFlags>;
   try {
-    const parsed = parseArgs({ args: argv, options: OPTIONS[command], allowPositionals: false, strict: true });
-    flags = parsed.values as Flags;
-    if (flags.help) {
-      stdout.write(USAGE + '\n');
-      return 0;
-    }
-    url = serverUrl(flags);
+    const parsed = parseFlags(CLIENT_FLAGS[command], argv, io.env);
+    values = parsed.values as Values<AnyClientFlags>;
+    if (values.help) return printHelp(io, command);
+    connection = connectionOf(values, parsed.fromEnv);
   } catch (err) {
-    return usageError((err as Error).message);
+    if (err instanceof UsageError) return usageError(io, command, err.message);
+    throw err;
   }
-  const token = flags.token ?? io.env.MIST_TOKEN;
   try {
     switch (command) {
       case 'ping':
-        await ping(url, token);
+        await ping(connection);
         stdout.write('pong\n');
         return 0;
       case 'subscribe':
-        return await subscribe(url, token, tagsOf(flags), flags.json ?? false, io);
+        return await subscribe(connection, tagList(values.tags), values.json ?? false, io);
       case 'publish': {
-        const tags = tagsOf(flags);
-        if (flags.data === undefined) throw new UsageError('publish needs --data TEXT (or --data - to read it from stdin)');
-        await publish(url, token, tags, flags.data === '-' ? await readAll(io.stdin) : flags.data);
+        const tags = tagList(values.tags);
+        if (values.data === undefined) throw new UsageError('publish needs --data TEXT (or --data - to read it from stdin)');
+        await publish(connection, tags, values.data === '-' ? await readAll(io.stdin) : values.data);
         return 0;
       }
     }
   } catch (err) {
-    if (err instanceof UsageError) return usageError(err.message);
-    if (err instanceof MistClientError) return failure(err.message);
+    if (err instanceof UsageError) return usageError(io, command, err.message);
+    if (err instanceof MistClientError) {
+      stderr.write(`mist: ${failureMessage(err, connection)}\n`);
+      return 1;
+    }
     throw err;
   }
 }
 
-/** `--url`, or `--host HOST[:PORT]` as a TCP URL. */
-function serverUrl(flags: Flags): string {
-  if (flags.url !== undefined && flags.host !== undefined) throw new UsageError('give --host or --url, not both');
-  if (flags.url !== undefined) {
-    let url: URL;
-    try {
-      url = new URL(flags.url);
-    } catch {
-      throw new UsageError(`--url: not a URL: ${flags.url}`);
-    }
-    if (!['tcp:', 'tls:', 'ws:', 'wss:'].includes(url.protocol)) {
-      throw new UsageError(`--url: unsupported scheme "${url.protocol.slice(0, -1)}" (known: tcp, tls, ws, wss)`);
-    }
-    return flags.url;
-  }
-  const host = flags.host ?? DEFAULT_HOST;
-  if (host === '' || host.includes('/')) throw new UsageError(`--host: expected HOST or HOST:PORT, got "${host}"`);
-  const url = new URL(`tcp://${host}`);
-  if (!url.port) url.port = '1445';
-  return url.href.replace(/\/$/, '');
-}
-
-function tagsOf(flags: Flags): string[] {
-  const tags = (flags.tags ?? '')
-    .split(',')
-    .map((tag) => tag.trim())
-    .filter((tag) => tag !== '');
-  if (tags.length === 0) throw new UsageError('--tags needs at least one tag (e.g. --tags a,b)');
-  return tags;
-}
-
-async function ping(url: string, token: string | undefined): Promise<void> {
-  const client = await open(url, token);
+async function ping(connection: Connection): Promise<void> {
+  const client = await open(connection);
   try {
     await client.ping();
   } finally {
@@ -137,7 +68,7 @@ async function ping(url: string, token: string | undefined): Promise<void> {
 }
 
 /** Prints every message until SIGINT/SIGTERM; reconnects by itself if the server goes away. */
-async function subscribe(url: string, token: string | undefined, tags: string[], json: boolean, io: CliIo): Promise<number> {
+async function subscribe(connection: Connection, tags: string[], json: boolean, io: CliIo): Promise<number> {
   const { stdout, stderr } = io;
   let stop!: (code: number) => void;
   const stopped = new Promise<number>((resolve) => (stop = resolve));
@@ -151,7 +82,7 @@ async function subscribe(url: string, token: string | undefined, tags: string[],
   stdout.on('error', onStdoutError);
   let client: MistClient | undefined;
   try {
-    client = await open(url, token, true);
+    client = await open(connection, true);
     const { dataText } = await import('../client/index.ts');
     client.on('message', (message) => stdout.write(format(message, json, dataText) + '\n'));
     client.on('disconnect', (err) => stderr.write(`mist: ${err.message}; reconnecting\n`));
@@ -163,14 +94,12 @@ async function subscribe(url: string, token: string | undefined, tags: string[],
     });
     client.on('reconnect', () => {
       lastReason = '';
-      stderr.write(`mist: reconnected to ${url}, subscribed again\n`);
+      stderr.write(`mist: reconnected to ${connection.url}, subscribed again\n`);
     });
     await client.subscribe(tags).catch((err: unknown) => {
-      throw err instanceof MistClientError && err.code === ClientErrorCodes.REPLY
-        ? new MistClientError(ClientErrorCodes.REPLY, `subscribe refused: ${err.message}`, { cause: err })
-        : err;
+      throw refused(err, 'subscribe');
     });
-    stderr.write(`mist: subscribed to ${tags.join(',')} on ${url}\n`);
+    stderr.write(`mist: subscribed to ${tags.join(',')} on ${connection.url}\n`);
     return await stopped;
   } finally {
     unlisten();
@@ -187,30 +116,14 @@ function format(message: Delivery, json: boolean, dataText: (message: Delivery) 
 }
 
 /** Exits 0 only once the server accepted the message (the client confirms publishes with a ping). */
-async function publish(url: string, token: string | undefined, tags: string[], data: string): Promise<void> {
-  const client = await open(url, token);
+async function publish(connection: Connection, tags: string[], data: string): Promise<void> {
+  const client = await open(connection);
   try {
     await client.publish(tags, data);
   } catch (err) {
-    if (err instanceof MistClientError && err.code === ClientErrorCodes.REPLY) {
-      throw new MistClientError(ClientErrorCodes.REPLY, `publish refused: ${err.message}`, { cause: err });
-    }
-    throw err;
+    throw refused(err, 'publish');
   } finally {
     await client.close();
-  }
-}
-
-async function open(url: string, token: string | undefined, reconnect = false): Promise<MistClient> {
-  const { connect } = await import('../client/index.ts');
-  try {
-    return await connect(url, { token, reconnect });
-  } catch (err) {
-    // The only request connect() makes is `auth`: its refusal is a bad token.
-    if (err instanceof MistClientError && err.code === ClientErrorCodes.REPLY) {
-      throw new MistClientError(ClientErrorCodes.UNAUTHORIZED, `authentication failed: ${err.message}`);
-    }
-    throw err;
   }
 }
 

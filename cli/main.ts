@@ -3,66 +3,62 @@
  * SIGINT or SIGTERM (or `io.stop`).
  */
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
-import { CLIENT_USAGE, isClientCommand, runClientCommand } from './client-commands.ts';
+import { isClientCommand, runClientCommand } from './client-commands.ts';
 import { loadConfig, type ConfigFlags } from '../host/config.ts';
 import { MistError } from '../core/errors.ts';
 import { createLogger } from '../core/logger.ts';
-import { listenForStop, processIo, type CliIo } from './io.ts';
+import { didYouMean, parseFlags, type Values } from './flags.ts';
+import { COMMANDS, printHelp, SERVER_FLAGS, usageError, type CommandName } from './help.ts';
+import { listenForStop, processIo, UsageError, type CliIo } from './io.ts';
 import { newPlugin } from './new.ts';
 import { MistServer } from '../host/server.ts';
 import { builtins } from '../host/start.ts';
-
-const USAGE = `Usage:
-  mist --server [--listeners tcp://127.0.0.1:1445,…] [--authenticator URI --token T]
-                [--cluster URI] [--log-level TRACE|DEBUG|INFO|WARN|ERROR|FATAL] [--config FILE]
-${CLIENT_USAGE}
-  mist new listener|authenticator|command NAME [--dir DIR]
-  mist --version | -v
-  mist --help | -h`;
+import { runTokens } from './tokens.ts';
 
 /** Exit codes: 0 success, 1 failure at run time, 2 bad usage or configuration. */
 export async function main(argv: string[], io: CliIo = processIo()): Promise<number> {
-  if (argv[0] === 'new') return newPlugin(argv.slice(1), io);
   const [first, ...rest] = argv;
+  if (first === 'help') return help(rest, io);
+  if (first === 'new') return wantsHelp(rest) ? printHelp(io, 'new') : newPlugin(rest, io);
+  if (first === 'tokens') return runTokens(rest, io);
   if (first !== undefined && isClientCommand(first)) return runClientCommand(first, rest, io);
-  let values: ReturnType<typeof parse>['values'];
+  if (first !== undefined && !first.startsWith('-')) return usageError(io, undefined, unknownCommand(first));
+  let values: Values<typeof SERVER_FLAGS>;
   let positionals: string[];
   try {
-    ({ values, positionals } = parse(argv));
+    ({ values, positionals } = parseFlags(SERVER_FLAGS, argv, io.env, true));
   } catch (err) {
-    return usageError(io, (err as Error).message);
+    if (err instanceof UsageError) return usageError(io, undefined, err.message);
+    throw err;
   }
-  if (values.help) {
-    io.stdout.write(USAGE + '\n');
-    return 0;
-  }
+  if (values.help) return printHelp(io, values.server ? 'server' : undefined);
   if (values.version) {
     io.stdout.write(version() + '\n');
     return 0;
   }
-  if (positionals.length > 0) return usageError(io, `unknown command "${positionals[0]}"`);
-  if (!values.server) return usageError(io, 'nothing to do');
+  if (positionals.length > 0) return usageError(io, undefined, `unexpected argument "${positionals[0]}"`);
+  if (!values.server) return usageError(io, undefined, 'nothing to do: give a command, or --server to run a server');
   const { config, listeners, authenticator, token, cluster } = values;
   return serve({ config, listeners, logLevel: values['log-level'], authenticator, token, cluster }, io);
 }
 
-function parse(argv: string[]) {
-  return parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      server: { type: 'boolean' },
-      listeners: { type: 'string' },
-      'log-level': { type: 'string' },
-      authenticator: { type: 'string' },
-      token: { type: 'string' },
-      cluster: { type: 'string' },
-      config: { type: 'string' },
-      version: { type: 'boolean', short: 'v' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
+/** `mist help [COMMAND]`. */
+function help(argv: string[], io: CliIo): number {
+  const [command, ...extra] = argv;
+  if (command === undefined) return printHelp(io);
+  if (command === 'server' || command === '--server') return printHelp(io, 'server');
+  if (!(COMMANDS as readonly string[]).includes(command)) return usageError(io, undefined, unknownCommand(command));
+  if (extra.length > 0) return usageError(io, undefined, `unexpected argument "${extra[0]}"`);
+  return printHelp(io, command === 'help' ? undefined : (command as CommandName));
+}
+
+function unknownCommand(name: string): string {
+  return `unknown command "${name}"${didYouMean(name, COMMANDS)}`;
+}
+
+/** `mist new` parses its own flags; its help is asked for anywhere among them. */
+function wantsHelp(argv: string[]): boolean {
+  return argv.includes('--help') || argv.includes('-h');
 }
 
 async function serve(flags: ConfigFlags, io: CliIo): Promise<number> {
@@ -100,11 +96,6 @@ async function start(flags: ConfigFlags, io: CliIo): Promise<MistServer | undefi
     io.stderr.write(`mist: ${err.message}${where}\n`);
     return undefined;
   }
-}
-
-function usageError(io: CliIo, message: string): number {
-  io.stderr.write(`mist: ${message}\n${USAGE}\n`);
-  return 2;
 }
 
 function version(): string {

@@ -5,6 +5,7 @@
  */
 import { inject, injectable } from 'tsyringe';
 import type { Auth } from './auth.ts';
+import type { TokenTags } from './authenticator.ts';
 import type { Broker } from './broker.ts';
 import type { Connections } from './connections.ts';
 import type { AuthGuard } from './guard.ts';
@@ -57,6 +58,10 @@ export class Access implements AccessService {
 
   tagsOf(token: string): Promise<string[] | undefined> {
     return this.auth.tagsOf(token);
+  }
+
+  listTokens(): Promise<TokenTags[]> {
+    return this.auth.listTokens();
   }
 
   /** Drops the subscriptions the token's live connections may no longer hold. */

@@ -17,7 +17,7 @@
  * (a PostgreSQL error's `detail` quotes the offending key).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { grantOf, type Authenticator, type Grant } from './authenticator.ts';
+import { grantOf, type Authenticator, type Grant, type TokenTags } from './authenticator.ts';
 import { CommandError } from './errors.ts';
 import type { Logger } from './logger.ts';
 import type { Refusal } from './result.ts';
@@ -164,6 +164,17 @@ export class Auth {
     const grant = await this.read('tags', token);
     if (this.changes === before) this.remember(token, grant);
     return grant && [...grant.tags].sort();
+  }
+
+  /** Every token the store holds, sorted, each with its tags sorted; refused when the store cannot list its tokens. */
+  async listTokens(): Promise<TokenTags[]> {
+    const entries = await this.call('tokens', [], (store) => {
+      if (!store.listTokens) throw new CommandError('this authenticator cannot list its tokens');
+      return store.listTokens();
+    });
+    return entries
+      .map(({ token, tags }) => ({ token, tags: [...tags].sort() }))
+      .sort((a, b) => (a.token < b.token ? -1 : a.token > b.token ? 1 : 0));
   }
 
   /** Lets the changes under way finish, then closes the store. */

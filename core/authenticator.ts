@@ -20,7 +20,19 @@ export interface Authenticator {
    * tokens say more (a signed token's expiry) answers a {@link Grant}.
    */
   tagsFor(token: string): Promise<string[] | Grant | undefined>;
+  /**
+   * Every token with its tags, in any order, for the admin's `tokens`
+   * command. Optional: a store that keeps no tokens (signed ones) leaves
+   * it out, and `tokens` is then refused.
+   */
+  listTokens?(): Promise<TokenTags[]>;
   close(): Promise<void>;
+}
+
+/** A token and the tags it may use. */
+export interface TokenTags {
+  token: string;
+  tags: string[];
 }
 
 /**

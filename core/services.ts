@@ -7,6 +7,7 @@
  * stamp and input queue) is the core's own business.
  */
 import type { Identity } from './auth.ts';
+import type { TokenTags } from './authenticator.ts';
 import type { Message } from './protocol.ts';
 import type { ConnectionInfo } from './session.ts';
 
@@ -84,4 +85,6 @@ export interface AccessService {
   removeTags(token: string, tags: readonly string[]): Promise<void>;
   /** The token's tags as the store holds them now, sorted; undefined for an unknown token. */
   tagsOf(token: string): Promise<string[] | undefined>;
+  /** Every token the store holds with its tags, sorted by token; refused by a store that keeps no tokens. */
+  listTokens(): Promise<TokenTags[]>;
 }

@@ -7,6 +7,7 @@ import { ShapeError } from '../core/errors.ts';
 import type { Limits } from '../core/limits.ts';
 import { LOG_LEVELS, type LogLevel } from '../core/logger.ts';
 import { checkShape, type Spec } from './shape.ts';
+import { uriProblem, withoutPassword } from './uri.ts';
 
 /** A plugin as written in the config: a module specifier, or one with options. */
 export type PluginSetting = string | { module: string; options?: unknown };
@@ -97,14 +98,23 @@ function upperCase(value: unknown): unknown {
   return typeof value === 'string' ? value.toUpperCase() : value;
 }
 
-/** A list of URIs, or one comma-separated string as on the command line. */
+/**
+ * A list of URIs, or one comma-separated string as on the command line. A
+ * mistake names the entry (not its index: `--listeners` has none), so the
+ * message reads the same after the key or the flag.
+ */
 function listeners(value: unknown, key: string): string[] {
-  const list = typeof value === 'string' ? value.split(',') : value;
+  const fromFlag = typeof value === 'string';
+  const list = fromFlag ? value.split(',') : value;
   const expected = 'must be a non-empty list of listener URIs such as "tcp://127.0.0.1:1445"';
   if (!Array.isArray(list) || list.length === 0) throw new ShapeError(key, expected);
-  return list.map((uri: unknown, i) => {
-    if (typeof uri !== 'string' || uri.trim() === '') throw new ShapeError(`${key}[${i}]`, 'must be a listener URI string');
-    return uri.trim();
+  return list.map((entry: unknown, i) => {
+    if (typeof entry !== 'string') throw new ShapeError(key, `entry ${i + 1} of ${list.length} must be a listener URI string`);
+    const uri = entry.trim();
+    if (uri === '') throw new ShapeError(key, `entry ${i + 1} of ${list.length} is empty${fromFlag ? ' (a stray comma?)' : ''}`);
+    const problem = uriProblem(uri);
+    if (problem) throw new ShapeError(key, `"${withoutPassword(uri)}": ${problem}`);
+    return uri;
   });
 }
 

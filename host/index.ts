@@ -28,7 +28,7 @@ export type { Limits } from '../core/limits.ts';
 export { WEBSOCKET_PATH } from '../core/wire.ts';
 
 // Authenticators and backplanes.
-export type { Authenticator, AuthenticatorFactory, Grant } from '../core/authenticator.ts';
+export type { Authenticator, AuthenticatorFactory, Grant, TokenTags } from '../core/authenticator.ts';
 export type { Backplane, BackplaneContext, BackplaneFactory } from '../core/backplane.ts';
 
 // Embedding a server.

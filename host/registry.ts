@@ -4,6 +4,7 @@
  * plugin may register a scheme.
  */
 import { ErrorCodes, MistError } from '../core/errors.ts';
+import { uriProblem, withoutPassword } from './uri.ts';
 
 export class SchemeRegistry<Factory> {
   private readonly factories = new Map<string, { factory: Factory; plugin: string }>();
@@ -30,17 +31,14 @@ export class SchemeRegistry<Factory> {
    * ones; `key` is the config key the URI came from, for the error.
    */
   resolve(uri: string, key?: string): { url: URL; factory: Factory } {
-    let url: URL;
-    try {
-      url = new URL(uri);
-    } catch {
-      throw new MistError(ErrorCodes.CONFIG, `invalid ${this.kind} URI "${uri}": expected scheme://host:port`, { key });
-    }
+    const problem = uriProblem(uri);
+    if (problem) throw new MistError(ErrorCodes.CONFIG, `invalid ${this.kind} URI "${withoutPassword(uri)}": ${problem}`, { key });
+    const url = new URL(uri);
     const scheme = url.protocol.slice(0, -1);
     const entry = this.factories.get(scheme);
     if (!entry) {
       const known = this.schemes().join(', ') || 'none';
-      throw new MistError(ErrorCodes.UNKNOWN_SCHEME, `unknown ${this.kind} scheme "${scheme}" in "${uri}" (known: ${known})`, { key });
+      throw new MistError(ErrorCodes.UNKNOWN_SCHEME, `unknown ${this.kind} scheme "${scheme}" in "${withoutPassword(uri)}" (known: ${known})`, { key });
     }
     return { url, factory: entry.factory };
   }

@@ -82,7 +82,7 @@ test('a registered token may not run admin commands', async (t) => {
   const { admin, user } = await authScene(t);
   await admin.request({ command: 'register', tags: ['a'], data: READER });
   const reader = await user(READER);
-  for (const command of ['register', 'unregister', 'set', 'unset', 'tags', 'who', 'listall']) {
+  for (const command of ['register', 'unregister', 'set', 'unset', 'tags', 'tokens', 'who', 'listall']) {
     t.deepEqual(await reader.request({ command, tags: ['a'], data: OTHER }), { command, error: `"${command}" needs the admin token` });
   }
   t.deepEqual(await admin.request({ command: 'tags', data: OTHER }), { command: 'tags', error: 'no such token' });
@@ -91,7 +91,7 @@ test('a registered token may not run admin commands', async (t) => {
 test('unauthenticated: only ping and auth work, admin commands included', async (t) => {
   const { anonymous } = await authScene(t);
   const client = await anonymous();
-  for (const command of ['register', 'unregister', 'set', 'unset', 'tags', 'who', 'listall', 'subscribe', 'publish', 'list', 'unsubscribe']) {
+  for (const command of ['register', 'unregister', 'set', 'unset', 'tags', 'tokens', 'who', 'listall', 'subscribe', 'publish', 'list', 'unsubscribe']) {
     t.deepEqual(await client.request({ command, tags: ['a'], data: 'x' }), { command, error: 'not authenticated: send auth first' });
   }
   t.is((await client.request({ command: 'ping' })).data, 'pong');
@@ -100,7 +100,7 @@ test('unauthenticated: only ping and auth work, admin commands included', async 
 test('without an authenticator, admin commands are refused with a reason', async (t) => {
   const { server } = await startTestServer(t);
   const client = await LineClient.connect(t, server.url('tcp'));
-  for (const command of ['register', 'unregister', 'set', 'unset', 'tags', 'who', 'listall']) {
+  for (const command of ['register', 'unregister', 'set', 'unset', 'tags', 'tokens', 'who', 'listall']) {
     const reply = await client.request({ command, tags: ['a'], data: READER });
     t.deepEqual(reply, { command, error: `"${command}" is an admin command: it needs an authenticator (start mist with --authenticator)` });
   }
@@ -206,6 +206,15 @@ test('listall: every distinct subscription on the node, sorted, JSON-encoded', a
   t.deepEqual(await admin.request({ command: 'listall' }), { command: 'listall', data: '[["a"],["a","b"],["c"]]' });
   const who = JSON.parse((await admin.request({ command: 'who' })).data as string) as Record<string, number>;
   t.deepEqual(who, { connections: 3, total: 3, subscriptions: 3 });
+});
+
+test('tokens: every token with its tags, sorted by token, JSON-encoded', async (t) => {
+  const { admin } = await authScene(t);
+  t.deepEqual(await admin.request({ command: 'tokens' }), { command: 'tokens', data: '[]' });
+  await admin.request({ command: 'register', tags: ['b', 'a'], data: READER });
+  await admin.request({ command: 'register', tags: ['c'], data: OTHER });
+  const listed = JSON.parse((await admin.request({ command: 'tokens' })).data as string) as unknown;
+  t.deepEqual(listed, [{ token: READER, tags: ['a', 'b'] }, { token: OTHER, tags: ['c'] }].sort((x, y) => (x.token < y.token ? -1 : 1)));
 });
 
 test('no token ever reaches the log, at DEBUG, whatever the client does with it', async (t) => {

@@ -123,6 +123,20 @@ export function authenticatorContract(name: string, open: StoreFactory, options:
     t.deepEqual(await tagsOf(store, 'busy'), tags.slice(50));
   });
 
+  it(`${name}: listTokens gives every token with its tags, hostile ones unharmed, and nothing removed`, async (t) => {
+    const store = await fresh(t);
+    t.deepEqual(await store.listTokens!(), []);
+    await store.addToken('t1', ['b', 'a']);
+    await store.addToken('bare', []);
+    await store.addToken('gone', ['x']);
+    await store.removeToken('gone');
+    for (const token of HOSTILE) await store.addToken(token, [token]);
+    const listed = (await store.listTokens!()).map(({ token, tags }) => [token, [...tags].sort()] as const);
+    const expected = [['t1', ['a', 'b']] as const, ['bare', []] as const, ...HOSTILE.map((token) => [token, [token]] as const)];
+    const byToken = ([a]: readonly [string, unknown], [b]: readonly [string, unknown]) => (a < b ? -1 : a > b ? 1 : 0);
+    t.deepEqual(listed.sort(byToken), expected.sort(byToken));
+  });
+
   it(`${name}: the tags returned are a copy the caller may change`, async (t) => {
     const store = await fresh(t);
     await store.addToken('t1', ['a']);
@@ -162,10 +176,12 @@ export function mintedTokensContract(name: string, open: (t: ExecutionContext) =
     for (const token of ['nope', '', ...HOSTILE]) t.is(await tagsOf(store, token), undefined, token);
   });
 
-  test(`${name}: every change is a CommandError and changes nothing`, async (t) => {
+  test(`${name}: every change, and listing the tokens, is a CommandError and changes nothing`, async (t) => {
     const { store, mint } = await fresh(t);
     const token = await mint(['a']);
-    for (const change of [store.addToken(token, ['z']), store.removeToken(token), store.addTags(token, ['z']), store.removeTags(token, ['a'])]) {
+    const changes = [store.addToken(token, ['z']), store.removeToken(token), store.addTags(token, ['z']), store.removeTags(token, ['a'])];
+    // Nor can it list tokens: it holds none.
+    for (const change of [...changes, store.listTokens!()]) {
       const error = await t.throwsAsync(change);
       t.true(error instanceof CommandError, `expected a CommandError, got ${String(error)}`);
     }

@@ -131,7 +131,7 @@ test('the token may come from MIST_TOKEN instead of --token', async (t) => {
 test('an unknown flag exits 2 with a usage message', async (t) => {
   const cli = await MistCli.run(t, ['publish', '--frobnicate']);
   t.is(cli.status.code, 2);
-  t.regex(cli.stderr, /^mist: Unknown option '--frobnicate'\nUsage:\n/);
+  t.regex(cli.stderr, /^mist: unknown flag --frobnicate\nUsage:\n  mist publish .*\nRun "mist publish --help" for more\.\n$/);
   t.is(cli.stdout, '');
 });
 
@@ -226,11 +226,22 @@ test('publish without --tags', usage, ['publish', '--data', 'x'], '--tags needs 
 test('publish with only commas for tags', usage, ['publish', '--tags', ',', '--data', 'x'], '--tags needs at least one tag (e.g. --tags a,b)');
 test('publish without --data', usage, ['publish', '--tags', 'a'], 'publish needs --data TEXT (or --data - to read it from stdin)');
 test('subscribe without --tags', usage, ['subscribe'], '--tags needs at least one tag (e.g. --tags a,b)');
-test('--data on ping', usage, ['ping', '--data', 'x'], "Unknown option '--data'");
+test('--data on ping', usage, ['ping', '--data', 'x'], 'unknown flag --data');
+test('a mistyped flag', usage, ['ping', '--hots', '127.0.0.1'], 'unknown flag --hots (did you mean --host?)');
+test('a mistyped flag given with =', usage, ['publish', '--tag=a', '--data', 'x'], 'unknown flag --tag (did you mean --tags?)');
+test('a --host port out of range', usage, ['ping', '--host', '127.0.0.1:99999'], '--host: "127.0.0.1:99999": port 99999 is out of range (0 to 65535)');
+test('a --host port that is no number', usage, ['ping', '--host', 'localhost:http'], '--host: "localhost:http": port "http" is not a number');
+test('a --host with a path', usage, ['ping', '--host', 'localhost/x'], '--host: "localhost/x": expected HOST or HOST:PORT');
+test('a --url port out of range', usage, ['ping', '--url', 'ws://127.0.0.1:70000'], '--url: "ws://127.0.0.1:70000": port 70000 is out of range (0 to 65535)');
+test('a --timeout that is no number', usage, ['ping', '--timeout', '5s'], '--timeout: expected a whole number of milliseconds from 1 to 2147483647, got "5s"');
+test('a --timeout of 0', usage, ['ping', '--timeout', '0'], '--timeout: expected a whole number of milliseconds from 1 to 2147483647, got "0"');
+test('--insecure for a tcp:// server', usage, ['ping', '--insecure'], '--insecure is for tls:// and wss:// servers, not tcp://127.0.0.1:1445');
+test('--ca for a ws:// server', usage, ['ping', '--url', 'ws://127.0.0.1:1', '--ca', 'ca.pem'], '--ca is for tls:// and wss:// servers, not ws://127.0.0.1:1');
+test('a --ca file that does not exist', usage, ['ping', '--url', 'tls://127.0.0.1:1', '--ca', '/nonexistent/ca.pem'], '--ca: cannot read /nonexistent/ca.pem: ENOENT');
 test('a positional argument', usage, ['ping', 'extra'], "Unexpected argument 'extra'. This command does not take positional arguments");
 test('--host and --url together', usage, ['ping', '--host', 'a:1', '--url', 'tcp://a:1'], 'give --host or --url, not both');
 test('an unsupported --url scheme', usage, ['ping', '--url', 'http://127.0.0.1:1'], '--url: unsupported scheme "http" (known: tcp, tls, ws, wss)');
-test('a --url that is no URL', usage, ['ping', '--url', 'nope'], '--url: not a URL: nope');
+test('a --url that is no URL', usage, ['ping', '--url', 'nope'], '--url: "nope": expected scheme://host:port');
 
 test('mist publish --help prints the client usage and exits 0', async (t) => {
   const cli = await MistCli.run(t, ['publish', '--help']);

@@ -62,28 +62,60 @@ const printsVersion = test.macro({
 test(printsVersion, '--version', true);
 test(printsVersion, '-v', false);
 
-test('--help prints the usage and exits 0', async (t) => {
-  const mist = await MistCli.run(t, ['--help']);
-  t.is(mist.status.code, 0);
-  t.regex(mist.stdout, /--server/);
-  t.regex(mist.stdout, /--listeners/);
-  t.regex(mist.stdout, /--config/);
+const printsHelp = test.macro({
+  async exec(t, args: string[], expected: RegExp[]) {
+    const mist = await MistCli.run(t, args);
+    t.is(mist.status.code, 0);
+    t.is(mist.stderr, '');
+    for (const pattern of expected) t.regex(mist.stdout, pattern);
+  },
+  title: (_ = '', args: string[]) => `mist ${args.join(' ')} prints its help and exits 0`,
 });
+
+const CONNECTION_HELP = [
+  /--host HOST\[:PORT\] +the server, over TCP .*\(default 127\.0\.0\.1:1445\)\n/,
+  /--url URL +.*\(\$MIST_URL\)\n/,
+  /--ca FILE +.*\(\$MIST_CA\)\n/,
+  /--insecure +/,
+  /--timeout MS +.*\(default 10000; \$MIST_TIMEOUT\)\n/,
+  /\nExamples:\n  \S/,
+  /\nExit codes: 0 /,
+];
+
+test(printsHelp, ['--help'], [/--server +run a server/, /--listeners URI,… .*\(default tcp:\/\/127\.0\.0\.1:1445,http:/, /--config FILE/, /mist tokens list\|register/, /MIST_ADMIN_TOKEN/]);
+test(printsHelp, ['--server', '--help'], [/^Usage:\n  mist --server /, /--token T +the admin token.*\(\$MIST_ADMIN_TOKEN\)\n/, /--log-level LEVEL .*\(default INFO\)/, /\nExamples:\n/]);
+test(printsHelp, ['ping', '--help'], [/^Usage:\n  mist ping /, /--token T +authenticate with this token \(\$MIST_TOKEN\)\n/, ...CONNECTION_HELP]);
+test(printsHelp, ['subscribe', '-h'], [/^Usage:\n  mist subscribe --tags a,b/, /--json +/, ...CONNECTION_HELP]);
+test(printsHelp, ['publish', '--help'], [/^Usage:\n  mist publish --tags a,b --data TEXT\|-/, /--data TEXT\|- +.*stdin/, ...CONNECTION_HELP]);
+test(printsHelp, ['tokens', '--help'], [
+  /^Usage:\n  mist tokens list\n  mist tokens register \[TOKEN\] --tags a,b/,
+  /mist tokens unregister TOKEN\n/,
+  /--token T +the admin token \(\$MIST_ADMIN_TOKEN; \$MIST_TOKEN\)\n/,
+  ...CONNECTION_HELP,
+]);
+test(printsHelp, ['tokens', 'register', '--help'], [/^Usage:\n  mist tokens list\n/]);
+test(printsHelp, ['new', '--help'], [/^Usage:\n  mist new listener\|authenticator\|command NAME \[--dir DIR\]\n/, /--dir DIR +.*\(default mist-plugin-NAME\)/]);
+test(printsHelp, ['help', 'publish'], [/^Usage:\n  mist publish /]);
+test(printsHelp, ['help'], [/^mist: a tag-based/]);
 
 const badUsage = test.macro({
   async exec(t, args: string[], named: string) {
     const mist = await MistCli.run(t, args);
     t.is(mist.status.code, 2);
-    t.true(mist.stderr.includes(named), `stderr names ${named}: ${mist.stderr}`);
-    t.regex(mist.stderr, /Usage/);
+    t.true(mist.stderr.startsWith(named), `stderr starts with ${named}: ${mist.stderr}`);
+    t.regex(mist.stderr, /\nUsage:\n/);
     t.is(mist.stdout, '');
   },
   title: (what = '') => `${what} exits 2 with a message on stderr`,
 });
 
-test('no arguments', badUsage, [], 'nothing to do');
-test('an unknown command', badUsage, ['frobnicate'], 'frobnicate');
-test('an unknown flag', badUsage, ['--frobnicate'], '--frobnicate');
+test('no arguments', badUsage, [], 'mist: nothing to do: give a command, or --server to run a server\n');
+test('an unknown command', badUsage, ['frobnicate'], 'mist: unknown command "frobnicate"\n');
+test('a mistyped command', badUsage, ['pubish', '--tags', 'a'], 'mist: unknown command "pubish" (did you mean publish?)\n');
+test('a mistyped subcommand of tokens', badUsage, ['tokens', 'regster', 'T', '--tags', 'a'], 'mist: unknown tokens command "regster" (did you mean register?)\n');
+test('an unknown flag', badUsage, ['--frobnicate'], 'mist: unknown flag --frobnicate\n');
+test('a mistyped server flag', badUsage, ['--server', '--listener', 'tcp://127.0.0.1:0'], 'mist: unknown flag --listener (did you mean --listeners?)\n');
+test('help for an unknown command', badUsage, ['help', 'frobnicate'], 'mist: unknown command "frobnicate"\n');
 
 const stopsOn = test.macro({
   async exec(t, signal: NodeJS.Signals, spawn: boolean) {
@@ -241,6 +273,48 @@ test('a bad --log-level exits 2 naming --log-level', async (t) => {
   const mist = await MistCli.run(t, ['--server', '--listeners', 'tcp://127.0.0.1:0', '--log-level', 'loud'], { cwd: dir });
   t.is(mist.status.code, 2);
   t.regex(mist.stderr, /--log-level/);
+});
+
+const badListeners = test.macro({
+  async exec(t, listeners: string, message: string) {
+    const mist = await MistCli.run(t, ['--server', '--listeners', listeners], { cwd: await tempFolder(t) });
+    t.is(mist.status.code, 2);
+    t.is(mist.stderr, `mist: ${message}\n`);
+    t.is(mist.stdout, '');
+  },
+  title: (what = '') => `--listeners with ${what} exits 2 naming the listener and what is wrong, binding nothing`,
+});
+
+test('a port out of range', badListeners, 'tcp://127.0.0.1:0,ws://127.0.0.1:99999', '--listeners "ws://127.0.0.1:99999": port 99999 is out of range (0 to 65535)');
+test('a trailing comma', badListeners, 'tcp://127.0.0.1:0,', '--listeners entry 2 of 2 is empty (a stray comma?)');
+test('an empty entry', badListeners, 'tcp://127.0.0.1:0,,ws://127.0.0.1:0', '--listeners entry 2 of 3 is empty (a stray comma?)');
+test('no // after the scheme', badListeners, 'tcp:127.0.0.1:0', '--listeners "tcp:127.0.0.1:0": expected scheme://host:port');
+
+test('a listener port out of range in the config file exits 2 naming the file, the listener and the range', async (t) => {
+  const dir = await tempFolder(t, { 'mist.config.yaml': 'listeners:\n  - tcp://127.0.0.1:0\n  - tls://127.0.0.1:65536\n' });
+  const mist = await MistCli.run(t, ['--server'], { cwd: dir });
+  t.is(mist.status.code, 2);
+  t.is(mist.stderr, `mist: ${join(dir, 'mist.config.yaml')}: listeners "tls://127.0.0.1:65536": port 65536 is out of range (0 to 65535)\n`);
+});
+
+test('an authenticator URI with a port out of range exits 2 saying so, its password hidden', async (t) => {
+  const dir = await tempFolder(t);
+  const args = ['--server', '--listeners', 'tcp://127.0.0.1:0', '--authenticator', 'postgres://mist:s3cret@127.0.0.1:123456?db=x', '--token', 'x'];
+  const mist = await MistCli.run(t, args, { cwd: dir });
+  t.is(mist.status.code, 2);
+  t.is(mist.stderr, 'mist: invalid authenticator URI "postgres://mist:***@127.0.0.1:123456?db=x": port 123456 is out of range (0 to 65535)\n');
+});
+
+test('$MIST_ADMIN_TOKEN gives the server its admin token when --token is not given', async (t) => {
+  const dir = await tempFolder(t);
+  const mist = MistCli.start(t, ['--server', '--listeners', 'tcp://127.0.0.1:0', '--authenticator', 'memory://'], {
+    cwd: dir,
+    env: { MIST_ADMIN_TOKEN: 'from-env' },
+  });
+  const [url] = await mist.ready();
+  const client = await LineClient.connect(t, url!);
+  t.deepEqual(await client.request({ command: 'auth', data: 'from-env' }), { command: 'auth', data: 'success' });
+  t.deepEqual(await client.request({ command: 'who' }), { command: 'who', data: JSON.stringify({ connections: 1, total: 1, subscriptions: 0 }) });
 });
 
 test('an unknown listener scheme exits 2 naming it and the known schemes, binding nothing', async (t) => {

@@ -1,5 +1,7 @@
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import test, { type ExecutionContext } from 'ava';
+import { cosmiconfig } from 'cosmiconfig';
 import { DEFAULT_LIMITS, DEFAULT_LISTENERS, DEFAULT_LOG_LEVEL } from '../host/defaults.ts';
 import type { ConfigFile } from '../host/config-schema.ts';
 import { buildConfig, loadConfig, type ConfigFlags } from '../host/config.ts';
@@ -25,6 +27,17 @@ const DEFAULTS = {
   tls: undefined,
   allowedOrigins: undefined,
 };
+
+const EXAMPLE = fileURLToPath(new URL('../docs/mist.config.example.yaml', import.meta.url));
+
+test('the example config file (docs/mist.config.example.yaml) sets every limit, each to its default, and only defaults', async (t) => {
+  const { file, ...config } = await loadConfig({ config: EXAMPLE });
+  t.is(file, EXAMPLE);
+  t.deepEqual(config, DEFAULTS);
+  // Equal once merged with the defaults is not enough: a limit left out of the file would be equal too.
+  const raw = (await cosmiconfig('mist').load(EXAMPLE))?.config as { limits: Record<string, unknown> };
+  t.deepEqual(Object.keys(raw.limits).sort(), Object.keys(DEFAULT_LIMITS).sort());
+});
 
 const discovered = test.macro(async (t, name: string, content: string) => {
   const dir = await tempFolder(t, { [name]: content });
@@ -198,7 +211,7 @@ test('a zero lineTimeoutMs', rejected, 'limits:\n  lineTimeoutMs: 0\n', 'limits.
 test('a negative shutdownTimeoutMs', rejected, 'limits:\n  shutdownTimeoutMs: -1\n', 'limits.shutdownTimeoutMs');
 test('a bad logLevel', rejected, 'logLevel: loud\n', 'logLevel');
 test('an empty listeners list', rejected, 'listeners: []\n', 'listeners');
-test('a listener that is not a string', rejected, 'listeners: [tcp://127.0.0.1:7001, 42]\n', 'listeners[1]');
+test('a listener that is not a string', rejected, 'listeners: [tcp://127.0.0.1:7001, 42]\n', 'listeners entry 2 of 2 must be a listener URI string');
 test('plugins that are not a list', rejected, 'plugins: ./one.ts\n', 'plugins');
 test('a plugins entry that is a number', rejected, 'plugins: [./one.ts, 42]\n', 'plugins[1]');
 test('a plugins entry without a module', rejected, 'plugins:\n  - options: { a: 1 }\n', 'plugins[0].module');

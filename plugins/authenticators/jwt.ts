@@ -91,6 +91,10 @@ export class JwtAuthenticator implements Authenticator {
     throw new CommandError(NO_TOKEN_STORE);
   }
 
+  async listTokens(): Promise<never> {
+    throw new CommandError(NO_TOKEN_STORE);
+  }
+
   async close(): Promise<void> {
     this.keySet?.close();
   }

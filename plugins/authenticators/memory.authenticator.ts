@@ -4,7 +4,7 @@
  * register their tokens at start.
  */
 // Only what the package exports, as a third-party plugin would import from 'mist'.
-import { CommandError, definePlugin, type Authenticator } from '../../host/index.ts';
+import { CommandError, definePlugin, type Authenticator, type TokenTags } from '../../host/index.ts';
 
 export default definePlugin({
   name: 'memory-authenticator',
@@ -38,6 +38,10 @@ export class MemoryAuthenticator implements Authenticator {
   async tagsFor(token: string): Promise<string[] | undefined> {
     const held = this.tokens.get(token);
     return held && [...held].sort();
+  }
+
+  async listTokens(): Promise<TokenTags[]> {
+    return [...this.tokens].map(([token, tags]) => ({ token, tags: [...tags] }));
   }
 
   async close(): Promise<void> {

@@ -17,7 +17,7 @@
  * the next command once the database is back.
  */
 import type { Pool, PoolConfig } from 'pg';
-import { type Authenticator, CommandError, definePlugin, type Logger } from '../../host/index.ts';
+import { type Authenticator, CommandError, definePlugin, type Logger, type TokenTags } from '../../host/index.ts';
 
 export default definePlugin({
   name: 'postgres-authenticator',
@@ -98,6 +98,11 @@ export class PostgresAuthenticator implements Authenticator {
     const result = await this.pool.query<{ tags: string[] }>(`SELECT tags FROM ${this.table} WHERE token = $1`, [token]);
     // Sorted here, not by the database, so the order is by code unit whatever its collation.
     return result.rows[0]?.tags.sort();
+  }
+
+  async listTokens(): Promise<TokenTags[]> {
+    const result = await this.pool.query<TokenTags>(`SELECT token, tags FROM ${this.table}`);
+    return result.rows;
   }
 
   async close(): Promise<void> {

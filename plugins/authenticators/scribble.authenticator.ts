@@ -13,7 +13,7 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { type Authenticator, CommandError, definePlugin } from '../../host/index.ts';
+import { type Authenticator, CommandError, definePlugin, type TokenTags } from '../../host/index.ts';
 
 /** The file inside DIR. */
 export const SCRIBBLE_FILE = 'tokens.json';
@@ -93,6 +93,10 @@ export class ScribbleAuthenticator implements Authenticator {
   async tagsFor(token: string): Promise<string[] | undefined> {
     const tags = this.tokens.get(token);
     return tags && [...tags];
+  }
+
+  async listTokens(): Promise<TokenTags[]> {
+    return [...this.tokens].map(([token, tags]) => ({ token, tags: [...tags] }));
   }
 
   /** Waits for the writes under way. */

@@ -1,6 +1,6 @@
 /**
  * The admin commands: register, unregister, set, unset, tags,
- * who, listall. Only a connection authenticated with the admin token may run
+ * tokens, who, listall. Only a connection authenticated with the admin token may run
  * them, and only when an authenticator is configured (the dispatcher refuses
  * them otherwise, from `role: 'admin'`).
  *
@@ -74,6 +74,16 @@ export class AdminCommands {
     const tags = await this.access.tagsOf(tokenOf(request));
     if (tags === undefined) throw new CommandError('no such token');
     return { command: 'tags', tags };
+  }
+
+  /**
+   * Every token with its tags, sorted by token, as a JSON-encoded list in
+   * `data`: `[{"token":"t","tags":["a","b"]}]`. Refused by a store that
+   * keeps no tokens (jwt://).
+   */
+  @command('tokens', { role: 'admin' })
+  async tokens(): Promise<Message> {
+    return { command: 'tokens', data: JSON.stringify(await this.access.listTokens()) };
   }
 
   /**
