@@ -1,17 +1,19 @@
 /**
  * The `mist` command line. `mist --server` runs a server until
  * SIGINT or SIGTERM (or `io.stop`).
+ *
+ * Each command imports what it uses when it runs: `--version` reads
+ * package.json and nothing more, the client commands never load the server,
+ * and `--server` loads the storage and cluster libraries only for the URIs
+ * it is given (docs/performance.md, start-up).
  */
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { CLIENT_USAGE, isClientCommand, runClientCommand } from './client-commands.ts';
-import { loadConfig, type ConfigFlags } from '../host/config.ts';
+import type { ConfigFlags } from '../host/config.ts';
 import { MistError } from '../core/errors.ts';
-import { createLogger } from '../core/logger.ts';
 import { listenForStop, processIo, type CliIo } from './io.ts';
-import { newPlugin } from './new.ts';
-import { MistServer } from '../host/server.ts';
-import { builtins } from '../host/start.ts';
+import { mistPackage } from './mist-package.ts';
+import type { MistServer } from '../host/server.ts';
 
 const USAGE = `Usage:
   mist --server [--listeners tcp://127.0.0.1:1445,…] [--authenticator URI --token T]
@@ -23,7 +25,7 @@ ${CLIENT_USAGE}
 
 /** Exit codes: 0 success, 1 failure at run time, 2 bad usage or configuration. */
 export async function main(argv: string[], io: CliIo = processIo()): Promise<number> {
-  if (argv[0] === 'new') return newPlugin(argv.slice(1), io);
+  if (argv[0] === 'new') return (await import('./new.ts')).newPlugin(argv.slice(1), io);
   const [first, ...rest] = argv;
   if (first !== undefined && isClientCommand(first)) return runClientCommand(first, rest, io);
   let values: ReturnType<typeof parse>['values'];
@@ -83,6 +85,12 @@ async function serve(flags: ConfigFlags, io: CliIo): Promise<number> {
 
 /** A running server, or undefined once a bad configuration or a failed start is reported. */
 async function start(flags: ConfigFlags, io: CliIo): Promise<MistServer | undefined> {
+  const [{ loadConfig }, { createLogger }, { MistServer }, { builtins }] = await Promise.all([
+    import('../host/config.ts'),
+    import('../core/logger.ts'),
+    import('../host/server.ts'),
+    import('../host/start.ts'),
+  ]);
   let server: MistServer | undefined;
   try {
     const config = await loadConfig(flags, io.cwd);
@@ -108,6 +116,5 @@ function usageError(io: CliIo, message: string): number {
 }
 
 function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
+  return mistPackage().version;
 }

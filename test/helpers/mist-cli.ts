@@ -1,8 +1,9 @@
 /**
  * `mist …` for tests: run in this process through main(), with streams, a
  * working folder, an environment and a stop of its own (most tests: no
- * start-up cost), or with `spawn: true` as `node bin/mist.js` in a child
- * process, as a user runs it (the few end-to-end tests). Both are read,
+ * start-up cost), or with `spawn: true` as the executable in a child
+ * process, as a user runs it (the few end-to-end tests): its source,
+ * cli/bin.ts, through tsx (test/package.e2e.test.ts runs the compiled one). Both are read,
  * stopped and awaited alike, and ended at teardown if still running.
  */
 import { spawn } from 'node:child_process';
@@ -12,7 +13,10 @@ import type { ExecutionContext } from 'ava';
 import { main } from '../../cli/main.ts';
 import { Wakeup, WAIT_MS } from './wakeup.ts';
 
-const BIN = fileURLToPath(new URL('../../bin/mist.js', import.meta.url));
+const BIN = fileURLToPath(new URL('../../cli/bin.ts', import.meta.url));
+/** tsx and the tsconfig it compiles with (legacy decorators), resolved here: the child's working folder may be anywhere. */
+const TSX = import.meta.resolve('tsx');
+const TSCONFIG = fileURLToPath(new URL('../../tsconfig.runtime.json', import.meta.url));
 
 export interface Exit {
   code: number | null;
@@ -26,7 +30,7 @@ export interface MistOptions {
   env?: NodeJS.ProcessEnv;
   /** The working folder; this process's by default. */
   cwd?: string;
-  /** Runs `node bin/mist.js` in a child process instead of main() in this one. */
+  /** Runs `node --import=tsx cli/bin.ts` in a child process instead of main() in this one. */
   spawn?: boolean;
 }
 
@@ -91,10 +95,10 @@ export class MistCli {
   }
 
   private static spawn(args: string[], options: MistOptions): MistCli {
-    const child = spawn(process.execPath, [BIN, ...args], {
+    const child = spawn(process.execPath, [`--import=${TSX}`, BIN, ...args], {
       cwd: options.cwd,
       stdio: ['pipe', 'pipe', 'pipe'],
-      env: { ...process.env, ...options.env },
+      env: { ...process.env, TSX_TSCONFIG_PATH: TSCONFIG, ...options.env },
     });
     const cli = new MistCli((signal) => child.kill(signal));
     child.stdout.setEncoding('utf8').on('data', (text: string) => cli.append('stdout', text));
