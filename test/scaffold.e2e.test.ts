@@ -5,7 +5,6 @@
  * `npm install` and `npm test`, as their author would run them, after the
  * packages were moved to another folder.
  */
-import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
@@ -23,6 +22,7 @@ import { scaffold, type PluginKind } from '../cli/new.ts';
 import { MistServer } from '../host/server.ts';
 import { builtinPlugins } from '../plugins/preset.ts';
 import { assertBuilt } from './helpers/build.ts';
+import { run } from './helpers/run.ts';
 import { logCapture, type LogLines } from './helpers/server.ts';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url)).replace(/\/$/, '');
@@ -180,22 +180,6 @@ test('a built plugin whose folder has no mist installed stops start-up naming mi
 });
 
 // ---- the generated packages' own install and tests ------------------------------------------
-
-/** The environment of a developer's shell: none of this test run's npm, ava or tsx settings. */
-function cleanEnv(): NodeJS.ProcessEnv {
-  return Object.fromEntries(
-    Object.entries(process.env).filter(([key]) => !/^(npm_|AVA_|TSX_|NODE_OPTIONS$)/i.test(key)),
-  );
-}
-
-function run(command: string, args: string[], cwd: string): Promise<{ code: number; output: string; ms: number }> {
-  const started = Date.now();
-  return new Promise((resolve) => {
-    execFile(command, args, { cwd, env: cleanEnv(), timeout: 170_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? Number((err as { code?: unknown }).code ?? 1) || 1 : 0, output: stdout + stderr, ms: Date.now() - started });
-    });
-  });
-}
 
 /**
  * Three fresh packages; `npm install` in the first, whose node_modules the

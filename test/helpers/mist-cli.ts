@@ -11,6 +11,7 @@ import { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { ExecutionContext } from 'ava';
 import { main } from '../../cli/main.ts';
+import { userEnv } from './run.ts';
 import { Wakeup, WAIT_MS } from './wakeup.ts';
 
 const BIN = fileURLToPath(new URL('../../cli/bin.ts', import.meta.url));
@@ -32,6 +33,13 @@ export interface MistOptions {
   cwd?: string;
   /** Runs `node --import=tsx cli/bin.ts` in a child process instead of main() in this one. */
   spawn?: boolean;
+  /**
+   * With `spawn`: runs this executable instead (`['npx', 'mist']` of an
+   * installed package), as a user's shell would: without this test run's
+   * npm, ava and tsx settings, in a process group of its own that signals
+   * reach whole, as a terminal's Ctrl-C reaches npx and the mist it runs.
+   */
+  command?: string[];
 }
 
 /** A JSON log line of `mist --server`. */
@@ -95,12 +103,11 @@ export class MistCli {
   }
 
   private static spawn(args: string[], options: MistOptions): MistCli {
-    const child = spawn(process.execPath, [`--import=${TSX}`, BIN, ...args], {
-      cwd: options.cwd,
-      stdio: ['pipe', 'pipe', 'pipe'],
-      env: { ...process.env, TSX_TSCONFIG_PATH: TSCONFIG, ...options.env },
-    });
-    const cli = new MistCli((signal) => child.kill(signal));
+    const [file, ...lead] = options.command ?? [process.execPath, `--import=${TSX}`, BIN];
+    const env = options.command ? userEnv() : { ...process.env, TSX_TSCONFIG_PATH: TSCONFIG };
+    const group = options.command !== undefined;
+    const child = spawn(file!, [...lead, ...args], { cwd: options.cwd, stdio: ['pipe', 'pipe', 'pipe'], env: { ...env, ...options.env }, detached: group });
+    const cli = new MistCli((signal) => (group ? process.kill(-child.pid!, signal) : child.kill(signal)));
     child.stdout.setEncoding('utf8').on('data', (text: string) => cli.append('stdout', text));
     child.stderr.setEncoding('utf8').on('data', (text: string) => cli.append('stderr', text));
     child.on('error', (err) => cli.append('stderr', `spawn failed: ${err.message}\n`));
