@@ -11,7 +11,8 @@
  *   listed by path and by package name, used by `npx mist ping`, by a plain
  *   `node` script importing `mist/client` and by the compiled consumer;
  * - a TypeScript plugin runs only under the documented opt-in (`node
- *   --import tsx`), and plain node refuses it with a hint.
+ *   --import tsx`), and plain node refuses it with a hint;
+ * - `npx mist new` packs the installed mist into the plugin it writes.
  */
 import { createHash } from 'node:crypto';
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -255,4 +256,13 @@ test('a TypeScript plugin needs the opt-in: plain node refuses it with a hint, n
   t.is(typed.stdout, 'hello, ts\n');
   server.stop('SIGTERM');
   t.deepEqual(await server.exit(), { code: 0, signal: null });
+});
+
+test('npx mist new writes a plugin package holding the installed mist, packed again byte for byte', async (t) => {
+  const dir = await ready();
+  const made = await MistCli.run(t, ['new', 'command', 'hello'], { spawn: true, command: ['npx', 'mist'], cwd: dir });
+  t.is(made.status.code, 0, made.stderr);
+  const tarball = `mist-${version}.tgz`;
+  t.regex(made.stdout, new RegExp(`^ {2}${tarball.replaceAll('.', '\\.')}$`, 'm'));
+  t.deepEqual(await readFile(join(dir, 'mist-plugin-hello', tarball)), await readFile(join(dir, tarball)));
 });
