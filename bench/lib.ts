@@ -11,6 +11,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
+/** The compiled executable: `npm run bench` builds it first. */
+export const MIST_BIN = join(ROOT, 'dist/cli/bin.js');
 /** Clock ticks per second of /proc/<pid>/stat times (USER_HZ; 100 on Linux everywhere that matters). */
 const CLK_TCK = 100;
 
@@ -83,7 +85,7 @@ function prlimitArgs(nofile: number | undefined, command: string, args: string[]
 }
 
 /**
- * Starts `node bin/mist.js --server` on a free port, with `limits` written to
+ * Starts `node dist/cli/bin.js --server` (the compiled server, as users run it) on a free port, with `limits` written to
  * a config file, and resolves once it says it is listening. `config` adds
  * other config keys (`authenticator`, `token`…); `extraListeners` adds
  * listeners after the TCP one on `port` (the one waited for).
@@ -103,7 +105,7 @@ export async function startMist(
   const config = join(dir, 'mist.config.json');
   const listeners = [`tcp://127.0.0.1:${port}`, ...(options.extraListeners ?? [])];
   writeFileSync(config, JSON.stringify({ ...options.config, listeners, logLevel: 'WARN', limits: options.limits ?? {} }));
-  const [command, args] = prlimitArgs(options.nofile, process.execPath, [...(options.nodeArgs ?? []), join(ROOT, 'bin/mist.js'), '--server', '--config', config]);
+  const [command, args] = prlimitArgs(options.nofile, process.execPath, [...(options.nodeArgs ?? []), MIST_BIN, '--server', '--config', config]);
   return launch(options.name ?? 'mist', 'mist', port, command, args, dir);
 }
 

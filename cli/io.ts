@@ -1,6 +1,6 @@
 /**
  * What a command of the command line talks to: its standard streams, its
- * working folder and environment, and what tells it to stop. bin/mist.js
+ * working folder and environment, and what tells it to stop. cli/bin.ts
  * gives the process's own; tests run commands inside their own process
  * with streams and a stop of their own.
  */
@@ -20,7 +20,7 @@ export interface CliIo {
   stop?: AbortSignal;
 }
 
-/** The process's own: what bin/mist.js runs with. */
+/** The process's own: what cli/bin.ts runs with. */
 export function processIo(): CliIo {
   return { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, cwd: process.cwd(), env: process.env };
 }

@@ -1,26 +1,27 @@
 /**
  * The `mist` command line. `mist --server` runs a server until
  * SIGINT or SIGTERM (or `io.stop`).
+ *
+ * Each command imports what it uses when it runs: `--version` reads
+ * package.json and nothing more, the client commands never load the server,
+ * and `--server` loads the storage and cluster libraries only for the URIs
+ * it is given (docs/performance.md, start-up).
  */
-import { readFileSync } from 'node:fs';
 import { isClientCommand, runClientCommand } from './client-commands.ts';
-import { loadConfig, type ConfigFlags } from '../host/config.ts';
+import type { ConfigFlags } from '../host/config.ts';
 import { MistError } from '../core/errors.ts';
-import { createLogger } from '../core/logger.ts';
 import { didYouMean, parseFlags, type Values } from './flags.ts';
 import { COMMANDS, printHelp, SERVER_FLAGS, usageError, type CommandName } from './help.ts';
 import { listenForStop, processIo, UsageError, type CliIo } from './io.ts';
-import { newPlugin } from './new.ts';
-import { MistServer } from '../host/server.ts';
-import { builtins } from '../host/start.ts';
-import { runTokens } from './tokens.ts';
+import { mistPackage } from './mist-package.ts';
+import type { MistServer } from '../host/server.ts';
 
 /** Exit codes: 0 success, 1 failure at run time, 2 bad usage or configuration. */
 export async function main(argv: string[], io: CliIo = processIo()): Promise<number> {
   const [first, ...rest] = argv;
   if (first === 'help') return help(rest, io);
-  if (first === 'new') return wantsHelp(rest) ? printHelp(io, 'new') : newPlugin(rest, io);
-  if (first === 'tokens') return runTokens(rest, io);
+  if (first === 'new') return wantsHelp(rest) ? printHelp(io, 'new') : (await import('./new.ts')).newPlugin(rest, io);
+  if (first === 'tokens') return (await import('./tokens.ts')).runTokens(rest, io);
   if (first !== undefined && isClientCommand(first)) return runClientCommand(first, rest, io);
   if (first !== undefined && !first.startsWith('-')) return usageError(io, undefined, unknownCommand(first));
   let values: Values<typeof SERVER_FLAGS>;
@@ -79,6 +80,12 @@ async function serve(flags: ConfigFlags, io: CliIo): Promise<number> {
 
 /** A running server, or undefined once a bad configuration or a failed start is reported. */
 async function start(flags: ConfigFlags, io: CliIo): Promise<MistServer | undefined> {
+  const [{ loadConfig }, { createLogger }, { MistServer }, { builtins }] = await Promise.all([
+    import('../host/config.ts'),
+    import('../core/logger.ts'),
+    import('../host/server.ts'),
+    import('../host/start.ts'),
+  ]);
   let server: MistServer | undefined;
   try {
     const config = await loadConfig(flags, io.cwd);
@@ -99,6 +106,5 @@ async function start(flags: ConfigFlags, io: CliIo): Promise<MistServer | undefi
 }
 
 function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
+  return mistPackage().version;
 }

@@ -16,9 +16,8 @@ import type { Message } from '../core/protocol.ts';
 import { backoffDelay } from '../core/backoff.ts';
 import { backoffOptions, type Reconnect, type ReconnectOptions } from './backoff.ts';
 import { ClientErrorCodes, MistClientError, MistReplyError } from './errors.ts';
-import { openTcp } from './tcp.transport.ts';
 import { displayUrl, type Transport, type TransportHandlers, type TransportOptions } from './transport.ts';
-import { openWebSocket } from './ws.transport.ts';
+import { TRANSPORTS } from './transports.ts';
 
 export interface ConnectOptions {
   /** Sent on every (re)connection: with `auth` over TCP, as the `X-AUTH-TOKEN` header over WebSocket. */
@@ -83,14 +82,6 @@ interface Pending {
   /** On a publish: its number. */
   seq?: number;
 }
-
-/** Transports by URL scheme. */
-const TRANSPORTS: Record<string, typeof openTcp | undefined> = {
-  'tcp:': openTcp,
-  'tls:': openTcp,
-  'ws:': openWebSocket,
-  'wss:': openWebSocket,
-};
 
 /** The identity of a subscription: its tags as a set. */
 function subscriptionKey(tags: readonly string[]): string {
@@ -320,9 +311,10 @@ export class MistClient extends EventEmitter<MistClientEvents> {
     };
     const open = TRANSPORTS[this.url.protocol];
     if (!open) {
+      const known = Object.keys(TRANSPORTS).map((scheme) => scheme.slice(0, -1));
       throw new MistClientError(
         ClientErrorCodes.URL,
-        `unsupported URL scheme "${this.url.protocol.slice(0, -1)}" in ${displayUrl(this.url)} (known: tcp, tls, ws, wss)`,
+        `unsupported URL scheme "${this.url.protocol.slice(0, -1)}" in ${displayUrl(this.url)} (known: ${known.join(', ')})`,
       );
     }
     transport = await open(this.url, options, handlers);
@@ -331,8 +323,8 @@ export class MistClient extends EventEmitter<MistClientEvents> {
       throw new MistClientError(ClientErrorCodes.NOT_CONNECTED, 'the client was closed');
     }
     this.transport = transport;
-    // WebSocket sent the token in its upgrade request (refused there with 401 when wrong); TCP has only `auth`.
-    if (this.token !== undefined && open === openTcp) await this.send(transport, { command: 'auth', data: this.token });
+    // Node's WebSocket sent the token in its upgrade request (refused there with 401 when wrong); TCP and a browser have only `auth`.
+    if (this.token !== undefined && !transport.sentToken) await this.send(transport, { command: 'auth', data: this.token });
     await Promise.all([...this.subscriptions.values()].map((tags) => this.send(transport, { command: 'subscribe', tags })));
   }
 

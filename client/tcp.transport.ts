@@ -36,6 +36,7 @@ export function openTcp(url: URL, options: TransportOptions, handlers: Transport
 }
 
 class TcpTransport implements Transport {
+  readonly sentToken = false;
   private lastError: Error | undefined;
   private readonly done: Promise<void>;
 

@@ -4,6 +4,7 @@
  * WebSocket as text frames; the client never sees the difference.
  */
 import type { ConnectionOptions } from 'node:tls';
+import { WEBSOCKET_PATH } from '../core/wire.ts';
 import { ClientErrorCodes, MistClientError } from './errors.ts';
 
 export interface TransportHandlers {
@@ -24,10 +25,15 @@ export interface TransportOptions {
 }
 
 export interface Transport {
+  /** Whether the token went with the handshake (a WebSocket header); otherwise the client sends `auth`. */
+  readonly sentToken: boolean;
   send(json: string): void;
   /** Ends the connection, gracefully when possible; resolves once it is closed. Idempotent. */
   close(): Promise<void>;
 }
+
+/** Opens a connection to `url`; resolves once it is open. */
+export type TransportOpener = (url: URL, options: TransportOptions, handlers: TransportHandlers) => Promise<Transport>;
 
 /** Default ports: the server's default listeners. */
 export const DEFAULT_PORTS: Record<string, number> = { 'tcp:': 1445, 'tls:': 1445, 'ws:': 8888, 'wss:': 8888 };
@@ -44,4 +50,12 @@ export function displayUrl(url: URL): string {
   const shown = new URL(url.href);
   for (const key of [...shown.searchParams.keys()]) if (key.toLowerCase() === 'x-auth-token') shown.searchParams.set(key, '***');
   return shown.href.replace(/\/$/, '');
+}
+
+/** A ws:// or wss:// URL with the default port and the server's WebSocket path filled in where it gives none. */
+export function webSocketUrl(url: URL): URL {
+  const target = new URL(url.href);
+  if (target.pathname === '/' || target.pathname === '') target.pathname = WEBSOCKET_PATH;
+  if (!target.port) target.port = String(DEFAULT_PORTS[url.protocol]);
+  return target;
 }

@@ -1,16 +1,12 @@
 /** One JSON message per WebSocket text frame, at `/subscribe/websocket`. */
 import WebSocket from 'ws';
-import { WEBSOCKET_PATH } from '../core/wire.ts';
 import { ClientErrorCodes, MistClientError } from './errors.ts';
-import { connectionError, DEFAULT_PORTS, displayUrl, type Transport, type TransportHandlers, type TransportOptions } from './transport.ts';
+import { connectionError, displayUrl, webSocketUrl, type Transport, type TransportHandlers, type TransportOptions } from './transport.ts';
 
 const CLOSE_GRACE_MS = 1000;
 
 export function openWebSocket(url: URL, options: TransportOptions, handlers: TransportHandlers): Promise<Transport> {
-  const target = new URL(url.href);
-  // The path the server's ws and http listeners serve, when the URL names none.
-  if (target.pathname === '/' || target.pathname === '') target.pathname = WEBSOCKET_PATH;
-  if (!target.port) target.port = String(DEFAULT_PORTS[url.protocol]);
+  const target = webSocketUrl(url);
   return new Promise((resolve, reject) => {
     const socket = new WebSocket(target, {
       headers: options.token === undefined ? {} : { 'X-AUTH-TOKEN': options.token },
@@ -33,7 +29,7 @@ export function openWebSocket(url: URL, options: TransportOptions, handlers: Tra
     socket.once('error', failed);
     socket.once('open', () => {
       socket.off('error', failed);
-      resolve(new WebSocketTransport(socket, handlers));
+      resolve(new WebSocketTransport(socket, options.token !== undefined, handlers));
     });
   });
 }
@@ -44,6 +40,7 @@ class WebSocketTransport implements Transport {
 
   constructor(
     private readonly socket: WebSocket,
+    readonly sentToken: boolean,
     handlers: TransportHandlers,
   ) {
     socket.on('message', (data, isBinary) => {

@@ -69,6 +69,13 @@ type Declaring = { [DECLARATIONS]?: Declaration[] };
 /** Declares a method as the handler of command `name`. */
 export function command(name: string, options: CommandOptions = {}) {
   return (target: object, method: string | symbol, _descriptor: PropertyDescriptor): void => {
+    // A standard (TC39) decorator gets a context object here, and its class would declare nothing.
+    if (typeof (method as unknown) === 'object') {
+      throw new MistError(
+        ErrorCodes.PLUGIN,
+        `@command('${name}') was compiled as a standard decorator: mist's decorators are TypeScript's legacy ones; set "experimentalDecorators": true in the tsconfig.json that compiles it`,
+      );
+    }
     const owner = target.constructor as Declaring;
     // Copy on first write so a subclass's declarations never leak into its base.
     if (!Object.hasOwn(owner, DECLARATIONS)) owner[DECLARATIONS] = [...(owner[DECLARATIONS] ?? [])];
@@ -106,6 +113,11 @@ export class CommandRegistry {
 
   get(name: string): CommandSpec | undefined {
     return this.specs.get(name);
+  }
+
+  /** Every command's name, sorted. */
+  names(): string[] {
+    return [...this.specs.keys()].sort();
   }
 }
 

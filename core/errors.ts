@@ -30,10 +30,28 @@ export const ErrorCodes = {
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
 
+// Registered symbols marking mist's errors, so that `instanceof` knows them from
+// any copy of this file: a plugin whose `mist` resolved to a copy of its own (the
+// one in its folder, installed for its tests) throws that copy's CommandError,
+// and the server must still take it for a refusal, not a fault.
+const MIST_ERROR = Symbol.for('mist.MistError');
+const COMMAND_ERROR = Symbol.for('mist.CommandError');
+
+/** `value instanceof cls`, where an instance of `marked` is whatever carries `mark`. */
+function isInstance(cls: Function, marked: Function, mark: symbol, value: unknown): boolean {
+  if (cls !== marked) return Function.prototype[Symbol.hasInstance].call(cls, value);
+  return typeof value === 'object' && value !== null && mark in value;
+}
+
 /** A start-up or configuration failure; its message is meant for the person running mist. */
 export class MistError extends Error {
   /** The config key (and flag) the error is about, when one is: `listeners`, `authenticator`… */
   readonly key: string | undefined;
+  readonly [MIST_ERROR] = true;
+
+  static [Symbol.hasInstance](value: unknown): boolean {
+    return isInstance(this, MistError, MIST_ERROR, value);
+  }
 
   constructor(
     readonly code: ErrorCode,
@@ -58,6 +76,11 @@ export class MistError extends Error {
 export class CommandError extends Error {
   readonly close: boolean;
   readonly command: string | undefined;
+  readonly [COMMAND_ERROR] = true;
+
+  static [Symbol.hasInstance](value: unknown): boolean {
+    return isInstance(this, CommandError, COMMAND_ERROR, value);
+  }
 
   constructor(
     message: string,

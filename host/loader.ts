@@ -50,7 +50,8 @@ async function importPlugin(entry: PluginEntry): Promise<MistPlugin> {
   try {
     module = (await import(locate(entry))) as { default?: unknown };
   } catch (err) {
-    throw new MistError(ErrorCodes.PLUGIN, `cannot load plugin "${entry.module}": ${(err as Error).message}`, { cause: err });
+    const message = `cannot load plugin "${entry.module}": ${(err as Error).message}${hint(err as NodeJS.ErrnoException)}`;
+    throw new MistError(ErrorCodes.PLUGIN, message, { cause: err });
   }
   const plugin = module.default as Partial<MistPlugin> | undefined;
   if (typeof plugin?.name !== 'string' || typeof plugin.register !== 'function') {
@@ -74,6 +75,29 @@ function locate({ module, base }: PluginEntry): string {
     return pathToFileURL(isFolder(path) ? createRequire(join(path, 'package.json')).resolve(path) : path).href;
   }
   return pathToFileURL(createRequire(join(base, 'package.json')).resolve(module)).href;
+}
+
+/** Codes Node gives a TypeScript file it cannot run: no loader (Node 20), or type stripping refusing it (22 and later). */
+const TYPESCRIPT_REFUSED = new Set([
+  'ERR_UNKNOWN_FILE_EXTENSION',
+  'ERR_UNSUPPORTED_NODE_MODULES_TYPE_STRIPPING',
+  'ERR_UNSUPPORTED_TYPESCRIPT_SYNTAX',
+  'ERR_INVALID_TYPESCRIPT_SYNTAX',
+]);
+
+/** What to do about a plugin that would not load, where the cause says: the usual ways a plugin folder is not ready. */
+function hint(err: NodeJS.ErrnoException): string {
+  const missing = /^Cannot find package '([^']+)' imported from (.+)$/m.exec(err.message);
+  if (err.code === 'ERR_MODULE_NOT_FOUND' && missing) {
+    return `. Run \`npm install\` in the plugin's folder: a plugin takes "${missing[1]}" from its own node_modules, or from a folder above it`;
+  }
+  if (err.code === 'MODULE_NOT_FOUND' && /valid "main" entry/.test(err.message)) {
+    return ". Not built yet? Run `npm install` in the plugin's folder: a package made by `mist new` builds then (or with `npm run build`)";
+  }
+  if (TYPESCRIPT_REFUSED.has(err.code ?? '') && /\.[cm]?ts\b/.test(err.message)) {
+    return '. A TypeScript plugin needs a TypeScript loader: build it to JavaScript, or run mist under tsx (`node --import tsx …`, see docs/plugins.md)';
+  }
+  return '';
 }
 
 function isFolder(path: string): boolean {

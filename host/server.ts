@@ -106,6 +106,16 @@ export class MistServer {
     return this.services.resolve(TOKENS.Guard);
   }
 
+  /** The names of the commands plugins declared, sorted. */
+  get commandNames(): string[] {
+    return this.services.resolve(TOKENS.Commands).names();
+  }
+
+  /** The URI schemes plugins registered for listeners, authenticators or backplanes, sorted. */
+  schemes(kind: keyof Registries): string[] {
+    return this.registries[kind].schemes();
+  }
+
   /** The URIs served, with real ports. */
   get urls(): string[] {
     return this.listeners.map((listener) => listener.url);

@@ -2,7 +2,7 @@
  * `mist ping|subscribe|publish` against a real server: what they print and
  * how they exit. They run in this process through main(), except one ping,
  * one publish from stdin and one subscribe stopped by SIGINT, which run
- * bin/mist.js as a user does.
+ * cli/bin.ts, the executable, in a child process.
  */
 import test, { type ExecutionContext } from 'ava';
 import { connect, type MistClient } from '../client/index.ts';

@@ -1,6 +1,6 @@
 /**
  * `mist` and `mist --server`: run in this process through main(), except
- * `--version` and one SIGINT that go through bin/mist.js as a user runs it.
+ * `--version` and one SIGINT that go through cli/bin.ts (the executable's source) in a child process.
  */
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
@@ -55,10 +55,10 @@ const printsVersion = test.macro({
     t.is(mist.status.code, 0);
     t.is(mist.stdout.trim(), VERSION);
   },
-  title: (_ = '', flag: string, spawn: boolean) => `${spawn ? 'bin/mist.js ' : ''}${flag} prints the version from package.json and exits 0`,
+  title: (_ = '', flag: string, spawn: boolean) => `${spawn ? 'cli/bin.ts ' : ''}${flag} prints the version from package.json and exits 0`,
 });
 
-// The one run of bin/mist.js to its end: it registers tsx and sets the exit code.
+// The one run of the executable to its end: it sets the exit code.
 test(printsVersion, '--version', true);
 test(printsVersion, '-v', false);
 
@@ -142,7 +142,7 @@ const stopsOn = test.macro({
     t.is(mist.stderr, '');
   },
   title: (_ = '', signal: NodeJS.Signals, spawn: boolean) =>
-    `${spawn ? 'bin/mist.js ' : ''}--server on port 0 logs its real port, answers ping over tcp, and exits 0 after logging on ${signal}`,
+    `${spawn ? 'cli/bin.ts ' : ''}--server on port 0 logs its real port, answers ping over tcp, and exits 0 after logging on ${signal}`,
 });
 
 test(stopsOn, 'SIGTERM', false);

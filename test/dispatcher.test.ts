@@ -6,7 +6,7 @@ import test, { type ExecutionContext } from 'ava';
 import type { Identity } from '../core/auth.ts';
 import { STORE_UNAVAILABLE } from '../core/auth.ts';
 import { command } from '../core/commands.ts';
-import { CommandError } from '../core/errors.ts';
+import { CommandError, ErrorCodes, MistError } from '../core/errors.ts';
 import type { Frame, Message } from '../core/protocol.ts';
 import type { CommandResult } from '../core/result.ts';
 import type { Session } from '../core/session.ts';
@@ -207,4 +207,12 @@ test('over a line transport, each kind of refusal is the error reply it always w
   t.deepEqual(await client.request({ command: 'crash' }), { command: 'crash', error: 'internal error' });
   t.deepEqual(await client.request({ command: 'subscribe' }), { command: 'subscribe', error: '"subscribe" needs at least one tag' });
   t.deepEqual(await client.request({ command: 'later' }), { command: 'later', data: 'done' });
+});
+
+test('@command compiled as a standard decorator (experimentalDecorators off) fails at once, naming the setting', (t) => {
+  // What a TC39 decorator receives: the method and a context object, not a prototype and a name.
+  const standard = command('yo') as unknown as (method: unknown, context: { kind: string; name: string }) => void;
+  const error = t.throws(() => standard(() => {}, { kind: 'method', name: 'yo' }), { instanceOf: MistError });
+  t.is(error?.code, ErrorCodes.PLUGIN);
+  t.regex(error?.message ?? '', /@command\('yo'\) was compiled as a standard decorator.*"experimentalDecorators": true/);
 });

@@ -1,13 +1,13 @@
 /**
- * End to end: `mist new` packages, each installed into a mist server through
- * `plugins:` (a path, resolved from the config file's folder) and exercised
- * over real sockets; then the generated packages' own `npm install` and
- * `npm test`, as their author would run them.
+ * End to end: `mist new` packages, compiled and loaded into a mist server
+ * through `plugins:` (a path, resolved from the config file's folder) and
+ * exercised over real sockets; then the generated packages' own
+ * `npm install` and `npm test`, as their author would run them, after the
+ * packages were moved to another folder.
  */
-import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,14 +21,31 @@ import { createLogger } from '../core/logger.ts';
 import { scaffold, type PluginKind } from '../cli/new.ts';
 import { MistServer } from '../host/server.ts';
 import { builtinPlugins } from '../plugins/preset.ts';
+import { assertBuilt } from './helpers/build.ts';
+import { run } from './helpers/run.ts';
 import { logCapture, type LogLines } from './helpers/server.ts';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url)).replace(/\/$/, '');
+const TSC = join(REPO, 'node_modules', '.bin', 'tsc');
 
 /** The folder the generated packages and the (notional) config file share. */
 let root = '';
 
+/**
+ * What `npm install` gives a generated package, without the wait: mist (a
+ * link to this checkout, whose package is its compiled dist/) and the types,
+ * then the build of the package's prepare script.
+ */
+async function installByLinks(dir: string): Promise<void> {
+  await mkdir(join(dir, 'node_modules'));
+  await symlink(REPO, join(dir, 'node_modules', 'mist'), 'dir');
+  await symlink(join(REPO, 'node_modules', '@types'), join(dir, 'node_modules', '@types'), 'dir');
+  const built = await run(TSC, ['-p', dir], dir);
+  if (built.code !== 0) throw new Error(`tsc -p ${dir} failed:\n${built.output}`);
+}
+
 test.before(async () => {
+  assertBuilt();
   root = await mkdtemp(join(tmpdir(), 'mist-new-'));
   for (const [kind, name] of [
     ['listener', 'unix'],
@@ -37,9 +54,7 @@ test.before(async () => {
   ] as const) {
     const dir = join(root, `mist-plugin-${name}`);
     await scaffold(kind, name, dir);
-    // What `npm install` does with the package's "mist": "file:…" dependency, without the wait.
-    await mkdir(join(dir, 'node_modules'));
-    await symlink(REPO, join(dir, 'node_modules', 'mist'), 'dir');
+    await installByLinks(dir);
   }
 });
 
@@ -112,8 +127,7 @@ test('a scaffolded command with a mistyped option stops start-up naming the plug
 test('two scaffolded plugins claiming one command name stop start-up naming both', async (t) => {
   const other = join(root, 'second-echo');
   await scaffold('command', 'echo', other);
-  await mkdir(join(other, 'node_modules'));
-  await symlink(REPO, join(other, 'node_modules', 'mist'), 'dir');
+  await installByLinks(other);
   const error = await t.throwsAsync(serverWith(t, { plugins: ['./mist-plugin-echo', './second-echo'] }), { instanceOf: MistError });
   t.is(error?.code, ErrorCodes.DUPLICATE_COMMAND);
   t.regex(error?.message ?? '', /command "echo" is declared by both plugin "echo" and plugin "echo"/);
@@ -146,39 +160,52 @@ test('a scaffolded authenticator whose token file is broken stops start-up with 
   t.notRegex(error?.message ?? '', /alice/, 'tokens are never shown');
 });
 
+test('a scaffolded plugin listed before its npm install stops start-up saying to run npm install in its folder', async (t) => {
+  await scaffold('command', 'fresh', join(root, 'fresh'));
+  const error = await t.throwsAsync(serverWith(t, { plugins: ['./fresh'] }), { instanceOf: MistError });
+  t.is(error?.code, ErrorCodes.PLUGIN);
+  t.regex(error?.message ?? '', /^cannot load plugin "\.\/fresh": .*dist\/index\.js.*\. Not built yet\? Run `npm install` in the plugin's folder/);
+});
+
+test('a built plugin whose folder has no mist installed stops start-up naming mist and npm install', async (t) => {
+  const dir = join(root, 'no-mist');
+  await scaffold('command', 'lonely', dir);
+  await installByLinks(dir);
+  await rm(join(dir, 'node_modules'), { recursive: true });
+  const error = await t.throwsAsync(serverWith(t, { plugins: ['./no-mist'] }), { instanceOf: MistError });
+  t.regex(
+    error?.message ?? '',
+    /Cannot find package 'mist' imported from .*no-mist\/dist\/index\.js\. Run `npm install` in the plugin's folder: a plugin takes "mist" from its own node_modules, or from a folder above it$/,
+  );
+});
+
 // ---- the generated packages' own install and tests ------------------------------------------
 
-/** The environment of a developer's shell: none of this test run's npm, ava or tsx settings. */
-function cleanEnv(): NodeJS.ProcessEnv {
-  return Object.fromEntries(
-    Object.entries(process.env).filter(([key]) => !/^(npm_|AVA_|TSX_|NODE_OPTIONS$)/i.test(key)),
-  );
-}
-
-function run(command: string, args: string[], cwd: string): Promise<{ code: number; output: string; ms: number }> {
-  const started = Date.now();
-  return new Promise((resolve) => {
-    execFile(command, args, { cwd, env: cleanEnv(), timeout: 170_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? Number((err as { code?: unknown }).code ?? 1) || 1 : 0, output: stdout + stderr, ms: Date.now() - started });
-    });
-  });
-}
-
-/** Three fresh packages; `npm install` in the first, whose node_modules the others share (the same dependencies). */
+/**
+ * Three fresh packages; `npm install` in the first, whose node_modules the
+ * others share (the same dependencies, through relative links); then the
+ * folder holding all three is moved, as to another machine.
+ */
 const installed = (async () => {
   const base = await mkdtemp(join(tmpdir(), 'mist-new-npm-'));
+  const made = join(base, 'made-here');
   const dirs = {} as Record<PluginKind, string>;
   for (const [kind, name] of [
     ['listener', 'sock'],
     ['command', 'shout'],
     ['authenticator', 'token-file'],
   ] as const) {
-    dirs[kind] = join(base, name);
-    await scaffold(kind, name, dirs[kind]);
+    dirs[kind] = name;
+    await scaffold(kind, name, join(made, name));
   }
-  const install = await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund'], dirs.command);
-  for (const kind of ['listener', 'authenticator'] as const) await symlink(join(dirs.command, 'node_modules'), join(dirs[kind], 'node_modules'), 'dir');
-  return { base, dirs, install };
+  const install = await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund'], join(made, dirs.command));
+  for (const kind of ['listener', 'authenticator'] as const) {
+    await symlink(join('..', dirs.command, 'node_modules'), join(made, dirs[kind], 'node_modules'), 'dir');
+  }
+  const moved = join(base, 'moved-there');
+  await rename(made, moved);
+  const at = Object.fromEntries(Object.entries(dirs).map(([kind, name]) => [kind, join(moved, name)])) as Record<PluginKind, string>;
+  return { base, made, dirs: at, install };
 })();
 // Started at load: a failing promise is reported by the tests that await it, not as unhandled.
 installed.catch(() => {});
@@ -190,16 +217,21 @@ test.after.always(async () => {
 
 // Serial, so one npm command runs at a time (three ava runs at once would starve the rest of the
 // suite on two cores) and each test's timeout covers its own command, not a wait for the others.
-test.serial('a generated package installs with npm, taking mist from this checkout', async (t) => {
+test.serial('a generated package installs with npm, taking mist from the tarball mist new packed into it, and builds', async (t) => {
   t.timeout(180_000);
-  const { dirs, install } = await installed;
+  const { dirs, made, install } = await installed;
   t.log(`npm install: ${install.ms} ms`);
   t.is(install.code, 0, install.output);
-  t.true(existsSync(join(dirs.command, 'node_modules', 'mist', 'host', 'index.ts')));
+  t.true(existsSync(join(dirs.command, 'node_modules', 'mist', 'dist', 'host', 'index.js')), 'the compiled mist, installed');
+  t.true(existsSync(join(dirs.command, 'dist', 'index.js')), 'the plugin, built by prepare');
+  for (const file of ['package.json', 'package-lock.json']) {
+    const text = await readFile(join(dirs.command, file), 'utf8');
+    t.false(text.includes(made) || text.includes(REPO), `${file} names no folder of the machine it was made on`);
+  }
 });
 
 for (const kind of ['command', 'listener', 'authenticator'] as const) {
-  test.serial(`the generated ${kind} package passes its own npm test`, async (t) => {
+  test.serial(`the generated ${kind} package, moved after its install, passes its own npm test`, async (t) => {
     t.timeout(180_000);
     const { dirs, install } = await installed;
     if (install.code !== 0) return t.fail(`npm install failed:\n${install.output}`);

@@ -9,6 +9,7 @@
  * | `GET /subscribe/events?tags=a,b` | Server-Sent Events (sse.ts) |
  * | `GET /metrics` | Prometheus text (host/metrics.ts) |
  * | `GET /healthz` | `{"status":"ok"}` while the server runs |
+ * | `GET /mist-client.js` | the client library's browser build, and its source map at `/mist-client.js.map` (browser-client.ts) |
  *
  * Unknown paths get 404, a wrong method 405 (with `Allow`), all as JSON
  * `{"error":…}`. `/publish`, its preflight, the event stream and the
@@ -20,6 +21,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type ConnectionInfo, definePlugin, parseMessage, type ListenerContext, type MetricsService, type Session, WEBSOCKET_PATH } from '../../host/index.ts';
+import { BROWSER_CLIENT_MAP_PATH, BROWSER_CLIENT_PATH, serveBrowserClient } from './browser-client.ts';
 import { EVENTS_PATH, serveEvents } from './sse.ts';
 import type { TlsPaths } from './tls-credentials.ts';
 import {
@@ -55,6 +57,8 @@ const ROUTES = new Map<string, readonly string[]>([
   [EVENTS_PATH, ['GET']],
   ['/metrics', ['GET', 'HEAD']],
   ['/healthz', ['GET', 'HEAD']],
+  [BROWSER_CLIENT_PATH, ['GET', 'HEAD']],
+  [BROWSER_CLIENT_MAP_PATH, ['GET', 'HEAD']],
 ]);
 
 /** `/ping` and `/metrics` stay readable from any page, as they were before origins were checked (docs/http.md). */
@@ -133,6 +137,9 @@ export class HttpListener extends WebListener {
         return sendJson(res, 200, { status: 'ok' });
       case '/metrics':
         return text(res, 200, await this.metrics.render(), this.metrics.contentType);
+      case BROWSER_CLIENT_PATH:
+      case BROWSER_CLIENT_MAP_PATH:
+        return serveBrowserClient(req, res, url.pathname);
       case '/publish':
       case EVENTS_PATH:
         return this.fromPages(req, res, url, method);

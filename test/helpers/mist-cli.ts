@@ -1,8 +1,9 @@
 /**
  * `mist …` for tests: run in this process through main(), with streams, a
  * working folder, an environment and a stop of its own (most tests: no
- * start-up cost), or with `spawn: true` as `node bin/mist.js` in a child
- * process, as a user runs it (the few end-to-end tests). Both are read,
+ * start-up cost), or with `spawn: true` as the executable in a child
+ * process, as a user runs it (the few end-to-end tests): its source,
+ * cli/bin.ts, through tsx (test/package.e2e.test.ts runs the compiled one). Both are read,
  * stopped and awaited alike, and ended at teardown if still running.
  */
 import { spawn } from 'node:child_process';
@@ -10,9 +11,13 @@ import { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { ExecutionContext } from 'ava';
 import { main } from '../../cli/main.ts';
+import { userEnv } from './run.ts';
 import { Wakeup, WAIT_MS } from './wakeup.ts';
 
-const BIN = fileURLToPath(new URL('../../bin/mist.js', import.meta.url));
+const BIN = fileURLToPath(new URL('../../cli/bin.ts', import.meta.url));
+/** tsx and the tsconfig it compiles with (legacy decorators), resolved here: the child's working folder may be anywhere. */
+const TSX = import.meta.resolve('tsx');
+const TSCONFIG = fileURLToPath(new URL('../../tsconfig.runtime.json', import.meta.url));
 
 export interface Exit {
   code: number | null;
@@ -26,8 +31,15 @@ export interface MistOptions {
   env?: NodeJS.ProcessEnv;
   /** The working folder; this process's by default. */
   cwd?: string;
-  /** Runs `node bin/mist.js` in a child process instead of main() in this one. */
+  /** Runs `node --import=tsx cli/bin.ts` in a child process instead of main() in this one. */
   spawn?: boolean;
+  /**
+   * With `spawn`: runs this executable instead (`['npx', 'mist']` of an
+   * installed package), as a user's shell would: without this test run's
+   * npm, ava and tsx settings, in a process group of its own that signals
+   * reach whole, as a terminal's Ctrl-C reaches npx and the mist it runs.
+   */
+  command?: string[];
 }
 
 /** A JSON log line of `mist --server`. */
@@ -91,12 +103,11 @@ export class MistCli {
   }
 
   private static spawn(args: string[], options: MistOptions): MistCli {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      cwd: options.cwd,
-      stdio: ['pipe', 'pipe', 'pipe'],
-      env: { ...process.env, ...options.env },
-    });
-    const cli = new MistCli((signal) => child.kill(signal));
+    const [file, ...lead] = options.command ?? [process.execPath, `--import=${TSX}`, BIN];
+    const env = options.command ? userEnv() : { ...process.env, TSX_TSCONFIG_PATH: TSCONFIG };
+    const group = options.command !== undefined;
+    const child = spawn(file!, [...lead, ...args], { cwd: options.cwd, stdio: ['pipe', 'pipe', 'pipe'], env: { ...env, ...options.env }, detached: group });
+    const cli = new MistCli((signal) => (group ? process.kill(-child.pid!, signal) : child.kill(signal)));
     child.stdout.setEncoding('utf8').on('data', (text: string) => cli.append('stdout', text));
     child.stderr.setEncoding('utf8').on('data', (text: string) => cli.append('stderr', text));
     child.on('error', (err) => cli.append('stderr', `spawn failed: ${err.message}\n`));
