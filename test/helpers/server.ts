@@ -28,6 +28,13 @@ export function logCapture(logs: LogLines): Writable {
   });
 }
 
+/**
+ * A wrong token's answer waits `authFailureDelayMs` (500 ms by default): a
+ * test that tries many waits that long for each. Tests of the delay itself
+ * set it; the rest need only that it is applied.
+ */
+const TEST_AUTH_FAILURE_DELAY_MS = 20;
+
 /** Starts a server on a free TCP port (unless `config` says otherwise), with `plugins` after the built-in ones; closed at teardown. */
 export async function startTestServer(
   t: ExecutionContext,
@@ -35,7 +42,8 @@ export async function startTestServer(
   plugins: readonly MistPlugin[] = [],
 ): Promise<{ server: MistServer; logs: LogLines }> {
   const logs: LogLines = [];
-  const full = buildConfig({ listeners: ['tcp://127.0.0.1:0'], logLevel: 'DEBUG', ...config });
+  const limits = { authFailureDelayMs: TEST_AUTH_FAILURE_DELAY_MS, ...config.limits };
+  const full = buildConfig({ listeners: ['tcp://127.0.0.1:0'], logLevel: 'DEBUG', ...config, limits });
   const server = new MistServer(full, { logger: createLogger(full.logLevel, logCapture(logs)), plugins: [...builtinPlugins, ...plugins] });
   t.teardown(() => server.close());
   await server.start();
