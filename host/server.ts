@@ -69,21 +69,26 @@ export class MistServer {
     this.metrics.counter('mist_origin_refused_total', 'Requests and WebSocket upgrades refused for their Origin (allowedOrigins).', () => this.origins.refused);
   }
 
-  // The core's own objects, for diagnostics and tests; plugins get narrow views of them (api.ts).
+  // The core's own objects, for this package's tests and benches: marked
+  // internal, they are left out of the published declarations (stripInternal),
+  // so an embedder sees none of them; plugins get narrow views (api.ts).
 
+  /** @internal */
   get broker(): Broker {
     return this.services.resolve(TOKENS.Broker);
   }
 
+  /** @internal */
   get connections(): Connections {
     return this.services.resolve(TOKENS.Connections);
   }
 
+  /** @internal */
   get dispatcher(): Dispatcher {
     return this.services.resolve(TOKENS.Dispatcher);
   }
 
-  /** What the line-protocol connections hold of unfinished lines, and how many were closed for it. */
+  /** @internal What the line-protocol connections hold of unfinished lines, and how many were closed for it. */
   get pendingInput(): PendingInput {
     return this.services.resolve(TOKENS.PendingInput);
   }
@@ -93,15 +98,17 @@ export class MistServer {
     return this.services.resolve(METRICS);
   }
 
-  /** This node's part of the cluster, when `config.cluster` is set: `cluster.status()` for metrics. */
+  /** @internal This node's part of the cluster, when `config.cluster` is set: `cluster.status()` for metrics. */
   get cluster(): Cluster | undefined {
     return this.clusterNode;
   }
 
+  /** @internal */
   get auth(): Auth {
     return this.services.resolve(TOKENS.Auth);
   }
 
+  /** @internal */
   get guard(): AuthGuard {
     return this.services.resolve(TOKENS.Guard);
   }
