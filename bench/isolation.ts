@@ -422,6 +422,14 @@ class Feed {
   }
 }
 
+/**
+ * Where the good-token user connects from: another address than the
+ * attacker's (127.0.0.1), as a real user would. From the attacker's own
+ * address a right token waits for a free slot like a guess, by design
+ * (docs/auth.md). Every 127.x address is this host on Linux.
+ */
+const USER_ADDRESS = '127.0.0.2';
+
 /** A good token authenticating twice a second, on a fresh connection each time, over TCP and (when given) HTTP. */
 class GoodTokenChecks {
   readonly samples: Array<{ sent: number; ms: number; ok: boolean; transport: 'tcp' | 'http'; detail?: string }> = [];
@@ -449,7 +457,7 @@ class GoodTokenChecks {
   private check(transport: 'tcp' | 'http'): void {
     const sent = now();
     const { goodToken, port, httpPort } = this.config;
-    const socket = connect({ port: transport === 'tcp' ? port : httpPort!, host: HOST, noDelay: true });
+    const socket = connect({ port: transport === 'tcp' ? port : httpPort!, host: HOST, localAddress: USER_ADDRESS, noDelay: true });
     this.sockets.add(socket);
     this.pending.add(sent);
     let settled = false;
@@ -1336,7 +1344,7 @@ async function registerGoodToken(server: ServerUnderTest): Promise<Partial<Probe
  * once, one more per answer, reconnecting whenever the server closes), then
  * 10 s of `POST /publish` with a wrong X-AUTH-TOKEN, one per connection,
  * likewise. All from 127.0.0.1: every answered guess counts against that
- * one address. Meanwhile the probe authenticates with a good token.
+ * one address. Meanwhile the probe authenticates with a good token, from 127.0.0.2.
  */
 async function reconnectAndGuess(attack: Attack): Promise<void> {
   const phases: Array<{ label: string; port: number; converse: (socket: Socket, counts: GuessCounts, end: number) => Promise<void> }> = [
@@ -1437,7 +1445,7 @@ const ATTACKS: AttackSpec[] = [
       `${GUESS_MS / 1000} s over TCP (auth with wrong tokens, 3 at once then one per answer, reconnecting when closed), then ${GUESS_MS / 1000} s over HTTP`,
       `(POST /publish with a wrong X-AUTH-TOKEN, one per connection), ${GUESS_PARALLEL} connections at a time, all from 127.0.0.1.`,
       `Target: ≤ ${GUESSES_PER_SECOND} answered wrong guesses (an auth error, a 401) per second per address; refusals (429, other errors, closes) are counted apart.`,
-      `The probe authenticates as admin, and checks the good token every ${GOOD_CHECK_EVERY_MS} ms over TCP and HTTP.`,
+      `The probe authenticates as admin, and checks the good token every ${GOOD_CHECK_EVERY_MS} ms over TCP and HTTP from ${USER_ADDRESS}.`,
     ],
     limitMs: 60_000,
     mist: { config: { authenticator: 'memory://', token: ADMIN_TOKEN }, http: true },

@@ -55,6 +55,8 @@ export interface ListenerContext {
     refusal(origin: string | undefined, peer: ConnectionInfo, path: string): string | undefined;
     /** The CORS headers for the answer to an allowed request with this Origin header. */
     cors(origin: string | undefined): Record<string, string>;
+    /** The CORS headers for a read-only answer given to anyone: they name the page only when its origin is allowed. */
+    readCors(origin: string | undefined): Record<string, string>;
   };
   readonly limits: Limits;
   readonly logger: Logger;

@@ -49,6 +49,16 @@ export class Origins {
     return { 'access-control-allow-origin': origin, vary: 'Origin' };
   }
 
+  /**
+   * The CORS headers of a read-only answer given to anyone (`/ping`,
+   * `/metrics`): curl and Prometheus send no Origin and are answered as
+   * ever; a page may read the answer only from an allowed origin, so a site
+   * the operator visits cannot read a local server's metrics.
+   */
+  readCors(origin: string | undefined): Record<string, string> {
+    return origin === undefined || this.allows(origin) ? this.cors(origin) : { vary: 'Origin' };
+  }
+
   private allows(origin: string): boolean {
     if (this.any) return true;
     return this.listed ? this.listed.has(origin) : isLoopback(origin);

@@ -62,7 +62,6 @@ const ROUTES = new Map<string, readonly string[]>([
 ]);
 
 /** `/ping` and `/metrics` stay readable from any page, as they were before origins were checked (docs/http.md). */
-const ANY_ORIGIN = { 'access-control-allow-origin': '*' };
 
 export class HttpListener extends WebListener {
   private endpoint: WebSocketEndpoint | undefined;
@@ -130,13 +129,14 @@ export class HttpListener extends WebListener {
     if (!methods.includes(method)) {
       return sendError(res, 405, `${method} is not allowed on ${url.pathname} (allowed: ${methods.join(', ')})`, { allow: methods.join(', ') });
     }
+    const readable = this.context.origins.readCors(req.headers.origin);
     switch (url.pathname) {
       case '/ping':
-        return text(res, 200, 'pong');
+        return text(res, 200, 'pong', readable);
       case '/healthz':
         return sendJson(res, 200, { status: 'ok' });
       case '/metrics':
-        return text(res, 200, await this.metrics.render(), this.metrics.contentType);
+        return text(res, 200, await this.metrics.render(), readable, this.metrics.contentType);
       case BROWSER_CLIENT_PATH:
       case BROWSER_CLIENT_MAP_PATH:
         return serveBrowserClient(req, res, url.pathname);
@@ -201,8 +201,8 @@ export class HttpListener extends WebListener {
   }
 }
 
-function text(res: ServerResponse, status: number, body: string, type = 'text/plain; charset=utf-8'): void {
-  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), ...ANY_ORIGIN });
+function text(res: ServerResponse, status: number, body: string, cors: Record<string, string>, type = 'text/plain; charset=utf-8'): void {
+  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), ...cors });
   res.end(body);
 }
 
