@@ -11,10 +11,11 @@
 import { inject, injectable } from 'tsyringe';
 import { CommandError } from './errors.ts';
 import { Fifo } from './fifo.ts';
+import { History } from './history.ts';
 import type { Limits } from './limits.ts';
 import type { Logger } from './logger.ts';
 import { SubscriptionIndex } from './matcher.ts';
-import { Frame } from './protocol.ts';
+import type { Frame } from './protocol.ts';
 import type { BrokerService } from './services.ts';
 import type { Session } from './session.ts';
 import { MATCH_SLICE_STEPS, SLICE_MS, SlicedWork } from './slices.ts';
@@ -93,6 +94,7 @@ export class Broker implements BrokerService {
   constructor(
     @inject(TOKENS.Limits) private readonly limits: Limits,
     @inject(TOKENS.Logger) private readonly logger: Logger,
+    @inject(TOKENS.History) private readonly history: History = new History(false),
   ) {}
 
   /** Distinct subscriptions held on this node. */
@@ -201,7 +203,8 @@ export class Broker implements BrokerService {
     const stamp = ++this.stamp;
     // Stamping the publisher first makes the matcher skip it like a session already served.
     if (publisher) publisher.stamp = stamp;
-    this.frame = Frame.publish(tags, data);
+    // The id is given here, as the match starts: ids follow delivery order (core/replay.ts relies on it).
+    this.frame = this.history.record(publisher?.id ?? 0, tags, data);
     if (this.index.start(tags, this.visit, steps)) {
       this.frame = undefined;
       return true;

@@ -12,6 +12,7 @@ import { Cluster } from '../core/cluster.ts';
 import type { Connections } from '../core/connections.ts';
 import type { Dispatcher } from '../core/dispatcher.ts';
 import type { AuthGuard } from '../core/guard.ts';
+import type { History } from '../core/history.ts';
 import { ErrorCodes, MistError, type ErrorCode } from '../core/errors.ts';
 import type { Listener, ListenerContext, ListenerFactory } from './listener.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
@@ -64,7 +65,7 @@ export class MistServer {
   ) {
     this.logger = options.logger ?? createLogger(config.logLevel);
     this.plugins = options.plugins ?? [];
-    this.services = new Services(config.limits, this.logger);
+    this.services = new Services(config.limits, this.logger, config.history);
     this.origins = new Origins(config.allowedOrigins, this.logger);
     this.metrics.counter('mist_origin_refused_total', 'Requests and WebSocket upgrades refused for their Origin (allowedOrigins).', () => this.origins.refused);
   }
@@ -73,6 +74,11 @@ export class MistServer {
 
   get broker(): Broker {
     return this.services.resolve(TOKENS.Broker);
+  }
+
+  /** The retained messages clients resume from. */
+  get history(): History {
+    return this.services.resolve(TOKENS.History);
   }
 
   get connections(): Connections {
