@@ -16,10 +16,11 @@ import type { Limits } from './limits.ts';
 import type { Logger } from './logger.ts';
 import { SubscriptionIndex } from './matcher.ts';
 import type { Frame } from './protocol.ts';
+import { replay, type ResumeOutcome } from './replay.ts';
 import type { BrokerService } from './services.ts';
 import type { Session } from './session.ts';
 import { MATCH_SLICE_STEPS, SLICE_MS, SlicedWork } from './slices.ts';
-import { canonicalTags, tagSetKey } from './tags.ts';
+import { canonicalTags, covers, tagSetKey } from './tags.ts';
 import { TOKENS } from './tokens.ts';
 
 /**
@@ -116,6 +117,7 @@ export class Broker implements BrokerService {
     const limit = this.limits.maxSubscriptionsPerConnection;
     if (session.subscriptions.size >= limit) this.refuse(session, limit);
     session.subscriptions.set(key, canonical);
+    session.subscribedAt.set(key, this.sentThrough(session, canonical));
     this.index.add(canonical, session);
     this.hooks?.subscribed(canonical);
   }
@@ -123,7 +125,9 @@ export class Broker implements BrokerService {
   /** Removes exactly the subscription `tags`, if `session` holds it. */
   unsubscribe(session: Session, tags: readonly string[]): void {
     const canonical = canonicalTags(tags);
-    if (session.subscriptions.delete(tagSetKey(canonical))) {
+    const key = tagSetKey(canonical);
+    if (session.subscriptions.delete(key)) {
+      session.subscribedAt.delete(key);
       this.index.remove(canonical, session);
       this.hooks?.unsubscribed(canonical);
     }
@@ -161,6 +165,44 @@ export class Broker implements BrokerService {
    */
   publishRemote(tags: readonly string[], data: string | undefined): void {
     this.submit(undefined, tags, data, false);
+  }
+
+  /** Sends `session` the retained messages it missed after `id` that match its subscriptions (core/replay.ts). */
+  resume(session: Session, id: string): ResumeOutcome | Promise<ResumeOutcome> {
+    return replay(session, this.history, id, this.claimPaused(session));
+  }
+
+  /**
+   * While a message is matched in slices, whether a replay is to send it to
+   * `session`: it matches one of the session's subscriptions and the match
+   * has not reached the session yet. Stamping the session then keeps the
+   * rest of the match from sending it again. Undefined when no match is paused.
+   */
+  private claimPaused(session: Session): boolean | undefined {
+    const head = this.frame && this.deliveries.peek();
+    if (!head) return undefined;
+    if (session.stamp === this.stamp) return false;
+    for (const subscription of session.subscriptions.values()) {
+      if (covers(head.tags, subscription)) {
+        session.stamp = this.stamp;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /**
+   * The history seq up to which the new subscription `canonical` counts as
+   * having been sent what it matches (core/replay.ts). While a message is
+   * matched in slices, the rest of the match may or may not reach a
+   * subscription taken meanwhile: one that matches it is sent it now
+   * (unless the session has it), so that this is exact.
+   */
+  private sentThrough(session: Session, canonical: readonly string[]): number {
+    const head = this.frame && this.deliveries.peek();
+    if (!head || !covers(head.tags, canonical)) return this.history.lastSeq;
+    this.visit(session);
+    return this.history.lastSeq - 1;
   }
 
   /** Delivers now when nothing waits and the match fits in a slice; else queues the publish and returns it. */

@@ -95,7 +95,7 @@ class Bus {
 }
 
 function fakeSession(): Session {
-  return { isOpen: true, subscriptions: new Map(), stamp: 0, deliver() {} } as unknown as Session;
+  return { isOpen: true, subscriptions: new Map(), subscribedAt: new Map(), stamp: 0, deliver() {} } as unknown as Session;
 }
 
 async function node(t: import('ava').ExecutionContext, bus: Bus, query = ''): Promise<{ cluster: Cluster; broker: Broker; logs: LogLines }> {

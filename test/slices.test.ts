@@ -10,24 +10,8 @@ import test, { type ExecutionContext } from 'ava';
 import type { BrokerHooks } from '../core/broker.ts';
 import type { Message } from '../core/protocol.ts';
 import { tagSetKey } from '../core/tags.ts';
-import { seededRandom } from './helpers/prng.ts';
+import { MESSAGE, subsetsOfMessage } from './helpers/crafted.ts';
 import { eventually, LineClient, startTestServer, withoutId } from './helpers/server.ts';
-
-/** A 64-tag message; 24-tag subsets of it match it, each down a path of its own in the trie. */
-const MESSAGE = Array.from({ length: 64 }, (_, i) => `m${i}`);
-
-/** `count` distinct random 24-tag subsets of {@link MESSAGE}, sorted. */
-function subsetsOfMessage(seed: number, count: number): string[][] {
-  const rand = seededRandom(seed);
-  const sets = new Map<string, string[]>();
-  while (sets.size < count) {
-    const tags = new Set<string>();
-    while (tags.size < 24) tags.add(MESSAGE[Math.floor(rand() * MESSAGE.length)]!);
-    const sorted = [...tags].sort();
-    sets.set(sorted.join(), sorted);
-  }
-  return [...sets.values()];
-}
 
 /** Sends every subscribe in one write, then checks each reply, in order. */
 async function subscribeInOneWrite(t: ExecutionContext, client: LineClient, sets: readonly string[][]): Promise<void> {
