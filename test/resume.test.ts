@@ -68,6 +68,13 @@ test('resume after retention passed answers gap and sends what remains', async (
   t.deepEqual(reply, GAP);
   t.deepEqual(data(messages), range(70, 100));
   t.like(server.history.stats, { replays: 1, gaps: 1 });
+  const metrics = await server.metrics.render();
+  t.regex(metrics, /^mist_history_messages 30$/m);
+  t.regex(metrics, new RegExp(`^mist_history_bytes ${server.history.bytes}$`, 'm'));
+  t.true(server.history.bytes > 30 * 40);
+  t.regex(metrics, /^mist_history_replays_total 1$/m);
+  t.regex(metrics, /^mist_history_gaps_total 1$/m);
+  t.regex(metrics, /^mist_history_replayed_messages_total 30$/m);
 });
 
 test('resume with the newest id answers success and sends nothing', async (t) => {
