@@ -165,6 +165,7 @@ async function subscribe(url: string, token: string | undefined, tags: string[],
       lastReason = '';
       stderr.write(`mist: reconnected to ${url}, subscribed again\n`);
     });
+    client.on('gap', () => stderr.write('mist: messages published while disconnected may be missing (the server could not resume)\n'));
     await client.subscribe(tags).catch((err: unknown) => {
       throw err instanceof MistClientError && err.code === ClientErrorCodes.REPLY
         ? new MistClientError(ClientErrorCodes.REPLY, `subscribe refused: ${err.message}`, { cause: err })
