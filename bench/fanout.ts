@@ -230,9 +230,12 @@ function medianRun(runs: Result[]): Result {
   return [...runs].sort((a, b) => a.cpuUsPerDelivery - b.cpuUsPerDelivery)[Math.floor(runs.length / 2)]!;
 }
 
+/** The main shape: one publisher at 2000 msg/s to 100 subscribers. */
+export const MAIN_SHAPE: Shape = { label: '1 → 100 @ 2000/s', publishers: 1, subscribers: 100, rate: 2000 };
+
 export async function fanoutBench(): Promise<void> {
   console.log('\n## fanout — server CPU per delivery at a fixed offered load (100-byte data, JSON lines / RESP over loopback TCP)\n');
-  const main: Shape = { label: '1 → 100 @ 2000/s', publishers: 1, subscribers: 100, rate: 2000 };
+  const main = MAIN_SHAPE;
   const nearMiss: Shape = { ...main, label: '1 → 100 @ 2000/s, 1000 near-miss subs each', nearMiss: 1000 };
   const oneToOne: Shape = { label: '1 → 1 @ 2000/s', publishers: 1, subscribers: 1, rate: 2000 };
   const wide: Shape = { label: '10 → 1000 @ 20/s each', publishers: 10, subscribers: 1000, rate: 20 };

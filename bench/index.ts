@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- matcher|fanout|connections|cluster|isolation|jwt …]`: runs the selected
+ * `npm run bench [-- matcher|fanout|connections|cluster|isolation|jwt|history …]`: runs the selected
  * benchmarks (all by default), each printing its tables and a PASS/FAIL
  * (or BLOCKED: not measurable on this machine) line per target, then a
  * summary of every verdict.
@@ -13,6 +13,7 @@ const BENCHES: Record<string, () => Promise<void>> = {
   cluster: async () => (await import('./cluster.ts')).clusterBench(),
   isolation: async () => (await import('./isolation.ts')).isolationBench(),
   jwt: async () => (await import('./jwt.ts')).jwtBench(),
+  history: async () => (await import('./history.ts')).historyBench(),
 };
 
 const wanted = process.argv.slice(2).filter((arg) => !arg.startsWith('-'));

@@ -3,9 +3,10 @@
  * every publish gets an id, and the newest messages are retained, bounded
  * by count, bytes and age, whichever bites first.
  *
- * An id is `<epoch>-<seq>`: the epoch is drawn at random when the server
- * starts, so an id from before a restart is told apart (a gap), and `seq`
- * counts the publishes of this start. Clients treat ids as opaque.
+ * An id is `<epoch>-<seq>`, both in base 36 to keep every frame short: the
+ * epoch is drawn at random when the server starts, so an id from before a
+ * restart is told apart (a gap), and `seq` counts the publishes of this
+ * start. Clients treat ids as opaque.
  *
  * Retained messages are kept in publish order, each with the frame every
  * subscriber was sent (so a replay encodes nothing), its tags (to match the
@@ -61,7 +62,7 @@ export class History {
   record(publisher: number, tags: readonly string[], data: string | undefined): Frame {
     if (!this.limits) return Frame.publish(tags, data);
     const seq = ++this.lastSeq;
-    const frame = Frame.publish(tags, data, this.prefix + seq);
+    const frame = Frame.publish(tags, data, this.prefix + seq.toString(36));
     const time = Date.now();
     this.entries.push({ seq, tags, frame, publisher, time });
     this.retainedBytes += frame.byteLength;
@@ -99,8 +100,8 @@ export class History {
   seqOf(id: string): number | undefined {
     if (!this.limits || !id.startsWith(this.prefix)) return undefined;
     const digits = id.slice(this.prefix.length);
-    if (!/^[1-9][0-9]{0,15}$/.test(digits)) return undefined;
-    const seq = Number(digits);
+    if (!/^[1-9a-z][0-9a-z]{0,9}$/.test(digits)) return undefined;
+    const seq = parseInt(digits, 36);
     return seq <= this.lastSeq ? seq : undefined;
   }
 

@@ -101,7 +101,7 @@ for (const transport of TRANSPORTS) {
     await publisher.publish(['onefish'], { n: 1 });
     const first = await iterator.next();
     const id = first.value?.id;
-    t.regex(id!, /^[0-9a-z]+-\d+$/);
+    t.regex(id!, /^[0-9a-z]+-[0-9a-z]+$/);
     t.deepEqual(first.value, {
       tags: ['onefish', 'twofish'],
       data: 'hello',

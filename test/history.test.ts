@@ -9,7 +9,7 @@ import type { Message } from '../core/protocol.ts';
 import { DEFAULT_HISTORY } from '../host/defaults.ts';
 import { LineClient, startTestServer } from './helpers/server.ts';
 
-const ID = /^[0-9a-z]+-[1-9][0-9]*$/;
+const ID = /^[0-9a-z]+-[1-9a-z][0-9a-z]*$/;
 
 function history(limits: Partial<typeof DEFAULT_HISTORY> = {}): History {
   return new History({ ...DEFAULT_HISTORY, ...limits });
@@ -30,7 +30,13 @@ test('each publish gets the next id of this start; ids of another start, or that
   other.record(1, ['a'], '1');
   t.is(h.seqOf(other.at(1)!.frame.id!), undefined, 'another start: another epoch');
   const prefix = ids[0]!.slice(0, ids[0]!.indexOf('-') + 1);
-  for (const id of [`${prefix}99`, `${prefix}0`, `${prefix}01`, `${prefix}1.5`, `${prefix}`, 'x', '', `${prefix}1e3`]) t.is(h.seqOf(id), undefined, id);
+  t.is(h.seqOf(`${prefix}4`), 4);
+  for (const id of [`${prefix}99`, `${prefix}0`, `${prefix}01`, `${prefix}1.5`, `${prefix}`, 'x', '', `${prefix}1e3`, `${prefix}A`, `${prefix}-1`]) {
+    t.is(h.seqOf(id), undefined, id);
+  }
+  publishMany(h, 40);
+  t.is(h.at(44)!.frame.id, `${prefix}18`, 'base 36');
+  t.is(h.seqOf(`${prefix}18`), 44);
 });
 
 test('history keeps at most maxMessages, the newest', (t) => {

@@ -1,0 +1,154 @@
+/**
+ * What history costs, and how fast a resume replays.
+ *
+ * - CPU per delivery at the fan-out shape of bench/fanout.ts (1 → 100 @
+ *   2000/s) with history on (the default) and off, in interleaved rounds,
+ *   medians compared: the target is on ≤ 1.15 × off.
+ * - The replay rate of a 10,000-message resume, against the live delivery
+ *   of the same messages to one client in the same run, with the server's
+ *   CPU per message of each.
+ */
+import { connect, type Socket } from 'node:net';
+import { MAIN_SHAPE, runShape, type Result } from './fanout.ts';
+import { cpuSeconds, fmt, median, startMist, table, verdict, type ServerUnderTest } from './lib.ts';
+
+const ROUNDS = 3;
+const REPLAYED = 10_000;
+const REPLAY_ROUNDS = 5;
+
+export async function historyBench(): Promise<void> {
+  console.log('\n## history — CPU per delivery with history on and off, and the replay rate of a resume\n');
+  await onOff();
+  await replayRate();
+}
+
+/** The fan-out shape with history on and off, interleaved. */
+async function onOff(): Promise<void> {
+  const runs: Record<'on' | 'off', Result[]> = { on: [], off: [] };
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const mode of ['on', 'off'] as const) {
+      const server = await startMist({ name: `mist history ${mode}`, config: mode === 'off' ? { history: false } : {} });
+      try {
+        const result = await runShape(server, MAIN_SHAPE);
+        runs[mode].push(result);
+        console.log(`  measured: history ${mode}: ${fmt(result.cpuUsPerDelivery)} µs/delivery, p99 ${fmt(result.p99Ms)} ms, lost ${result.lost}`);
+      } finally {
+        await server.stop();
+      }
+    }
+  }
+  const medianOf = (results: Result[]) => median(results.map((r) => r.cpuUsPerDelivery));
+  const [on, off] = [medianOf(runs.on), medianOf(runs.off)];
+  console.log('');
+  table(
+    ['history', 'CPU µs/delivery (each round)', 'median', 'p99 ms (each round)', 'lost'],
+    (['on', 'off'] as const).map((mode) => [
+      mode,
+      runs[mode].map((r) => fmt(r.cpuUsPerDelivery)).join(', '),
+      fmt(medianOf(runs[mode])),
+      runs[mode].map((r) => fmt(r.p99Ms)).join(', '),
+      runs[mode].reduce((sum, r) => sum + r.lost, 0),
+    ]),
+  );
+  console.log('');
+  const lost = [...runs.on, ...runs.off].reduce((sum, r) => sum + r.lost + r.reordered, 0);
+  verdict(
+    `history: CPU per delivery with history on ≤ 1.15× off, ${MAIN_SHAPE.label}, single node`,
+    on <= 1.15 * off && lost === 0,
+    `on ${fmt(on)} µs vs off ${fmt(off)} µs (ratio ${fmt(on / off)}), medians of ${ROUNDS} interleaved rounds; lost or reordered ${lost}`,
+  );
+}
+
+/** A raw client that counts the lines it receives and keeps the last. */
+class Reader {
+  lines = 0;
+  last = '';
+  private carry = '';
+  private waiting: { count: number; resolve: () => void } | undefined;
+
+  private constructor(readonly socket: Socket) {
+    socket.setEncoding('utf8');
+    socket.on('data', (text: string) => {
+      const parts = (this.carry + text).split('\n');
+      this.carry = parts.pop()!;
+      this.lines += parts.length;
+      if (parts.length > 0) this.last = parts.at(-1)!;
+      if (this.waiting && this.lines >= this.waiting.count) this.waiting.resolve();
+    });
+  }
+
+  static open(server: ServerUnderTest): Promise<Reader> {
+    return new Promise((resolve, reject) => {
+      const socket = connect(server.port, '127.0.0.1', () => resolve(new Reader(socket)));
+      socket.once('error', reject);
+    });
+  }
+
+  /** Resolves once `count` lines have come in all. */
+  until(count: number): Promise<void> {
+    if (this.lines >= count) return Promise.resolve();
+    return new Promise((resolve) => (this.waiting = { count, resolve }));
+  }
+
+  send(message: unknown): void {
+    this.socket.write(JSON.stringify(message) + '\n');
+  }
+}
+
+/** 10,000 messages delivered live to one client, then replayed to a new one, each timed, server CPU read around each. */
+async function replayRate(): Promise<void> {
+  const server = await startMist({ name: 'mist', config: { history: { maxMessages: 2 * REPLAYED } } });
+  const rows: Array<{ liveMs: number; liveCpu: number; replayMs: number; replayCpu: number }> = [];
+  try {
+    const data = 'x'.repeat(100);
+    const batch = Array.from({ length: REPLAYED }, (_, n) => JSON.stringify({ command: 'publish', tags: ['r'], data: `${n} ${data}` }) + '\n').join('');
+    const publisher = await Reader.open(server);
+    for (let round = 0; round < REPLAY_ROUNDS; round++) {
+      const live = await Reader.open(server);
+      live.send({ command: 'subscribe', tags: ['r'] });
+      live.send({ command: 'ping' });
+      await live.until(2);
+      publisher.send({ command: 'publish', tags: ['r'], data: 'mark' });
+      await live.until(3);
+      const mark = (JSON.parse(live.last) as { id: string }).id;
+
+      let cpu = cpuSeconds(server.pid);
+      let started = performance.now();
+      publisher.socket.write(batch);
+      await live.until(3 + REPLAYED);
+      const liveMs = performance.now() - started;
+      const liveCpu = cpuSeconds(server.pid) - cpu;
+
+      const back = await Reader.open(server);
+      back.send({ command: 'subscribe', tags: ['r'] });
+      await back.until(1);
+      cpu = cpuSeconds(server.pid);
+      started = performance.now();
+      back.send({ command: 'resume', data: mark });
+      await back.until(1 + REPLAYED + 1);
+      const replayMs = performance.now() - started;
+      const replayCpu = cpuSeconds(server.pid) - cpu;
+      if (!back.last.includes('"success"')) throw new Error(`resume did not succeed: ${back.last}`);
+      rows.push({ liveMs, liveCpu, replayMs, replayCpu });
+      live.socket.destroy();
+      back.socket.destroy();
+    }
+    publisher.socket.destroy();
+  } finally {
+    await server.stop();
+  }
+  const rate = (ms: number) => (REPLAYED / ms) * 1000;
+  console.log(`\n### replay of a ${REPLAYED.toLocaleString('en-US')}-message resume (100-byte data), against the same messages delivered live, ${REPLAY_ROUNDS} rounds\n`);
+  table(
+    ['round', 'live msg/s', 'live server CPU µs/msg', 'replay msg/s', 'replay server CPU µs/msg', 'replay ms'],
+    rows.map((r, i) => [i + 1, fmt(rate(r.liveMs)), fmt((r.liveCpu * 1e6) / REPLAYED), fmt(rate(r.replayMs)), fmt((r.replayCpu * 1e6) / REPLAYED), fmt(r.replayMs)]),
+  );
+  const replay = median(rows.map((r) => rate(r.replayMs)));
+  const live = median(rows.map((r) => rate(r.liveMs)));
+  console.log('');
+  verdict(
+    `history: a ${REPLAYED.toLocaleString('en-US')}-message resume replays at least as fast as the same messages are delivered live`,
+    replay >= live,
+    `replay ${fmt(replay)} msg/s vs live ${fmt(live)} msg/s (ratio ${fmt(replay / live)}), medians of ${REPLAY_ROUNDS} rounds`,
+  );
+}
