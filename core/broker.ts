@@ -28,12 +28,33 @@ import { TOKENS } from './tokens.ts';
  * and subscriptions coming and going. The cluster (core/cluster.ts) sets it.
  */
 export interface BrokerHooks {
+  /**
+   * Takes a local publish before it is delivered, to send it through the
+   * cluster's stream: it is delivered here, as on every node, when it comes
+   * back (`publishRemote`), in the stream's order. False: not taken, deliver
+   * it now. A promise: taken, and the publisher waits for it (too many are
+   * on their way).
+   */
+  sequence?(publisher: Session | undefined, tags: readonly string[], data: string | undefined): boolean | Promise<void>;
   /** A publish from a local connection, already delivered here; `data` as in {@link Broker.publish}. */
   published(tags: readonly string[], data: string | undefined): void;
   /** A session took the subscription `canonical` (sorted, distinct tags). */
   subscribed(canonical: readonly string[]): void;
   /** A session dropped the subscription `canonical`. */
   unsubscribed(canonical: readonly string[]): void;
+}
+
+/** A message from a cluster's stream (core/cluster.ts), with the stream's id for it. */
+export interface Streamed {
+  readonly id: string;
+  /** When it was published (ms since the epoch). */
+  readonly time: number;
+  /** The local connection that published it. */
+  readonly publisher?: Session;
+  /** Read from the stream's past when the node joined: retained for resumes, delivered to no one. */
+  readonly retainOnly?: boolean;
+  /** Not a message: messages may be missing here (core/history.ts, `markGap`). */
+  readonly gap?: boolean;
 }
 
 /** A publish waiting for the one before it, or whose match goes on over several turns. */
@@ -43,6 +64,7 @@ interface Delivery {
   readonly data: string | undefined;
   /** From a local connection: handed to the cluster once delivered here. */
   readonly local: boolean;
+  readonly streamed: Streamed | undefined;
   /** Its match has started: it is the head of the queue. */
   started: boolean;
   /** Lets its publisher go on, once it is delivered. */
@@ -154,17 +176,20 @@ export class Broker implements BrokerService {
    * waits for it (so one client queues one publish at a time).
    */
   publish(publisher: Session | undefined, tags: readonly string[], data: string | undefined): Promise<void> | undefined {
-    const waiting = this.submit(publisher, tags, data, true);
+    const taken = this.hooks?.sequence?.(publisher, tags, data);
+    if (taken) return taken === true ? undefined : taken;
+    const waiting = this.submit(publisher, tags, data, true, undefined);
     return waiting && new Promise((resolve) => (waiting.resolve = resolve));
   }
 
   /**
    * Delivers a message published on another node to this node's
    * subscribers, like {@link publish} without a publisher, and does not hand
-   * it back to the backplane (no re-broadcast).
+   * it back to the backplane (no re-broadcast). `streamed`: it came through
+   * the cluster's stream, maybe from this node, and has the stream's id.
    */
-  publishRemote(tags: readonly string[], data: string | undefined): void {
-    this.submit(undefined, tags, data, false);
+  publishRemote(tags: readonly string[], data: string | undefined, streamed?: Streamed): void {
+    this.submit(streamed?.publisher, tags, data, false, streamed);
   }
 
   /** Sends `session` the retained messages it missed after `id` that match its subscriptions (core/replay.ts). */
@@ -206,13 +231,19 @@ export class Broker implements BrokerService {
   }
 
   /** Delivers now when nothing waits and the match fits in a slice; else queues the publish and returns it. */
-  private submit(publisher: Session | undefined, tags: readonly string[], data: string | undefined, local: boolean): Delivery | undefined {
+  private submit(
+    publisher: Session | undefined,
+    tags: readonly string[],
+    data: string | undefined,
+    local: boolean,
+    streamed: Streamed | undefined,
+  ): Delivery | undefined {
     let started = false;
     if (this.deliveries.length === 0) {
-      if (this.start(publisher, tags, data, MATCH_SLICE_STEPS)) return void this.delivered(tags, data, local);
+      if (this.start(publisher, tags, data, MATCH_SLICE_STEPS, streamed)) return void this.delivered(tags, data, local);
       started = true;
     }
-    const delivery: Delivery = { publisher, tags, data, local, started };
+    const delivery: Delivery = { publisher, tags, data, local, streamed, started };
     this.deliveries.push(delivery);
     this.deliveryTurns.schedule();
     return delivery;
@@ -228,7 +259,7 @@ export class Broker implements BrokerService {
         done = this.index.resume(steps);
       } else {
         head.started = true;
-        done = this.start(head.publisher, head.tags, head.data, steps);
+        done = this.start(head.publisher, head.tags, head.data, steps, head.streamed);
       }
       steps = this.index.stepsLeft;
       if (!done) break;
@@ -241,13 +272,17 @@ export class Broker implements BrokerService {
   }
 
   /** Starts matching a publish. Returns true when it is delivered; false when its match is paused, to go on next turn. */
-  private start(publisher: Session | undefined, tags: readonly string[], data: string | undefined, steps: number): boolean {
+  private start(publisher: Session | undefined, tags: readonly string[], data: string | undefined, steps: number, streamed: Streamed | undefined): boolean {
     const stamp = ++this.stamp;
     // Stamping the publisher first makes the matcher skip it like a session already served.
     if (publisher) publisher.stamp = stamp;
     // The id is given here, as the match starts: ids follow delivery order (core/replay.ts relies on it).
-    this.frame = this.history.record(publisher?.id ?? 0, tags, data);
-    if (this.index.start(tags, this.visit, steps)) {
+    if (streamed?.gap) {
+      this.history.markGap();
+      return true;
+    }
+    this.frame = this.history.record(publisher?.id ?? 0, tags, data, streamed?.id, streamed?.time);
+    if (streamed?.retainOnly || this.index.start(tags, this.visit, steps)) {
       this.frame = undefined;
       return true;
     }

@@ -3,10 +3,14 @@
  * every publish gets an id, and the newest messages are retained, bounded
  * by count, bytes and age, whichever bites first.
  *
- * An id is `<epoch>-<seq>`, both in base 36 to keep every frame short: the
- * epoch is drawn at random when the server starts, so an id from before a
- * restart is told apart (a gap), and `seq` counts the publishes of this
- * start. Clients treat ids as opaque.
+ * An id is `<epoch>-<seq>`, `seq` in base 36 to keep every frame short: the
+ * epoch is six letters drawn at random when the server starts, so an id
+ * from before a restart is told apart (a gap), and `seq` counts the
+ * publishes of this start. Clients treat ids as opaque. In a cluster with
+ * a durable stream (core/cluster.ts) a message carries the stream's id
+ * instead, the same on every node, and this history mirrors the stream; a
+ * gap the node knows of (messages it could not send through the stream or
+ * did not get from it) is marked, so that a resume across it says so.
  *
  * Retained messages are kept in publish order, each with the frame every
  * subscriber was sent (so a replay encodes nothing), its tags (to match the
@@ -28,7 +32,7 @@ export interface HistoryLimits {
 
 /** A retained message. */
 export interface Retained {
-  /** Its place in this server's publishes: consecutive, from 1. */
+  /** Its place in this history: consecutive, from 1. */
   readonly seq: number;
   readonly tags: readonly string[];
   /** As subscribers were sent it, its id included. */
@@ -44,9 +48,14 @@ export class History {
   readonly stats = { replays: 0, gaps: 0, replayed: 0 };
   /** The seq of the newest publish; 0 before the first. */
   lastSeq = 0;
-  private readonly prefix = `${randomBytes(4).readUInt32BE(0).toString(36)}-`;
+  /** Letters only, so that no stream id (digits) can look like one of these. */
+  private readonly prefix = `${Array.from(randomBytes(6), (byte) => String.fromCharCode(97 + (byte % 26))).join('')}-`;
   private readonly entries = new Fifo<Retained>();
   private retainedBytes = 0;
+  /** The seq of each retained message whose id is a stream's. */
+  private readonly streamed = new Map<string, number>();
+  /** Seqs before which messages may be missing (see {@link markGap}), oldest first. */
+  private readonly gaps: number[] = [];
 
   /** `false`: history is off — messages get no id and nothing is retained. */
   constructor(readonly limits: HistoryLimits | false) {}
@@ -56,18 +65,32 @@ export class History {
   }
 
   /**
-   * Encodes a publish for its subscribers and, with history on, gives it the
-   * next id and retains it. Called once per publish, in delivery order.
+   * Encodes a publish for its subscribers and, with history on, retains it
+   * under the next id — or under `id`, a cluster stream's, published at
+   * `time`. Called once per publish, in delivery order.
    */
-  record(publisher: number, tags: readonly string[], data: string | undefined): Frame {
-    if (!this.limits) return Frame.publish(tags, data);
+  record(publisher: number, tags: readonly string[], data: string | undefined, id?: string, time = Date.now()): Frame {
+    if (!this.limits) return Frame.publish(tags, data, id);
     const seq = ++this.lastSeq;
-    const frame = Frame.publish(tags, data, this.prefix + seq.toString(36));
-    const time = Date.now();
+    const frame = Frame.publish(tags, data, id ?? this.prefix + seq.toString(36));
+    if (id !== undefined) this.streamed.set(id, seq);
     this.entries.push({ seq, tags, frame, publisher, time });
     this.retainedBytes += frame.byteLength;
-    this.trim(time);
+    this.trim();
     return frame;
+  }
+
+  /**
+   * Messages may be missing after the newest one retained: a resume from
+   * before here answers `gap` (core/replay.ts).
+   */
+  markGap(): void {
+    if (this.limits && this.gaps.at(-1) !== this.lastSeq + 1) this.gaps.push(this.lastSeq + 1);
+  }
+
+  /** Whether messages may be missing after the message `seq`, among those up to the newest. */
+  gapAfter(seq: number): boolean {
+    return this.gaps.length > 0 && this.gaps.at(-1)! > seq;
   }
 
   /** Messages retained now. */
@@ -98,7 +121,8 @@ export class History {
    * an id at all): the client's place cannot be known, which is a gap.
    */
   seqOf(id: string): number | undefined {
-    if (!this.limits || !id.startsWith(this.prefix)) return undefined;
+    if (!this.limits) return undefined;
+    if (!id.startsWith(this.prefix)) return this.streamed.get(id);
     const digits = id.slice(this.prefix.length);
     if (!/^[1-9a-z][0-9a-z]{0,9}$/.test(digits)) return undefined;
     const seq = parseInt(digits, 36);
@@ -114,6 +138,8 @@ export class History {
       if (this.entries.length <= limits.maxMessages && this.retainedBytes <= limits.maxBytes && oldest.time > expired) return;
       this.entries.shift();
       this.retainedBytes -= oldest.frame.byteLength;
+      if (this.streamed.size > 0) this.streamed.delete(oldest.frame.id!);
+      while (this.gaps.length > 0 && this.gaps[0]! <= oldest.seq) this.gaps.shift();
     }
   }
 }

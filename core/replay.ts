@@ -57,7 +57,7 @@ export function replay(session: Session, history: History, id: string, newest: b
   const after = history.seqOf(id);
   const first = history.firstSeq;
   const reached = after !== undefined && after >= first - 1;
-  const replay = new Replay(session, history, reached ? after + 1 : first, newest, !reached);
+  const replay = new Replay(session, history, reached ? after + 1 : first, newest, !reached || history.gapAfter(after));
   return replay.start();
 }
 

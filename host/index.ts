@@ -30,7 +30,7 @@ export { WEBSOCKET_PATH } from '../core/wire.ts';
 
 // Authenticators and backplanes.
 export type { Authenticator, AuthenticatorFactory, Grant } from '../core/authenticator.ts';
-export type { Backplane, BackplaneContext, BackplaneFactory } from '../core/backplane.ts';
+export type { Backplane, BackplaneContext, BackplaneFactory, BackplaneStream, StreamContext } from '../core/backplane.ts';
 
 // Embedding a server.
 export { startServer } from './start.ts';

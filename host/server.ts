@@ -174,7 +174,8 @@ export class MistServer {
     const timeoutMs = this.config.limits.shutdownTimeoutMs;
     this.logger.info({ connections: this.connections.count, timeoutMs }, 'draining connections');
     const closed = Promise.all(this.listeners.map((listener) => listener.drain?.()));
-    const drained = this.connections.drain().then(() => closed);
+    // Publishes on their way through the cluster's stream are delivered here once they come back.
+    const drained = this.connections.drain(() => this.cluster?.settled()).then(() => closed);
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<boolean>((resolve) => (timer = setTimeout(resolve, timeoutMs, true)));
     if (await Promise.race([drained.then(() => false), timedOut])) {
@@ -205,7 +206,7 @@ export class MistServer {
     if (uri === undefined) return;
     const { url, factory } = this.registries.backplanes.resolve(uri, 'cluster');
     const scheme = url.protocol.slice(0, -1);
-    const cluster = new Cluster(this.broker, this.logger.child({ backplane: scheme }), url, redact(url));
+    const cluster = new Cluster(this.broker, this.logger.child({ backplane: scheme }), url, redact(url), this.history);
     try {
       await cluster.start(factory);
     } catch (err) {
