@@ -3,14 +3,19 @@
  *
  * - CPU per delivery at the fan-out shape of bench/fanout.ts (1 → 100 @
  *   2000/s) with history on (the default) and off, in interleaved rounds,
- *   medians compared: the target is on ≤ 1.15 × off.
+ *   medians compared: the target is on ≤ 1.15 × off. On one node, and on
+ *   two nodes of a cluster over Redis and over NATS (publisher on node A,
+ *   the 100 subscribers on node B; both nodes' CPU counted, not the
+ *   backplane's), where history on sends every message through the
+ *   backplane's stream instead of its pub/sub channel.
  * - The replay rate of a 10,000-message resume, against the live delivery
  *   of the same messages to one client in the same run, with the server's
  *   CPU per message of each.
  */
 import { connect, type Socket } from 'node:net';
-import { MAIN_SHAPE, runShape, type Result } from './fanout.ts';
-import { cpuSeconds, fmt, median, startMist, table, verdict, type ServerUnderTest } from './lib.ts';
+import { dropHistory, reachable } from '../test/helpers/backplane-services.ts';
+import { MAIN_SHAPE, runShape, type Result, type ShapeOptions } from './fanout.ts';
+import { blocked, cpuSeconds, fmt, freePort, median, sleep, startMist, table, verdict, type ServerUnderTest } from './lib.ts';
 
 const ROUNDS = 3;
 const REPLAYED = 10_000;
@@ -18,28 +23,63 @@ const REPLAY_ROUNDS = 5;
 
 export async function historyBench(): Promise<void> {
   console.log('\n## history — CPU per delivery with history on and off, and the replay rate of a resume\n');
-  await onOff();
+  await onOff('single node', async (config) => ({ server: await startMist({ config }) }));
+  for (const [kind, port] of [['redis', 6379], ['nats', 4222]] as const) {
+    if (await reachable(port)) await onOff(`2 nodes over ${kind}`, (config, run) => twoNodes(`${kind}://127.0.0.1:${port}?prefix=mist-bench.history.${process.pid}.${run}`, config));
+    else blocked(`history: cluster over ${kind}`, `${kind} is not reachable on 127.0.0.1:${port}`);
+  }
   await replayRate();
 }
 
-/** The fan-out shape with history on and off, interleaved. */
-async function onOff(): Promise<void> {
+/** What one run of the shape runs against, and what to do after it. */
+interface Setup {
+  server: ServerUnderTest;
+  options?: ShapeOptions;
+  cleanUp?: () => Promise<void>;
+}
+
+/** Node B (the subscribers') and node A (the publisher's) of a cluster on `uri`, publishing once A has heard of B's subscription. */
+async function twoNodes(uri: string, config: Record<string, unknown>): Promise<Setup> {
+  const metrics = [await freePort(), await freePort()];
+  const nodeB = await startMist({ config: { ...config, cluster: uri }, extraListeners: [`http://127.0.0.1:${metrics[0]}`] });
+  const nodeA = await startMist({ config: { ...config, cluster: uri }, extraListeners: [`http://127.0.0.1:${metrics[1]}`] });
+  const ready = async (): Promise<void> => {
+    for (let tries = 0; ; tries++) {
+      const text = await (await fetch(`http://127.0.0.1:${metrics[1]}/metrics`)).text();
+      if (/^mist_cluster_backplane_up 1$/m.test(text) && /^mist_cluster_remote_subscriptions [1-9]/m.test(text)) return;
+      if (tries === 200) throw new Error(`the cluster on ${uri} did not form`);
+      await sleep(50);
+    }
+  };
+  return {
+    server: nodeB,
+    options: { publishTo: nodeA, ready },
+    cleanUp: async () => {
+      await nodeA.stop();
+      await dropHistory(uri);
+    },
+  };
+}
+
+/** The fan-out shape with history on and off, interleaved, on what `setup` starts. */
+async function onOff(label: string, setup: (config: Record<string, unknown>, run: string) => Promise<Setup>): Promise<void> {
   const runs: Record<'on' | 'off', Result[]> = { on: [], off: [] };
   for (let round = 0; round < ROUNDS; round++) {
     for (const mode of ['on', 'off'] as const) {
-      const server = await startMist({ name: `mist history ${mode}`, config: mode === 'off' ? { history: false } : {} });
+      const { server, options, cleanUp } = await setup(mode === 'off' ? { history: false } : {}, `${round}.${mode}`);
       try {
-        const result = await runShape(server, MAIN_SHAPE);
+        const result = await runShape(server, MAIN_SHAPE, options);
         runs[mode].push(result);
-        console.log(`  measured: history ${mode}: ${fmt(result.cpuUsPerDelivery)} µs/delivery, p99 ${fmt(result.p99Ms)} ms, lost ${result.lost}`);
+        console.log(`  measured: ${label}, history ${mode}: ${fmt(result.cpuUsPerDelivery)} µs/delivery, p99 ${fmt(result.p99Ms)} ms, lost ${result.lost}`);
       } finally {
         await server.stop();
+        await cleanUp?.();
       }
     }
   }
   const medianOf = (results: Result[]) => median(results.map((r) => r.cpuUsPerDelivery));
   const [on, off] = [medianOf(runs.on), medianOf(runs.off)];
-  console.log('');
+  console.log(`\n${label}:\n`);
   table(
     ['history', 'CPU µs/delivery (each round)', 'median', 'p99 ms (each round)', 'lost'],
     (['on', 'off'] as const).map((mode) => [
@@ -53,7 +93,7 @@ async function onOff(): Promise<void> {
   console.log('');
   const lost = [...runs.on, ...runs.off].reduce((sum, r) => sum + r.lost + r.reordered, 0);
   verdict(
-    `history: CPU per delivery with history on ≤ 1.15× off, ${MAIN_SHAPE.label}, single node`,
+    `history: CPU per delivery with history on ≤ 1.15× off, ${MAIN_SHAPE.label}, ${label}`,
     on <= 1.15 * off && lost === 0,
     `on ${fmt(on)} µs vs off ${fmt(off)} µs (ratio ${fmt(on / off)}), medians of ${ROUNDS} interleaved rounds; lost or reordered ${lost}`,
   );
