@@ -173,7 +173,8 @@ export class Broker implements BrokerService {
    * is JSON text, forwarded as is (undefined: no data). Returns a promise
    * when the delivery waits behind another or takes several turns: it
    * resolves once the message is delivered, and the publisher's session
-   * waits for it (so one client queues one publish at a time).
+   * waits for it (so one client queues one publish at a time). In a cluster
+   * with history, the cluster may take it first (`BrokerHooks.sequence`).
    */
   publish(publisher: Session | undefined, tags: readonly string[], data: string | undefined): Promise<void> | undefined {
     const taken = this.hooks?.sequence?.(publisher, tags, data);
@@ -240,7 +241,7 @@ export class Broker implements BrokerService {
   ): Delivery | undefined {
     let started = false;
     if (this.deliveries.length === 0) {
-      if (this.start(publisher, tags, data, MATCH_SLICE_STEPS, streamed)) return void this.delivered(tags, data, local);
+      if (this.start(publisher, tags, data, MATCH_SLICE_STEPS, streamed)) return void this.delivered(tags, data, local, streamed);
       started = true;
     }
     const delivery: Delivery = { publisher, tags, data, local, streamed, started };
@@ -265,7 +266,7 @@ export class Broker implements BrokerService {
       if (!done) break;
       this.frame = undefined;
       this.deliveries.shift();
-      this.delivered(head.tags, head.data, head.local);
+      this.delivered(head.tags, head.data, head.local, head.streamed);
       head.resolve?.();
     }
     return this.deliveries.length === 0;
@@ -276,11 +277,11 @@ export class Broker implements BrokerService {
     const stamp = ++this.stamp;
     // Stamping the publisher first makes the matcher skip it like a session already served.
     if (publisher) publisher.stamp = stamp;
-    // The id is given here, as the match starts: ids follow delivery order (core/replay.ts relies on it).
     if (streamed?.gap) {
       this.history.markGap();
       return true;
     }
+    // The id is given here, as the match starts: ids follow delivery order (core/replay.ts relies on it).
     this.frame = this.history.record(publisher?.id ?? 0, tags, data, streamed?.id, streamed?.time);
     if (streamed?.retainOnly || this.index.start(tags, this.visit, steps)) {
       this.frame = undefined;
@@ -290,8 +291,9 @@ export class Broker implements BrokerService {
     return false;
   }
 
-  private delivered(tags: readonly string[], data: string | undefined, local: boolean): void {
-    this.stats.published++;
+  private delivered(tags: readonly string[], data: string | undefined, local: boolean, streamed: Streamed | undefined): void {
+    // The stream's past and its gap markers were not published now.
+    if (!streamed?.retainOnly && !streamed?.gap) this.stats.published++;
     if (local) this.hooks?.published(tags, data);
   }
 
