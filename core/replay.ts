@@ -10,10 +10,12 @@
  * before the message was published (`Session.subscribedAt` against its
  * seq; the broker makes that exact for a subscription taken while a match
  * was sliced); so a client that subscribes, receives a message, then
- * resumes is not sent that message twice. Permissions are those of live delivery: the
- * connection's subscriptions, which its token allowed and which a token
- * change takes away (a subscription dropped during the replay stops
- * matching at once).
+ * resumes is not sent that message twice. Permissions are those of live
+ * delivery: the connection's subscriptions, which its token allowed and
+ * which a token change takes away (a subscription dropped during the
+ * replay stops matching at once). The answer is `gap` when the id is not
+ * one of the retained messages' (nor the one just before the oldest), or a
+ * gap the history knows of (core/history.ts, `markGap`) lies after it.
  *
  * Order against live delivery — no duplicate, no hole:
  * - Ids are given when a publish's match starts, and one match runs at a
