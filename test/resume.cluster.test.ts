@@ -71,6 +71,25 @@ for (const { kind, available } of services) {
     t.is(back.pending, 0, 'the past was not delivered live');
   });
 
+  it('a node shutting down delivers to its own subscribers the publishes still on their way through the stream', async (t) => {
+    const [a] = await startCluster(t, 1, uri('drain'));
+    const subscriber = await client(t, a!);
+    await subscribe(t, subscriber, ['d']);
+    const publisher = await client(t, a!);
+    let batch = '';
+    for (let n = 0; n < 200; n++) batch += JSON.stringify({ command: 'publish', tags: ['d'], data: n }) + '\n';
+    publisher.write(batch);
+    await publisher.sync();
+    const closed = a!.server.close();
+    const received: unknown[] = [];
+    for (let message = await subscriber.next(); ; message = await subscriber.next()) {
+      received.push(message.data);
+      if (message.data === 199) break;
+    }
+    await closed;
+    t.deepEqual(received, range(0, 200));
+  });
+
   it('losing the backplane: local delivery goes on; a resume across the outage on another node says gap', async (t) => {
     const service = await ServiceProcess.start(t, kind);
     const [a, b] = await startCluster(t, 2, uri('outage', service.port));
