@@ -8,11 +8,16 @@
  *   the 100 subscribers on node B; both nodes' CPU counted, not the
  *   backplane's), where history on sends every message through the
  *   backplane's stream instead of its pub/sub channel.
+ * - What history adds to a publish, in process: making a message's frame
+ *   with and without an id and retention (garbage collection included).
  * - The replay rate of a 10,000-message resume, against the live delivery
  *   of the same messages to one client in the same run, with the server's
  *   CPU per message of each.
  */
 import { connect, type Socket } from 'node:net';
+import { History } from '../core/history.ts';
+import { Frame } from '../core/protocol.ts';
+import { DEFAULT_HISTORY } from '../host/defaults.ts';
 import { dropHistory, reachable } from '../test/helpers/backplane-services.ts';
 import { MAIN_SHAPE, runShape, type Result, type ShapeOptions } from './fanout.ts';
 import { blocked, cpuSeconds, fmt, freePort, median, sleep, startMist, table, verdict, type ServerUnderTest } from './lib.ts';
@@ -28,7 +33,30 @@ export async function historyBench(): Promise<void> {
     if (await reachable(port)) await onOff(`2 nodes over ${kind}`, (config, run) => twoNodes(`${kind}://127.0.0.1:${port}?prefix=mist-bench.history.${process.pid}.${run}`, config));
     else blocked(`history: cluster over ${kind}`, `${kind} is not reachable on 127.0.0.1:${port}`);
   }
+  perPublish();
   await replayRate();
+}
+
+/** CPU per publish to make the frame (and its line) without history and with it, retention and its garbage included, in this process. */
+function perPublish(): void {
+  const tags = ['fan', 'blue', 'green', 'red'];
+  const data = JSON.stringify(`#0,12345,1733040000000000,${'x'.repeat(70)}`);
+  const history = new History({ ...DEFAULT_HISTORY });
+  const cost = (make: () => Frame): number => {
+    for (let i = 0; i < 200_000; i++) void make().line;
+    const before = process.cpuUsage();
+    for (let i = 0; i < 1_000_000; i++) void make().line;
+    const used = process.cpuUsage(before);
+    return (used.user + used.system) / 1_000_000;
+  };
+  const rounds = [0, 1, 2].map(() => ({ off: cost(() => Frame.publish(tags, data)), on: cost(() => history.record(1, tags, data)) }));
+  const added = median(rounds.map((r) => r.on - r.off));
+  console.log(`\n### what history adds to a publish (its frame, in process, ${MAIN_SHAPE.label}'s message)\n`);
+  table(
+    ['round', 'off µs/publish', 'on µs/publish'],
+    rounds.map((r, i) => [i + 1, fmt(r.off), fmt(r.on)]),
+  );
+  console.log(`\nhistory adds ${fmt(added)} µs a publish: ${fmt(added / MAIN_SHAPE.subscribers, 2)} µs a delivery at ${MAIN_SHAPE.subscribers} subscribers, besides the id's bytes on every delivery`);
 }
 
 /** What one run of the shape runs against, and what to do after it. */
