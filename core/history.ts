@@ -69,14 +69,15 @@ export class History {
    * under the next id — or under `id`, a cluster stream's, published at
    * `time`. Called once per publish, in delivery order.
    */
-  record(publisher: number, tags: readonly string[], data: string | undefined, id?: string, time = Date.now()): Frame {
+  record(publisher: number, tags: readonly string[], data: string | undefined, id?: string, time?: number): Frame {
     if (!this.limits) return Frame.publish(tags, data, id);
     const seq = ++this.lastSeq;
     const frame = Frame.publish(tags, data, id ?? this.prefix + seq.toString(36));
     if (id !== undefined) this.streamed.set(id, seq);
-    this.entries.push({ seq, tags, frame, publisher, time });
+    const now = Date.now();
+    this.entries.push({ seq, tags, frame, publisher, time: time ?? now });
     this.retainedBytes += frame.byteLength;
-    this.trim();
+    this.trim(now);
     return frame;
   }
 
@@ -117,8 +118,9 @@ export class History {
 
   /**
    * The seq of the message `id` names, if this server issued it since it
-   * started; undefined for anything else (another start, another server, not
-   * an id at all): the client's place cannot be known, which is a gap.
+   * started or it is a retained stream id; undefined for anything else
+   * (another start, another server, trimmed, not an id at all): the
+   * client's place cannot be known, which is a gap.
    */
   seqOf(id: string): number | undefined {
     if (!this.limits) return undefined;
