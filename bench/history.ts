@@ -22,7 +22,7 @@ import { dropHistory, reachable } from '../test/helpers/backplane-services.ts';
 import { MAIN_SHAPE, runShape, type Result, type ShapeOptions } from './fanout.ts';
 import { blocked, cpuSeconds, fmt, freePort, median, sleep, startMist, table, verdict, type ServerUnderTest } from './lib.ts';
 
-const ROUNDS = 3;
+const ROUNDS = 5;
 const REPLAYED = 10_000;
 const REPLAY_ROUNDS = 5;
 
