@@ -19,6 +19,7 @@ import { parseArgs } from 'node:util';
 import { createLogger } from '../core/logger.ts';
 import type { MistServer } from '../host/server.ts';
 import { startServer } from '../host/start.ts';
+import { dropHistory } from '../test/helpers/backplane-services.ts';
 import { verdict } from './lib.ts';
 
 const { values } = parseArgs({
@@ -43,8 +44,8 @@ interface Row {
   note?: string;
 }
 
-async function node(cluster?: string): Promise<MistServer> {
-  return startServer({ listeners: ['tcp://127.0.0.1:0'], cluster }, { logger });
+async function node(cluster?: string, history = true): Promise<MistServer> {
+  return startServer({ listeners: ['tcp://127.0.0.1:0'], cluster, history: history && {} }, { logger });
 }
 
 function open(server: MistServer): Promise<Socket> {
@@ -109,11 +110,12 @@ async function measure(scenario: string, publisherNode: MistServer, subscriberNo
   return { scenario, rate: timedOut ? undefined : (MESSAGES * SUBSCRIBERS) / (elapsedMs / 1000), elapsedMs, lost };
 }
 
-async function clusterRow(kind: 'redis' | 'nats', port: number): Promise<Row> {
-  const scenario = `2 nodes over ${kind}`;
-  const uri = `${kind}://127.0.0.1:${port}?prefix=mist-bench.${process.pid}`;
-  const a = await node(uri);
-  const b = await node(uri);
+/** With history on, messages cross through the backplane's stream; off, through its pub/sub channel (docs/cluster.md). */
+async function clusterRow(kind: 'redis' | 'nats', port: number, history: boolean): Promise<Row> {
+  const scenario = `2 nodes over ${kind}, history ${history ? 'on (stream)' : 'off (pub/sub)'}`;
+  const uri = `${kind}://127.0.0.1:${port}?prefix=mist-bench.${process.pid}.${history ? 'on' : 'off'}`;
+  const a = await node(uri, history);
+  const b = await node(uri, history);
   try {
     try {
       await until(() => a.cluster!.state === 'up' && b.cluster!.state === 'up' && a.cluster!.status().peers === 1, 'connect');
@@ -124,6 +126,7 @@ async function clusterRow(kind: 'redis' | 'nats', port: number): Promise<Row> {
   } finally {
     await a.close();
     await b.close();
+    await dropHistory(uri);
   }
 }
 
@@ -135,8 +138,9 @@ export async function clusterBench(): Promise<void> {
     rows.push(await measure('single node', single, single));
     await single.close();
   }
-  rows.push(await clusterRow('redis', 6379));
-  rows.push(await clusterRow('nats', 4222));
+  for (const [kind, port] of [['redis', 6379], ['nats', 4222]] as const) {
+    for (const history of [true, false]) rows.push(await clusterRow(kind, port, history));
+  }
 
   const base = rows[0]!.rate!;
   console.log(`cluster fan-out: ${MESSAGES} messages × ${SUBSCRIBERS} subscribers, ${PAYLOAD.length}-byte data`);

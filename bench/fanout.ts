@@ -89,9 +89,20 @@ class Agent {
   }
 }
 
-/** Runs one shape against one server; the server is started before and stopped after. */
-export async function runShape(server: ServerUnderTest, shape: Shape, options: { measureMs?: number } = {}): Promise<Result> {
+export interface ShapeOptions {
+  measureMs?: number;
+  /** Where the publishers connect, when not to the subscribers' server (two nodes of a cluster); its CPU is counted too. */
+  publishTo?: ServerUnderTest;
+  /** Awaited once the subscribers are ready, before publishing starts (a cluster learning of them). */
+  ready?: () => Promise<void>;
+}
+
+/** Runs one shape against one server (or two: `publishTo`); the servers are started before and stopped after. */
+export async function runShape(server: ServerUnderTest, shape: Shape, options: ShapeOptions = {}): Promise<Result> {
   const measureMs = options.measureMs ?? MEASURE_MS;
+  const servers = options.publishTo ? [server, options.publishTo] : [server];
+  const cpu = (): number => servers.reduce((sum, s) => sum + cpuSeconds(s.pid), 0);
+  const writes = (): number => servers.reduce((sum, s) => sum + syscalls(s.pid).writes, 0);
   const protocol = server.kind;
   const subWorkers = shape.subscribers >= 200 ? 4 : shape.subscribers >= 2 ? 2 : 1;
   const subs: Agent[] = [];
@@ -117,10 +128,11 @@ export async function runShape(server: ServerUnderTest, shape: Shape, options: {
     for (const s of subs) await s.close();
     throw err;
   }
+  await options.ready?.();
   const pub = new Agent({
     role: 'publishers',
     protocol,
-    port: server.port,
+    port: (options.publishTo ?? server).port,
     count: shape.publishers,
     first: 0,
     tags: MESSAGE_TAGS,
@@ -133,14 +145,14 @@ export async function runShape(server: ServerUnderTest, shape: Shape, options: {
     await sleep(WARMUP_MS);
     await Promise.all(subs.map((s) => s.ask('reset')));
     const m0 = await pub.ask<{ sent: number }>('mark');
-    const c0 = cpuSeconds(server.pid);
-    const s0 = syscalls(server.pid);
+    const c0 = cpu();
+    const s0 = writes();
     const g0 = process.cpuUsage();
     const t0 = performance.now();
     await sleep(measureMs);
     const m1 = await pub.ask<{ sent: number }>('mark');
-    const c1 = cpuSeconds(server.pid);
-    const s1 = syscalls(server.pid);
+    const c1 = cpu();
+    const s1 = writes();
     const g1 = process.cpuUsage(g0);
     const elapsed = (performance.now() - t0) / 1000;
     const { sent, skipped } = await done;
@@ -161,7 +173,7 @@ export async function runShape(server: ServerUnderTest, shape: Shape, options: {
       shape,
       deliveries,
       cpuUsPerDelivery: ((c1 - c0) * 1e6) / deliveries,
-      writesPerDelivery: (s1.writes - s0.writes) / deliveries,
+      writesPerDelivery: (s1 - s0) / deliveries,
       serverCore: (c1 - c0) / elapsed,
       loadgenCore: (g1.user + g1.system) / 1e6 / elapsed,
       p50Ms: percentile(histogram, 0.5),
@@ -230,9 +242,12 @@ function medianRun(runs: Result[]): Result {
   return [...runs].sort((a, b) => a.cpuUsPerDelivery - b.cpuUsPerDelivery)[Math.floor(runs.length / 2)]!;
 }
 
+/** The main shape: one publisher at 2000 msg/s to 100 subscribers. */
+export const MAIN_SHAPE: Shape = { label: '1 → 100 @ 2000/s', publishers: 1, subscribers: 100, rate: 2000 };
+
 export async function fanoutBench(): Promise<void> {
   console.log('\n## fanout — server CPU per delivery at a fixed offered load (100-byte data, JSON lines / RESP over loopback TCP)\n');
-  const main: Shape = { label: '1 → 100 @ 2000/s', publishers: 1, subscribers: 100, rate: 2000 };
+  const main = MAIN_SHAPE;
   const nearMiss: Shape = { ...main, label: '1 → 100 @ 2000/s, 1000 near-miss subs each', nearMiss: 1000 };
   const oneToOne: Shape = { label: '1 → 1 @ 2000/s', publishers: 1, subscribers: 1, rate: 2000 };
   const wide: Shape = { label: '10 → 1000 @ 20/s each', publishers: 10, subscribers: 1000, rate: 20 };

@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- matcher|fanout|connections|cluster|isolation|jwt|startup …]`: runs the selected
+ * `npm run bench [-- matcher|fanout|connections|cluster|isolation|jwt|startup|history …]`: runs the selected
  * benchmarks (all by default), each printing its tables and a PASS/FAIL
  * (or BLOCKED: not measurable on this machine) line per target, then a
  * summary of every verdict.
@@ -14,6 +14,7 @@ const BENCHES: Record<string, () => Promise<void>> = {
   isolation: async () => (await import('./isolation.ts')).isolationBench(),
   jwt: async () => (await import('./jwt.ts')).jwtBench(),
   startup: async () => (await import('./startup.ts')).startupBench(),
+  history: async () => (await import('./history.ts')).historyBench(),
 };
 
 const wanted = process.argv.slice(2).filter((arg) => !arg.startsWith('-'));

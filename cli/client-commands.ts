@@ -96,6 +96,7 @@ async function subscribe(connection: Connection, tags: string[], json: boolean, 
       lastReason = '';
       stderr.write(`mist: reconnected to ${connection.url}, subscribed again\n`);
     });
+    client.on('gap', () => stderr.write('mist: messages published while disconnected may be missing (the server could not resume)\n'));
     await client.subscribe(tags).catch((err: unknown) => {
       throw refused(err, 'subscribe');
     });

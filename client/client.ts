@@ -32,6 +32,12 @@ export interface ConnectOptions {
   maxMessageBytes?: number;
   /** TLS options for `tls://` and `wss://` URLs (e.g. `ca`). */
   tls?: ConnectionOptions;
+  /**
+   * The id of the last message this application handled, kept from an
+   * earlier run: {@link MistClient.resume} and reconnects resume from it
+   * until a newer message comes.
+   */
+  lastId?: string;
 }
 
 /** A message published to a subscription of this client. */
@@ -41,6 +47,8 @@ export interface Delivery {
   data: unknown;
   /** The message's JSON text as received: `data` in it keeps digits that a parsed number loses. */
   json: string;
+  /** Its id, when the server keeps history: what a client resumes from ({@link MistClient.lastId}). */
+  id?: string;
 }
 
 /** The `who` reply's data (the original mist's fields may differ; unknown ones are kept). */
@@ -63,8 +71,14 @@ export interface MistClientEvents {
   disconnect: [MistClientError];
   /** A reconnect attempt will be made in `delayMs`; `error` says why the connection or the last attempt failed. */
   reconnecting: [{ attempt: number; delayMs: number; error: Error }];
-  /** Connected again, auth and every subscription restored. */
+  /** Connected again, auth and every subscription restored, and what was missed meanwhile sent (see `gap`). */
   reconnect: [{ attempts: number }];
+  /**
+   * Messages may have been missed: the server could not resume from
+   * `lastId` (its history did not reach back that far, it restarted, it
+   * keeps no history). What it still had has been delivered.
+   */
+  gap: [{ lastId: string }];
   /** An error reply that answers no request of this client (e.g. to a publish sent with no one waiting). */
   serverError: [MistReplyError];
   /** The client is closed: by `close()`, or after `maxAttempts` failed reconnects. */
@@ -99,7 +113,7 @@ function subscriptionKey(tags: readonly string[]): string {
  */
 export class MistClient extends EventEmitter<MistClientEvents> {
   readonly url: URL;
-  private readonly options: Required<Omit<ConnectOptions, 'token' | 'tls' | 'reconnect'>> & Pick<ConnectOptions, 'tls'>;
+  private readonly options: Required<Omit<ConnectOptions, 'token' | 'tls' | 'reconnect' | 'lastId'>> & Pick<ConnectOptions, 'tls'>;
   private readonly backoff: Reconnect | undefined;
   private token: string | undefined;
   private transport: Transport | undefined;
@@ -109,6 +123,7 @@ export class MistClient extends EventEmitter<MistClientEvents> {
   private readonly publishes: Pending[] = [];
   private publishCount = 0;
   private readonly subscriptions = new Map<string, string[]>();
+  private last: string | undefined;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private attempts = 0;
   private readonly streams = new Set<MessageStream>();
@@ -119,6 +134,7 @@ export class MistClient extends EventEmitter<MistClientEvents> {
     super();
     this.url = new URL(url);
     this.token = options.token;
+    this.last = options.lastId;
     this.options = {
       connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
       requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
@@ -131,6 +147,11 @@ export class MistClient extends EventEmitter<MistClientEvents> {
 
   get state(): ClientState {
     return this.currentState;
+  }
+
+  /** The id of the last message received (or `lastId` given to connect): where a reconnect resumes from. */
+  get lastId(): string | undefined {
+    return this.last;
   }
 
   /** The subscriptions the client holds and restores after a reconnect. */
@@ -189,6 +210,19 @@ export class MistClient extends EventEmitter<MistClientEvents> {
       // Its pong settles it; a failure of this ping fails the publish too, through lost() or its timer.
       this.send(this.transport, { command: 'ping' }).catch(() => {});
     });
+  }
+
+  /**
+   * Asks the server for the messages missed since `id` (default
+   * {@link lastId}) that match this client's subscriptions: they come as
+   * messages, then this resolves `success`, or `gap` when some may be
+   * missing. Reconnects do this by themselves; call it after subscribing
+   * when resuming from an id kept by an earlier run.
+   */
+  async resume(id = this.last): Promise<'success' | 'gap'> {
+    if (id === undefined) throw new TypeError('resume() needs an id: no message has been received yet');
+    const reply = await this.request({ command: 'resume', data: id });
+    return reply.data === 'success' ? 'success' : 'gap';
   }
 
   /** This connection's subscriptions, as the server holds them: each sorted, the list sorted. */
@@ -325,7 +359,24 @@ export class MistClient extends EventEmitter<MistClientEvents> {
     this.transport = transport;
     // Node's WebSocket sent the token in its upgrade request (refused there with 401 when wrong); TCP and a browser have only `auth`.
     if (this.token !== undefined && !transport.sentToken) await this.send(transport, { command: 'auth', data: this.token });
-    await Promise.all([...this.subscriptions.values()].map((tags) => this.send(transport, { command: 'subscribe', tags })));
+    const restored = [...this.subscriptions.values()].map((tags) => this.send(transport, { command: 'subscribe', tags }));
+    // Sent with the subscribes, not after their replies: the server handles them in one go, so nothing comes live in between.
+    const from = restored.length > 0 ? this.last : undefined;
+    const resumed = from === undefined ? undefined : this.send(transport, { command: 'resume', data: from });
+    await Promise.all(restored);
+    if (resumed) await this.resumed(resumed, from!);
+  }
+
+  /** Says `gap` when the server could not resume; a server without resume (an older one) cannot either. */
+  private async resumed(reply: Promise<Message>, from: string): Promise<void> {
+    let success: boolean;
+    try {
+      success = (await reply).data === 'success';
+    } catch (err) {
+      if (!(err instanceof MistReplyError)) throw err;
+      success = false;
+    }
+    if (!success) this.emit('gap', { lastId: from });
   }
 
   /** Writes a request and waits for its reply. */
@@ -398,6 +449,7 @@ export class MistClient extends EventEmitter<MistClientEvents> {
 
   private deliver(message: Message, json: string): void {
     const delivery: Delivery = { tags: [...(message.tags ?? [])], data: message.data, json };
+    if (typeof message.id === 'string') this.last = delivery.id = message.id;
     for (const stream of this.streams) stream.push(delivery);
     this.emit('message', delivery);
   }

@@ -16,6 +16,7 @@
  * });
  * ```
  */
+import type { HistoryLimits } from './history.ts';
 import type { Logger } from './logger.ts';
 
 export interface Backplane {
@@ -28,6 +29,43 @@ export interface Backplane {
   publish(channel: string, payload: string): boolean;
   /** Leaves the backplane: flushes what was published, unsubscribes, disconnects. Idempotent. */
   close(): Promise<void>;
+  /**
+   * The backplane's durable stream, when it has one and `context.stream`
+   * asked for it: the cluster's history, and the order in which every node
+   * delivers (docs/cluster.md#history-and-resume). Without it a cluster's
+   * history is each node's own.
+   */
+  readonly stream?: BackplaneStream;
+}
+
+/** An ordered, bounded log that every node reads from (Redis Streams, NATS JetStream). */
+export interface BackplaneStream {
+  /**
+   * Appends `payload`, to be read back by every node, this one included
+   * (`StreamContext.entry`). Never blocks and never throws: returns false
+   * when the stream cannot take it now (disconnected, not ready); one that
+   * fails later is simply never read back.
+   */
+  append(payload: string): boolean;
+}
+
+/** What a backplane with a stream is told and calls back. */
+export interface StreamContext {
+  /** Names the stream; derived from the cluster's prefix, so one Redis or NATS can hold several clusters. */
+  readonly name: string;
+  /** The history's bounds: the backplane trims the stream to about these, as far as it can. */
+  readonly limits: HistoryLimits;
+  /**
+   * An entry, in the stream's order, each once: `id` is the stream's
+   * (increasing, the same on every node), `time` when it was appended
+   * (ms since the epoch). When the node first connects the backplane reads
+   * the stream's past first (up to `limits.maxMessages`) with `live` false:
+   * kept for resumes, delivered to no one; after that, and after every
+   * reconnect, it goes on from the last entry it handed over.
+   */
+  entry(id: string, payload: string, time: number, live: boolean): void;
+  /** Entries this node had not read were lost (trimmed past it, or the backplane lost the stream). */
+  missed(): void;
 }
 
 export interface BackplaneContext {
@@ -45,6 +83,8 @@ export interface BackplaneContext {
   disconnected(reason?: string): void;
   /** How long to wait before reconnect attempt `attempt` (1 for the first), in ms: the backoff every backplane uses. */
   reconnectDelay(attempt: number): number;
+  /** Set when history is on: a backplane that has a durable stream offers it as `Backplane.stream`. */
+  stream?: StreamContext;
 }
 
 /**

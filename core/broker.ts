@@ -14,18 +14,24 @@
  * from the cluster, which wait behind a paused one from the cluster. A
  * closed connection's subscriptions are dropped a slice a turn too. See
  * docs/architecture.md.
+ *
+ * A message gets its history id (core/history.ts) when it is delivered, and
+ * every session its match reached gets it then, at once: so ids increase in
+ * the order every subscriber receives messages, which `resume`
+ * (core/replay.ts) relies on.
  */
 import { inject, injectable } from 'tsyringe';
 import { CommandError } from './errors.ts';
 import { Fifo } from './fifo.ts';
+import { History } from './history.ts';
 import type { Limits } from './limits.ts';
 import type { Logger } from './logger.ts';
 import { SubscriptionIndex, type Walk } from './matcher.ts';
-import { Frame } from './protocol.ts';
+import { replay, type ResumeOutcome } from './replay.ts';
 import type { BrokerService } from './services.ts';
 import type { Session } from './session.ts';
 import { MATCH_SLICE_STEPS, SLICE_MS, SlicedWork } from './slices.ts';
-import { canonicalTags, tagSetKey } from './tags.ts';
+import { canonicalTags, covers, tagSetKey } from './tags.ts';
 import { TOKENS } from './tokens.ts';
 
 /**
@@ -33,12 +39,33 @@ import { TOKENS } from './tokens.ts';
  * and subscriptions coming and going. The cluster (core/cluster.ts) sets it.
  */
 export interface BrokerHooks {
+  /**
+   * Takes a local publish before it is delivered, to send it through the
+   * cluster's stream: it is delivered here, as on every node, when it comes
+   * back (`publishRemote`), in the stream's order. False: not taken, deliver
+   * it now. A promise: taken, and the publisher waits for it (too many are
+   * on their way).
+   */
+  sequence?(publisher: Session | undefined, tags: readonly string[], data: string | undefined): boolean | Promise<void>;
   /** A publish from a local connection, already delivered here; `data` as in {@link Broker.publish}. */
   published(tags: readonly string[], data: string | undefined): void;
   /** A session took the subscription `canonical` (sorted, distinct tags). */
   subscribed(canonical: readonly string[]): void;
   /** A session dropped the subscription `canonical`. */
   unsubscribed(canonical: readonly string[]): void;
+}
+
+/** A message from a cluster's stream (core/cluster.ts), with the stream's id for it. */
+export interface Streamed {
+  readonly id: string;
+  /** When it was published (ms since the epoch). */
+  readonly time: number;
+  /** The local connection that published it. */
+  readonly publisher?: Session;
+  /** Read from the stream's past when the node joined: retained for resumes, delivered to no one. */
+  readonly retainOnly?: boolean;
+  /** Not a message: messages may be missing here (core/history.ts, `markGap`). */
+  readonly gap?: boolean;
 }
 
 /** A publish whose match goes on over several turns. */
@@ -48,6 +75,8 @@ interface Delivery {
   readonly data: string | undefined;
   /** From a local connection: handed to the cluster once delivered here. */
   readonly local: boolean;
+  /** From the cluster's stream, with its id. */
+  readonly streamed: Streamed | undefined;
   readonly walk: Walk<Session>;
   /** Whom its match has reached so far, once each, in the order reached. */
   readonly reached: Set<Session>;
@@ -55,10 +84,11 @@ interface Delivery {
   resolve?: () => void;
 }
 
-/** A message from another node, waiting for the one before it. */
+/** A message from another node (or this node's, back from the cluster's stream), waiting for the one before it. */
 interface Remote {
   readonly tags: readonly string[];
   readonly data: string | undefined;
+  readonly streamed: Streamed | undefined;
 }
 
 /** A closed session whose subscriptions are still being dropped. */
@@ -111,6 +141,7 @@ export class Broker implements BrokerService {
   constructor(
     @inject(TOKENS.Limits) private readonly limits: Limits,
     @inject(TOKENS.Logger) private readonly logger: Logger,
+    @inject(TOKENS.History) private readonly history: History = new History(false),
   ) {}
 
   /** Distinct subscriptions held on this node. */
@@ -132,6 +163,12 @@ export class Broker implements BrokerService {
     const limit = this.limits.maxSubscriptionsPerConnection;
     if (session.subscriptions.size >= limit) this.refuse(session, limit);
     session.subscriptions.set(key, canonical);
+    // A paused match may have passed where this subscription goes: it gets that message all the same, so what was sent live is exact (core/replay.ts).
+    for (let i = 0; i < this.paused.length; i++) {
+      const delivery = this.paused.at(i)!;
+      if (covers(delivery.tags, canonical)) delivery.reached.add(session);
+    }
+    session.subscribedAt.set(key, this.history.lastSeq);
     this.index.add(canonical, session);
     this.hooks?.subscribed(canonical);
   }
@@ -139,7 +176,9 @@ export class Broker implements BrokerService {
   /** Removes exactly the subscription `tags`, if `session` holds it. */
   unsubscribe(session: Session, tags: readonly string[]): void {
     const canonical = canonicalTags(tags);
-    if (session.subscriptions.delete(tagSetKey(canonical))) {
+    const key = tagSetKey(canonical);
+    if (session.subscriptions.delete(key)) {
+      session.subscribedAt.delete(key);
       this.index.remove(canonical, session);
       this.hooks?.unsubscribed(canonical);
     }
@@ -164,9 +203,12 @@ export class Broker implements BrokerService {
    * when the match takes several turns: it resolves once the message is
    * delivered, and the publisher's session waits for it (so one client has
    * one such publish under way at a time, and its messages keep their order).
+   * In a cluster with history, the cluster may take it first (`BrokerHooks.sequence`).
    */
   publish(publisher: Session | undefined, tags: readonly string[], data: string | undefined): Promise<void> | undefined {
-    const paused = this.begin(publisher, tags, data, true);
+    const taken = this.hooks?.sequence?.(publisher, tags, data);
+    if (taken) return taken === true ? undefined : taken;
+    const paused = this.begin(publisher, tags, data, true, undefined);
     return paused && new Promise((resolve) => (paused.resolve = resolve));
   }
 
@@ -175,15 +217,22 @@ export class Broker implements BrokerService {
    * subscribers, like {@link publish} without a publisher, and does not hand
    * it back to the backplane (no re-broadcast). Messages from other nodes
    * are delivered in the order they come: one waits while another's match
-   * is paused.
+   * is paused. `streamed`: it came through the cluster's stream, maybe from
+   * this node, and has the stream's id.
    */
-  publishRemote(tags: readonly string[], data: string | undefined): void {
-    if (this.remoteBusy) this.remote.push({ tags, data });
-    else this.remoteBusy = this.begin(undefined, tags, data, false) !== undefined;
+  publishRemote(tags: readonly string[], data: string | undefined, streamed?: Streamed): void {
+    if (this.remoteBusy) this.remote.push({ tags, data, streamed });
+    else this.remoteBusy = this.begin(streamed?.publisher, tags, data, false, streamed) !== undefined;
+  }
+
+  /** Sends `session` the retained messages it missed after `id` that match its subscriptions (core/replay.ts). */
+  resume(session: Session, id: string): ResumeOutcome | Promise<ResumeOutcome> {
+    return replay(session, this.history, id);
   }
 
   /** Matches a publish and delivers it when the match fits in a slice; else returns it paused, to go on in later turns. */
-  private begin(publisher: Session | undefined, tags: readonly string[], data: string | undefined, local: boolean): Delivery | undefined {
+  private begin(publisher: Session | undefined, tags: readonly string[], data: string | undefined, local: boolean, streamed: Streamed | undefined): Delivery | undefined {
+    if (streamed?.gap || streamed?.retainOnly) return void this.retain(tags, data, streamed);
     // The scratch list is in use while a match's message is handed out: a session may not publish from `deliver`.
     if (this.reached.length > 0) throw new Error('Broker.publish: a delivery may not publish');
     const stamp = ++this.stamp;
@@ -192,12 +241,12 @@ export class Broker implements BrokerService {
     const reached = this.reached;
     const walk = this.index.start(tags, this.collect, MATCH_SLICE_STEPS);
     if (!walk) {
-      this.deliver(publisher, tags, data, local, reached);
+      this.deliver(publisher, tags, data, local, streamed, reached);
       reached.length = 0;
       return undefined;
     }
     this.stats.slicedMatches++;
-    const delivery: Delivery = { publisher, tags, data, local, walk, reached: new Set(reached) };
+    const delivery: Delivery = { publisher, tags, data, local, streamed, walk, reached: new Set(reached) };
     reached.length = 0;
     this.paused.push(delivery);
     this.deliveryTurns.schedule();
@@ -218,8 +267,8 @@ export class Broker implements BrokerService {
         this.paused.push(delivery);
         break;
       }
-      const { publisher, tags, data, local } = delivery;
-      this.deliver(publisher, tags, data, local, [...delivery.reached]);
+      const { publisher, tags, data, local, streamed } = delivery;
+      this.deliver(publisher, tags, data, local, streamed, [...delivery.reached]);
       delivery.resolve?.();
       if (!local) this.nextRemote();
     }
@@ -230,14 +279,30 @@ export class Broker implements BrokerService {
   private nextRemote(): void {
     this.remoteBusy = false;
     while (!this.remoteBusy && this.remote.length > 0) {
-      const { tags, data } = this.remote.shift()!;
-      this.remoteBusy = this.begin(undefined, tags, data, false) !== undefined;
+      const { tags, data, streamed } = this.remote.shift()!;
+      this.remoteBusy = this.begin(streamed?.publisher, tags, data, false, streamed) !== undefined;
     }
   }
 
-  /** Hands the message to every open session a match reached but its publisher, then to the cluster. */
-  private deliver(publisher: Session | undefined, tags: readonly string[], data: string | undefined, local: boolean, reached: readonly Session[]): void {
-    const frame = Frame.publish(tags, data);
+  /** What the cluster's stream holds but is not delivered now: its past, read when the node joined, kept for resumes; a gap marker. */
+  private retain(tags: readonly string[], data: string | undefined, streamed: Streamed): void {
+    if (streamed.gap) this.history.markGap();
+    else this.history.record(0, tags, data, streamed.id, streamed.time);
+  }
+
+  /**
+   * Gives the message its id, records it, and hands it to every open
+   * session a match reached but its publisher; then to the cluster.
+   */
+  private deliver(
+    publisher: Session | undefined,
+    tags: readonly string[],
+    data: string | undefined,
+    local: boolean,
+    streamed: Streamed | undefined,
+    reached: readonly Session[],
+  ): void {
+    const frame = this.history.record(publisher?.id ?? 0, tags, data, streamed?.id, streamed?.time);
     for (let i = 0; i < reached.length; i++) {
       const session = reached[i]!;
       // A slow session closed by a delivery, or one closed while the match was paused, gets nothing.

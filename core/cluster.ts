@@ -20,17 +20,30 @@
  *   index and forwards a local publish only when some peer holds a matching
  *   subscription. `?interest=off` forwards every publish instead.
  *
- * Delivery across nodes is at-most-once: a publish made while the backplane
- * is down is dropped (and counted), and a subscription made on one node is
- * seen by the others one backplane hop later.
+ * - **History** (when on, and the backplane has a durable stream: Redis
+ *   Streams, NATS JetStream): every local publish is appended to the
+ *   stream instead, and every node — this one too — delivers what it reads
+ *   back, in the stream's order, with the stream's id. So ids are the same
+ *   on every node, every node delivers in id order, and each node's history
+ *   (core/history.ts) mirrors the stream's tail: a client resumes on any
+ *   node. A publish the stream cannot take (it is down) is delivered here
+ *   at once and sent the pub/sub way; a gap marker appended once the stream
+ *   is back tells every node that messages may be missing there.
+ *
+ * Delivery across nodes is at-most-once without a stream: a publish made
+ * while the backplane is down is dropped (and counted), and a subscription
+ * made on one node is seen by the others one backplane hop later.
  */
 import { randomBytes } from 'node:crypto';
 import { backoffDelay, type Backoff } from './backoff.ts';
-import type { Backplane, BackplaneContext, BackplaneFactory } from './backplane.ts';
+import type { Backplane, BackplaneContext, BackplaneFactory, BackplaneStream } from './backplane.ts';
 import type { Broker, BrokerHooks } from './broker.ts';
 import { ErrorCodes, MistError } from './errors.ts';
+import { Fifo } from './fifo.ts';
+import type { History } from './history.ts';
 import type { Logger } from './logger.ts';
 import { SubscriptionIndex } from './matcher.ts';
+import type { Session } from './session.ts';
 import { canonicalTags, tagSetKey } from './tags.ts';
 
 export type BackplaneState = 'connecting' | 'up' | 'down' | 'closed';
@@ -92,6 +105,18 @@ export interface Envelope {
 }
 
 const ENVELOPE_VERSION = 'm1';
+
+/** A stream entry that is no message: `g1\n<node>`, messages may be missing here (that node delivered some the stream does not have). */
+const GAP_MARKER = 'g1';
+
+/**
+ * Local publishes on their way through the stream, not read back yet, past
+ * which publishers wait: the stream is slower than they are.
+ */
+const MAX_PENDING = 1000;
+
+/** A local publish not back from the stream after this long never will be (the stream refused it): it is lost, a gap. */
+const PENDING_TIMEOUT_MS = 10_000;
 
 /** Encodes a publish for the backplane. Tags JSON and node ids hold no raw newline, so the data needs no escaping. */
 export function encodeEnvelope(node: string, seq: number, tags: readonly string[], data: string | undefined): string {
@@ -169,6 +194,8 @@ export interface ClusterStats {
   disconnects: number;
   /** Times it came back. */
   reconnects: number;
+  /** Local publishes the stream could not take, delivered here at once and sent the pub/sub way (history on). */
+  unstreamed: number;
 }
 
 /** A snapshot of the cluster state: see {@link Cluster.status}. */
@@ -202,6 +229,7 @@ export class Cluster {
     invalid: 0,
     disconnects: 0,
     reconnects: 0,
+    unstreamed: 0,
   };
   private stateValue: BackplaneState = 'connecting';
   private since = Date.now();
@@ -231,12 +259,23 @@ export class Cluster {
   /** The transport said it connected before its factory returned. */
   private connectedEarly = false;
 
+  /** The backplane's stream, when history goes through it. */
+  private stream: BackplaneStream | undefined;
+  /** Local publishes appended to the stream and not read back yet, oldest first, with their publishers. */
+  private readonly pending = new Fifo<{ seq: number; publisher: Session | undefined; at: number }>();
+  /** Publishers held back while `pending` is full, and what waits for it to empty. */
+  private readonly waiting: Array<() => void> = [];
+  private readonly settling: Array<() => void> = [];
+  /** Messages this node delivered that the stream does not have: a gap marker is owed to it. */
+  private owesGap = false;
+
   constructor(
     private readonly broker: Broker,
     private readonly logger: Logger,
     private readonly url: URL,
     /** The URI for logs and status (without password). */
     private readonly label: string,
+    private readonly history?: History,
   ) {
     this.options = clusterOptions(url);
     this.dataChannel = `${this.options.prefix}.msg`;
@@ -257,8 +296,18 @@ export class Cluster {
       disconnected: (reason) => this.disconnected(reason),
       reconnectDelay: (attempt) => backoffDelay(RECONNECT, Math.max(0, attempt - 1)),
     };
+    const limits = this.history?.limits;
+    if (limits) {
+      context.stream = {
+        name: `${this.options.prefix}.history`,
+        limits,
+        entry: (id, payload, time, live) => this.streamed(id, payload, time, live),
+        missed: () => this.broker.publishRemote([], undefined, { id: '', time: Date.now(), gap: true }),
+      };
+    }
     // Started before the listeners, so no session holds a subscription yet.
     const hooks: BrokerHooks = {
+      sequence: (publisher, tags, data) => this.sequence(publisher, tags, data),
       published: (tags, data) => this.published(tags, data),
       subscribed: (canonical) => this.subscribed(canonical),
       unsubscribed: (canonical) => this.unsubscribed(canonical),
@@ -271,6 +320,8 @@ export class Cluster {
       this.setState('closed');
       throw err;
     }
+    this.stream = this.backplane.stream;
+    if (limits && !this.stream) this.logger.warn({ url: this.label }, "this backplane has no stream: each node's history is its own, and a client resumes only on the node it left");
     this.timer = setInterval(() => this.tick(), this.options.heartbeatMs);
     this.timer.unref();
     this.logger.info({ node: this.node, url: this.label, prefix: this.options.prefix }, `joining cluster through ${this.label}`);
@@ -291,12 +342,23 @@ export class Cluster {
     };
   }
 
+  /**
+   * Resolves once the local publishes on their way through the stream have
+   * come back and been delivered here, or the backplane is down: a draining
+   * server waits for it before it ends its connections.
+   */
+  settled(): Promise<void> {
+    if (this.pending.length === 0 || this.stateValue !== 'up') return Promise.resolve();
+    return new Promise((resolve) => this.settling.push(resolve));
+  }
+
   /** Says goodbye to the peers and leaves the backplane. Idempotent. */
   async close(): Promise<void> {
     if (this.stateValue === 'closed') return;
     const wasUp = this.stateValue === 'up';
     if (wasUp) this.control({ op: 'bye', node: this.node });
     this.setState('closed');
+    this.release(true);
     clearInterval(this.timer);
     this.broker.hooks = undefined;
     await this.backplane?.close();
@@ -304,6 +366,38 @@ export class Cluster {
   }
 
   // ── local side ──────────────────────────────────────────────────────────
+
+  /**
+   * Appends a local publish to the stream; it is delivered here when read
+   * back. False when there is no stream or it cannot take it: the broker
+   * delivers it now, and `published` sends it the pub/sub way.
+   */
+  private sequence(publisher: Session | undefined, tags: readonly string[], data: string | undefined): boolean | Promise<void> {
+    if (!this.stream) return false;
+    this.payGap();
+    const seq = this.seq + 1;
+    if (this.stateValue !== 'up' || !this.stream.append(encodeEnvelope(this.node, seq, tags, data))) {
+      this.stats.unstreamed++;
+      this.owesGap = true;
+      return false;
+    }
+    this.seq = seq;
+    this.stats.forwarded++;
+    this.pending.push({ seq, publisher, at: Date.now() });
+    if (this.pending.length < MAX_PENDING) return true;
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  /** Appends the gap marker owed, if the stream takes it now. */
+  private payGap(): void {
+    if (this.owesGap && this.stateValue === 'up') this.owesGap = !this.stream!.append(`${GAP_MARKER}\n${this.node}`);
+  }
+
+  /** Lets held-back publishers go on once `pending` has room (or at once: `all`), and drains wait for nothing more. */
+  private release(all = false): void {
+    if (all || this.pending.length < MAX_PENDING) for (const resolve of this.waiting.splice(0)) resolve();
+    if (all || this.pending.length === 0) for (const resolve of this.settling.splice(0)) resolve();
+  }
 
   private published(tags: readonly string[], data: string | undefined): void {
     if (this.options.interest && this.allPeers === 0) {
@@ -392,10 +486,13 @@ export class Cluster {
     for (const peer of this.peers.values()) peer.lastSeen = Math.max(peer.lastSeen, now);
     this.control({ op: 'hello', node: this.node });
     this.control(this.snapshot());
+    this.payGap();
   }
 
   private disconnected(reason?: string): void {
     if (this.stateValue === 'closed') return;
+    // What is on its way may come back after the reconnect, or not: meanwhile nobody waits for it.
+    this.release(true);
     if (this.stateValue === 'up') {
       this.stats.disconnects++;
       this.logger.warn({ node: this.node, reason }, 'backplane lost: delivering locally only until it is back');
@@ -415,6 +512,33 @@ export class Cluster {
       this.stats.invalid++;
       this.logger.warn({ err, channel }, 'cluster message failed');
     }
+  }
+
+  /** An entry of the stream: a message (this node's own too) to deliver in the stream's order, or a gap marker. */
+  private streamed(id: string, payload: string, time: number, live: boolean): void {
+    if (this.stateValue === 'closed') return;
+    if (payload.startsWith(`${GAP_MARKER}\n`)) return this.broker.publishRemote([], undefined, { id, time, gap: true });
+    const envelope = decodeEnvelope(payload);
+    if (!envelope) {
+      this.stats.invalid++;
+      return;
+    }
+    let publisher: Session | undefined;
+    if (envelope.node === this.node) publisher = this.ownEntry(envelope.seq);
+    else if (live) this.stats.received++;
+    this.broker.publishRemote(envelope.tags, envelope.data, { id, time, publisher, retainOnly: !live });
+  }
+
+  /** This node's own publish `seq` came back: its publisher. An earlier one that never came back is lost to every node: a gap. */
+  private ownEntry(seq: number): Session | undefined {
+    let publisher: Session | undefined;
+    for (let head = this.pending.peek(); head && head.seq <= seq; head = this.pending.peek()) {
+      this.pending.shift();
+      if (head.seq === seq) publisher = head.publisher;
+      else this.owesGap = true;
+    }
+    this.release();
+    return publisher;
   }
 
   private receiveData(payload: string): void {
@@ -534,10 +658,16 @@ export class Cluster {
     this.logger.info({ node: this.node, peer: peer.id }, `peer ${why}`);
   }
 
-  /** Heartbeat: tells peers this node's revision, and forgets peers silent for 3 heartbeats. */
+  /** Heartbeat: tells peers this node's revision, forgets peers silent for 3 heartbeats, and gives up on publishes the stream lost. */
   private tick(): void {
     if (this.stateValue !== 'up') return;
     this.control({ op: 'beat', node: this.node, rev: this.rev });
+    const lostBefore = Date.now() - PENDING_TIMEOUT_MS;
+    for (let head = this.pending.peek(); head && head.at < lostBefore; head = this.pending.peek()) {
+      this.pending.shift();
+      this.owesGap = true;
+      this.release();
+    }
     const silentSince = Date.now() - 3 * this.options.heartbeatMs;
     for (const peer of [...this.peers.values()]) if (peer.lastSeen < silentSince) this.forget(peer, 'went silent');
   }

@@ -95,12 +95,14 @@ export class Connections implements InputHandler, ConnectionsService {
   /**
    * Shutting down (the listeners no longer accept): every connection stops
    * reading and handles what it has read; once all have, so that the
-   * publishes among it still reach every subscriber, each is ended — what
+   * publishes among it still reach every subscriber (`delivered`: once
+   * those the cluster's stream carries are back), each is ended — what
    * is queued for it flushed, then closed. Resolves once all are ended.
    */
-  async drain(): Promise<void> {
+  async drain(delivered?: () => Promise<void> | undefined): Promise<void> {
     const sessions = [...this.live];
     await Promise.all(sessions.map((session) => session.drain()));
+    await delivered?.();
     for (const session of sessions) session.end();
   }
 

@@ -21,6 +21,16 @@ export class Fifo<T> {
     return this.items[this.head];
   }
 
+  /** The item `index` places from the oldest (0: the oldest); undefined past the end. */
+  at(index: number): T | undefined {
+    return index < 0 ? undefined : this.items[this.head + index];
+  }
+
+  /** The newest item; undefined when empty. */
+  last(): T | undefined {
+    return this.length === 0 ? undefined : this.items[this.items.length - 1];
+  }
+
   /** Takes the oldest item; undefined when empty. */
   shift(): T | undefined {
     if (this.head === this.items.length) return undefined;

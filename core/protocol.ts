@@ -16,6 +16,8 @@ export interface Message {
   data?: unknown;
   /** Only in server replies, only when a command failed. */
   error?: string;
+  /** Only on delivered messages, when history is on: what a client resumes from. */
+  id?: string;
 }
 
 /** A client request that passed the generic checks every command shares. */
@@ -141,16 +143,22 @@ export class Frame {
   constructor(
     /** The JSON text, as sent in a WebSocket text frame. */
     readonly json: string,
+    /** A published message's id, when history is on (core/history.ts); SSE sends it as the event's `id:`. */
+    readonly id?: string,
   ) {}
 
   static of(message: Message): Frame {
     return new Frame(JSON.stringify(message));
   }
 
-  /** A published message as subscribers receive it; `data` is JSON text (see {@link dataJson}). */
-  static publish(tags: readonly string[], data: string | undefined): Frame {
-    const json = `{"command":"publish","tags":${JSON.stringify(tags)}${data === undefined ? '' : `,"data":${data}`}}`;
-    return new Frame(json);
+  /**
+   * A published message as subscribers receive it; `data` is JSON text (see
+   * {@link dataJson}). `id` is its history id, which needs no escaping
+   * (core/history.ts makes it of letters, digits and `-`).
+   */
+  static publish(tags: readonly string[], data: string | undefined, id?: string): Frame {
+    const json = `{"command":"publish","tags":${JSON.stringify(tags)}${data === undefined ? '' : `,"data":${data}`}${id === undefined ? '' : `,"id":"${id}"`}}`;
+    return new Frame(json, id);
   }
 
   /** Bytes of the JSON text in UTF-8, computed once. */

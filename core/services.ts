@@ -9,6 +9,7 @@
 import type { Identity } from './auth.ts';
 import type { TokenTags } from './authenticator.ts';
 import type { Message } from './protocol.ts';
+import type { ResumeOutcome } from './replay.ts';
 import type { ConnectionInfo } from './session.ts';
 
 /** The connection a request came from, as a command handler sees it. */
@@ -44,6 +45,14 @@ export interface BrokerService {
   subscribe(connection: Connection, tags: readonly string[]): void;
   /** Removes exactly the subscription `tags`, if `connection` holds it. */
   unsubscribe(connection: Connection, tags: readonly string[]): void;
+  /**
+   * Sends `connection` the retained messages after the one whose id is `id`
+   * that match its subscriptions, in id order, then tells whether history
+   * reached back to `id` (`success`) or not (`gap`: messages may be
+   * missing). Returns a promise while the replay goes on over several turns
+   * (the connection's next commands wait for it). docs/protocol.md#resume.
+   */
+  resume(connection: Connection, id: string): ResumeOutcome | Promise<ResumeOutcome>;
   /** Distinct subscriptions held on this node. */
   readonly subscriptionCount: number;
   readonly stats: { readonly published: number; readonly delivered: number };

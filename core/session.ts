@@ -74,6 +74,8 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 export class Session {
   /** Subscriptions by canonical key (see `canonicalTags`), each its sorted distinct tags. */
   readonly subscriptions = new Map<string, readonly string[]>();
+  /** When each subscription was taken, as the history's last seq then: a message after it was sent live (core/replay.ts). */
+  readonly subscribedAt = new Map<string, number>();
   /** Messages dropped because this connection's buffer was full. */
   dropped = 0;
   /** Closed by the `disconnect` slow-consumer policy. */
@@ -105,6 +107,9 @@ export class Session {
   private drained: { promise: Promise<void>; resolve: () => void } | undefined;
   /** Closes the connection unless it authenticates first (see {@link awaitAuth}). */
   private authDeadline: NodeJS.Timeout | undefined;
+  /** Deliveries held back while a replay is sent (see {@link holdDeliveries}), and their bytes. */
+  private held: Frame[] | undefined;
+  private heldBytes = 0;
 
   constructor(
     readonly id: number,
@@ -144,7 +149,7 @@ export class Session {
    */
   deliver(frame: Frame): void {
     if (!this.open) return;
-    const buffered = this.sink.bufferedBytes;
+    const buffered = this.sink.bufferedBytes + this.heldBytes;
     if (buffered > 0 && buffered + frame.byteLength > this.limits.maxBufferedBytes) {
       if (this.limits.slowConsumerPolicy === 'disconnect') {
         this.stats.disconnectedSlow++;
@@ -156,7 +161,41 @@ export class Session {
       }
       return;
     }
-    this.sink.write(frame);
+    if (!this.held) return this.sink.write(frame);
+    this.held.push(frame);
+    this.heldBytes += frame.byteLength;
+  }
+
+  /**
+   * Sends a replayed message (core/replay.ts): never dropped. Returns false
+   * once the buffer is half full — the replay then waits for
+   * {@link whenDrained} — so that live messages still find room.
+   */
+  sendReplayed(frame: Frame): boolean {
+    if (this.open) this.sink.write(frame);
+    return this.sink.bufferedBytes < this.limits.maxBufferedBytes / 2;
+  }
+
+  /** Calls `callback` once what is queued for the client has been handed to the kernel. */
+  whenDrained(callback: () => void): void {
+    this.sink.whenDrained(callback);
+  }
+
+  /**
+   * From now until {@link releaseDeliveries}, live deliveries wait, in order
+   * (counted against `maxBufferedBytes` as if queued): a replay spanning
+   * several turns is sent before what was published meanwhile.
+   */
+  holdDeliveries(): void {
+    this.held ??= [];
+  }
+
+  /** Sends what was held back, and delivers live again. */
+  releaseDeliveries(): void {
+    const held = this.held;
+    this.held = undefined;
+    this.heldBytes = 0;
+    if (this.open && held) for (const frame of held) this.sink.write(frame);
   }
 
   /**

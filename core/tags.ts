@@ -10,3 +10,8 @@ export function tagSetKey(canonical: readonly string[]): string {
   return JSON.stringify(canonical);
 }
 
+
+/** Whether every tag of `subscription` is among `tags`: a message tagged `tags` matches it. For the rare checks of one set; matching many is the matcher's work. */
+export function covers(tags: readonly string[], subscription: readonly string[]): boolean {
+  return subscription.every((tag) => tags.includes(tag));
+}

@@ -14,6 +14,7 @@ import type { CommandRegistry } from './commands.ts';
 import type { Connections } from './connections.ts';
 import type { Dispatcher } from './dispatcher.ts';
 import type { AuthGuard } from './guard.ts';
+import type { History } from './history.ts';
 import type { Limits } from './limits.ts';
 import type { Logger } from './logger.ts';
 import type { PendingInput } from './pending-input.ts';
@@ -41,6 +42,8 @@ export const TOKENS = {
   /** What commands may change about who a connection is, with effect on live connections. */
   Access: token<Access>('mist.Access'),
   Commands: token<CommandRegistry>('mist.Commands'),
+  /** The retained messages and ids (core/history.ts); off with `history: false`. */
+  History: token<History>('mist.History'),
   /** The unfinished input of every line-protocol connection: its budget and line timeout. */
   PendingInput: token<PendingInput>('mist.PendingInput'),
 } as const;

@@ -12,6 +12,7 @@ const COUNTERS: Record<keyof ClusterStats, string> = {
   invalid: 'Malformed backplane payloads ignored.',
   disconnects: 'Times the backplane connection was lost.',
   reconnects: 'Times the backplane connection came back.',
+  unstreamed: 'Local publishes the history stream could not take: delivered here at once and sent the pub/sub way.',
 };
 
 export function registerClusterMetrics(metrics: Metrics, cluster: Cluster): void {

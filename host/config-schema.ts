@@ -4,6 +4,7 @@
  * (`limits.maxTags must be a positive integer`).
  */
 import { ShapeError } from '../core/errors.ts';
+import type { HistoryLimits } from '../core/history.ts';
 import type { Limits } from '../core/limits.ts';
 import { LOG_LEVELS, type LogLevel } from '../core/logger.ts';
 import { checkShape, type Spec } from './shape.ts';
@@ -32,6 +33,8 @@ export interface ConfigFile {
    * pages served from this machine (host/origins.ts).
    */
   allowedOrigins?: string[];
+  /** How many recent messages are kept for clients to resume from; `false` turns history off (docs/protocol.md#resume). */
+  history?: false | Partial<HistoryLimits>;
 }
 
 const POLICIES = ['drop', 'disconnect'] as const;
@@ -83,11 +86,24 @@ const CONFIG: Readonly<Record<keyof ConfigFile, Spec>> = {
   cluster: uri('redis://127.0.0.1:6379'),
   tls: { type: 'object', keys: { cert: pemFile, key: pemFile } },
   allowedOrigins: { type: 'any', parse: origins },
+  history: { type: 'any', parse: history },
 };
+
+const HISTORY: Readonly<Record<keyof HistoryLimits, Spec>> = { maxMessages: limit, maxBytes: limit, maxAgeMs: limit };
 
 /** Checks a parsed config file (or flags); returns it typed or throws {@link ShapeError}. */
 export function checkConfig(raw: unknown): ConfigFile {
   return checkShape(CONFIG, raw, 'the config', 'key', '') as ConfigFile;
+}
+
+/** `false` (off), `true` (the defaults) or some of the bounds. */
+function history(value: unknown, key: string): false | Partial<HistoryLimits> {
+  if (value === false) return false;
+  if (value === true) return {};
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new ShapeError(key, 'must be false (history off) or an object of maxMessages, maxBytes, maxAgeMs');
+  }
+  return checkShape(HISTORY, value, key, 'history key');
 }
 
 function trimmed(value: unknown): unknown {

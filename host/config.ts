@@ -6,9 +6,10 @@
 import { dirname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { cosmiconfig, type Loader } from 'cosmiconfig';
-import { DEFAULT_LIMITS, DEFAULT_LISTENERS, DEFAULT_LOG_LEVEL } from './defaults.ts';
+import { DEFAULT_HISTORY, DEFAULT_LIMITS, DEFAULT_LISTENERS, DEFAULT_LOG_LEVEL } from './defaults.ts';
 import { checkConfig, type ConfigFile } from './config-schema.ts';
 import { ErrorCodes, MistError, ShapeError } from '../core/errors.ts';
+import type { HistoryLimits } from '../core/history.ts';
 import type { Limits } from '../core/limits.ts';
 import type { LogLevel } from '../core/logger.ts';
 
@@ -36,6 +37,8 @@ export interface MistConfig {
   tls: { cert: string; key: string } | undefined;
   /** The web pages that may use the server: `["*"]`, exact origins, or undefined for pages served from this machine (host/origins.ts). */
   allowedOrigins: string[] | undefined;
+  /** What is kept for clients to resume from; `false`: history off (no ids). */
+  history: HistoryLimits | false;
   /** The config file that was read, if any. */
   file: string | undefined;
 }
@@ -115,6 +118,7 @@ export function buildConfig(input: ConfigFile = {}, base = process.cwd(), file?:
     cluster: config.cluster,
     tls: config.tls && { cert: resolve(base, config.tls.cert), key: resolve(base, config.tls.key) },
     allowedOrigins: config.allowedOrigins,
+    history: config.history === false ? false : { ...DEFAULT_HISTORY, ...config.history },
     file,
   };
 }

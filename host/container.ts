@@ -13,6 +13,7 @@ import { CommandRegistry } from '../core/commands.ts';
 import { Connections } from '../core/connections.ts';
 import { Dispatcher } from '../core/dispatcher.ts';
 import { AuthGuard } from '../core/guard.ts';
+import { History, type HistoryLimits } from '../core/history.ts';
 import type { Limits } from '../core/limits.ts';
 import type { Logger } from '../core/logger.ts';
 import { PendingInput } from '../core/pending-input.ts';
@@ -26,9 +27,10 @@ export const METRICS = token<Metrics>('mist.Metrics');
 export class Services {
   private readonly container: DependencyContainer = root.createChildContainer();
 
-  constructor(limits: Limits, logger: Logger) {
+  constructor(limits: Limits, logger: Logger, history: HistoryLimits | false) {
     this.value(TOKENS.Limits, limits);
     this.value(TOKENS.Logger, logger);
+    this.value(TOKENS.History, new History(history));
     this.value(TOKENS.Auth, new Auth());
     this.value(TOKENS.Commands, new CommandRegistry());
     this.scoped(TOKENS.Broker, Broker);

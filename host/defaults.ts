@@ -2,6 +2,7 @@
  * Built-in defaults: the config file overrides these, and flags override
  * the config file.
  */
+import type { HistoryLimits } from '../core/history.ts';
 import type { LogLevel } from '../core/logger.ts';
 import type { Limits } from '../core/limits.ts';
 
@@ -26,4 +27,11 @@ export const DEFAULT_LIMITS: Readonly<Limits> = {
   // 8 checks per 500 ms: about 16 wrong guesses a second from one address, whatever it does.
   authFailureDelayMs: 500,
   maxUnauthenticatedPerAddress: 8,
+};
+
+/** What is kept for clients to resume from (docs/protocol.md#resume): the first bound reached trims the oldest. */
+export const DEFAULT_HISTORY: Readonly<HistoryLimits> = {
+  maxMessages: 10_000,
+  maxBytes: 64 * 1024 * 1024,
+  maxAgeMs: 5 * 60_000,
 };

@@ -19,6 +19,7 @@ export type { CommandResult, RefusalKind } from '../core/result.ts';
 export { command, type CommandOptions } from '../core/commands.ts';
 export { dataJson, parseMessage, type Frame, type Message, type Request, type RequestFields } from '../core/protocol.ts';
 export type { AccessService, BrokerService, Connection, ConnectionsService } from '../core/services.ts';
+export type { ResumeOutcome } from '../core/replay.ts';
 export type { Identity } from '../core/auth.ts';
 
 // Listeners.
@@ -29,7 +30,7 @@ export { WEBSOCKET_PATH } from '../core/wire.ts';
 
 // Authenticators and backplanes.
 export type { Authenticator, AuthenticatorFactory, Grant, TokenTags } from '../core/authenticator.ts';
-export type { Backplane, BackplaneContext, BackplaneFactory } from '../core/backplane.ts';
+export type { Backplane, BackplaneContext, BackplaneFactory, BackplaneStream, StreamContext } from '../core/backplane.ts';
 
 // Embedding a server.
 export { startServer } from './start.ts';

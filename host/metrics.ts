@@ -22,6 +22,7 @@ import type { Connections } from '../core/connections.ts';
 import type { Dispatcher } from '../core/dispatcher.ts';
 import type { PendingInput } from '../core/pending-input.ts';
 import type { AuthGuard } from '../core/guard.ts';
+import type { History } from '../core/history.ts';
 import { TOKENS } from '../core/tokens.ts';
 
 /** The server's metrics as plugins see them: its registry, and figures read at scrape time. */
@@ -48,6 +49,7 @@ export class Metrics implements MetricsService {
     @inject(TOKENS.Dispatcher) dispatcher: Dispatcher,
     @inject(TOKENS.PendingInput) input: PendingInput,
     @inject(TOKENS.Guard) guard: AuthGuard,
+    @inject(TOKENS.History) history: History,
   ) {
     const registers = [this.registry];
     new Gauge({
@@ -73,6 +75,11 @@ export class Metrics implements MetricsService {
     this.countersBy('mist_limit_refusals_total', 'Requests refused for being over a limit, by limit.', 'limit', () => ({ maxSubscriptionsPerConnection: broker.stats.refusedSubscriptions }));
     this.counter('mist_sliced_matches_total', 'Publishes whose match took more than one slice (a few ms), the rest in later turns.', () => broker.stats.slicedMatches);
     this.counter('mist_match_slices_total', 'Slices those matches ran after their first.', () => broker.stats.matchSlices);
+    this.gauge('mist_history_messages', 'Messages retained for clients to resume from (history.maxMessages).', () => history.size);
+    this.gauge('mist_history_bytes', 'Bytes of the retained messages as encoded (history.maxBytes).', () => history.bytes);
+    this.counter('mist_history_replays_total', 'resume commands answered (an SSE Last-Event-ID counts as one).', () => history.stats.replays);
+    this.counter('mist_history_gaps_total', 'resume commands answered gap: history did not reach back to the id (or is off).', () => history.stats.gaps);
+    this.counter('mist_history_replayed_messages_total', 'Messages sent by replays.', () => history.stats.replayed);
   }
 
   render(): Promise<string> {

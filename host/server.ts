@@ -12,6 +12,7 @@ import { Cluster } from '../core/cluster.ts';
 import type { Connections } from '../core/connections.ts';
 import type { Dispatcher } from '../core/dispatcher.ts';
 import type { AuthGuard } from '../core/guard.ts';
+import type { History } from '../core/history.ts';
 import { ErrorCodes, MistError, type ErrorCode } from '../core/errors.ts';
 import type { Listener, ListenerContext, ListenerFactory } from './listener.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
@@ -64,7 +65,7 @@ export class MistServer {
   ) {
     this.logger = options.logger ?? createLogger(config.logLevel);
     this.plugins = options.plugins ?? [];
-    this.services = new Services(config.limits, this.logger);
+    this.services = new Services(config.limits, this.logger, config.history);
     this.origins = new Origins(config.allowedOrigins, this.logger);
     this.metrics.counter('mist_origin_refused_total', 'Requests and WebSocket upgrades refused for their Origin (allowedOrigins).', () => this.origins.refused);
   }
@@ -76,6 +77,11 @@ export class MistServer {
   /** @internal */
   get broker(): Broker {
     return this.services.resolve(TOKENS.Broker);
+  }
+
+  /** @internal The retained messages clients resume from. */
+  get history(): History {
+    return this.services.resolve(TOKENS.History);
   }
 
   /** @internal */
@@ -185,7 +191,8 @@ export class MistServer {
     const timeoutMs = this.config.limits.shutdownTimeoutMs;
     this.logger.info({ connections: this.connections.count, timeoutMs }, 'draining connections');
     const closed = Promise.all(this.listeners.map((listener) => listener.drain?.()));
-    const drained = this.connections.drain().then(() => closed);
+    // Publishes on their way through the cluster's stream are delivered here once they come back.
+    const drained = this.connections.drain(() => this.cluster?.settled()).then(() => closed);
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<boolean>((resolve) => (timer = setTimeout(resolve, timeoutMs, true)));
     if (await Promise.race([drained.then(() => false), timedOut])) {
@@ -216,7 +223,7 @@ export class MistServer {
     if (uri === undefined) return;
     const { url, factory } = this.registries.backplanes.resolve(uri, 'cluster');
     const scheme = url.protocol.slice(0, -1);
-    const cluster = new Cluster(this.broker, this.logger.child({ backplane: scheme }), url, redact(url));
+    const cluster = new Cluster(this.broker, this.logger.child({ backplane: scheme }), url, redact(url), this.history);
     try {
       await cluster.start(factory);
     } catch (err) {

@@ -26,6 +26,7 @@ function fakeSession(id: number): Session & FakeSession {
     info: { transport: 'test', remote: `peer ${id}` },
     isOpen: true,
     subscriptions: new Map(),
+    subscribedAt: new Map(),
     stamp: 0,
     refusedSubscriptions: 0,
     received,

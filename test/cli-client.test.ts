@@ -97,7 +97,7 @@ test('mist subscribe --json prints whole messages and exits 0 on SIGTERM', async
   t.teardown(() => publisher.close());
   await publisher.publish(['a', 'z'], 'hi');
   await cli.waitFor('stdout', /\n/);
-  t.is(cli.stdout, '{"command":"publish","tags":["a","z"],"data":"hi"}\n');
+  t.regex(cli.stdout, /^\{"command":"publish","tags":\["a","z"\],"data":"hi","id":"[^"]+"\}\n$/, 'the message as received, its id included');
   cli.stop('SIGTERM');
   t.deepEqual(await cli.exit(), { code: 0, signal: null });
 });

@@ -100,10 +100,13 @@ for (const transport of TRANSPORTS) {
     await publisher.publish(['redfish'], 'not for you');
     await publisher.publish(['onefish'], { n: 1 });
     const first = await iterator.next();
+    const id = first.value?.id;
+    t.regex(id!, /^[0-9a-z]+-[0-9a-z]+$/);
     t.deepEqual(first.value, {
       tags: ['onefish', 'twofish'],
       data: 'hello',
-      json: '{"command":"publish","tags":["onefish","twofish"],"data":"hello"}',
+      json: `{"command":"publish","tags":["onefish","twofish"],"data":"hello","id":"${id}"}`,
+      id,
     });
     t.deepEqual((await iterator.next()).value?.data, { n: 1 });
     await subscriber.ping();
@@ -180,6 +183,77 @@ for (const transport of TRANSPORTS) {
     t.is((await iterator.next()).value?.data, 'a');
   });
 }
+
+for (const transport of TRANSPORTS) {
+  test(`${transport}: after a lost connection the client resumes: what was published meanwhile comes once, in order, then live ones`, async (t) => {
+    const { server, url } = await scene(t, transport);
+    const subscriber = await client(t, url, FAST_RECONNECT);
+    await subscriber.subscribe(['news']);
+    await subscriber.subscribe(['other']);
+    const received: unknown[] = [];
+    subscriber.on('message', (message) => received.push(message.data));
+    const gaps: unknown[] = [];
+    subscriber.on('gap', (gap) => gaps.push(gap));
+    const publisher = await LineClient.connect(t, server.url('tcp'));
+    const first = next(subscriber, 'message');
+    publisher.send({ command: 'publish', tags: ['news'], data: 'before' });
+    await first;
+    const seen = subscriber.lastId;
+    t.is(server.history.seqOf(seen!), 1);
+
+    // The server drops the connection; what is published while the client is away, it gets on its return.
+    subscriber.once('disconnect', () => {
+      for (let n = 0; n < 50; n++) publisher.send({ command: 'publish', tags: ['news'], data: n });
+    });
+    const reconnected = next(subscriber, 'reconnect');
+    for (const session of server.connections.list()) if (session.subscriptions.size > 0) session.abort();
+    await reconnected;
+    publisher.send({ command: 'publish', tags: ['news'], data: 'live' });
+    while (received.at(-1) !== 'live') await next(subscriber, 'message');
+    t.deepEqual(received, ['before', ...Array.from({ length: 50 }, (_, n) => n), 'live']);
+    t.deepEqual(gaps, []);
+    t.is(server.history.seqOf(subscriber.lastId!), 52);
+  });
+}
+
+test('a server restart is a gap: the client says so with the id it could not resume from', async (t) => {
+  const s = await scene(t, 'tcp');
+  const subscriber = await client(t, s.url, FAST_RECONNECT);
+  await subscriber.subscribe(['a']);
+  const publisher = await client(t, s.url);
+  const received = next(subscriber, 'message');
+  await publisher.publish(['a'], 'before');
+  await received;
+  const lastId = subscriber.lastId!;
+  const gap = next(subscriber, 'gap');
+  const reconnected = next(subscriber, 'reconnect');
+  await s.restart();
+  t.deepEqual(await gap, [{ lastId }]);
+  await reconnected;
+  t.is(subscriber.lastId, lastId, 'unchanged until a message comes');
+});
+
+test('resume() from an id kept by an earlier run: lastId given to connect', async (t) => {
+  const { server, url } = await scene(t, 'tcp');
+  const publisher = await client(t, url);
+  const first = await client(t, url);
+  await first.subscribe(['a']);
+  const received = next(first, 'message');
+  await publisher.publish(['a'], 'seen');
+  await received;
+  const kept = first.lastId!;
+  await first.close();
+  await publisher.publish(['a'], 'missed');
+  const later = await client(t, url, { lastId: kept });
+  t.is(later.lastId, kept);
+  await later.subscribe(['a']);
+  const messages = later.messages();
+  t.is(await later.resume(), 'success');
+  t.is((await messages.next()).value?.data, 'missed');
+  t.is(server.history.seqOf(later.lastId!), 2);
+  t.is(await later.resume('nonsense'), 'gap');
+  await t.throwsAsync(new MistClient(url).resume(), { instanceOf: TypeError });
+});
 
 /** A TCP server that accepts and never answers; `drop()` destroys the connections it holds. */
 async function silentServer(t: ExecutionContext) {

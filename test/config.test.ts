@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import test, { type ExecutionContext } from 'ava';
 import { cosmiconfig } from 'cosmiconfig';
-import { DEFAULT_LIMITS, DEFAULT_LISTENERS, DEFAULT_LOG_LEVEL } from '../host/defaults.ts';
+import { DEFAULT_HISTORY, DEFAULT_LIMITS, DEFAULT_LISTENERS, DEFAULT_LOG_LEVEL } from '../host/defaults.ts';
 import type { ConfigFile } from '../host/config-schema.ts';
 import { buildConfig, loadConfig, type ConfigFlags } from '../host/config.ts';
 import { ErrorCodes, MistError } from '../core/errors.ts';
@@ -26,6 +26,7 @@ const DEFAULTS = {
   cluster: undefined,
   tls: undefined,
   allowedOrigins: undefined,
+  history: { ...DEFAULT_HISTORY },
 };
 
 const EXAMPLE = fileURLToPath(new URL('../docs/mist.config.example.yaml', import.meta.url));
@@ -216,6 +217,20 @@ test('plugins that are not a list', rejected, 'plugins: ./one.ts\n', 'plugins');
 test('a plugins entry that is a number', rejected, 'plugins: [./one.ts, 42]\n', 'plugins[1]');
 test('a plugins entry without a module', rejected, 'plugins:\n  - options: { a: 1 }\n', 'plugins[0].module');
 test('a top-level list instead of an object', rejected, '- tcp://127.0.0.1:7001\n', 'the config');
+test('history that is neither false nor an object', rejected, 'history: 100\n', 'history');
+test('an unknown history key', rejected, 'history:\n  maxFish: 3\n', 'history.maxFish');
+test('a zero history.maxMessages', rejected, 'history:\n  maxMessages: 0\n', 'history.maxMessages');
+test('a history.maxAgeMs given as a string', rejected, 'history:\n  maxAgeMs: "5m"\n', 'history.maxAgeMs');
+
+test('history defaults to 10,000 messages, 64 MiB and 5 minutes; false turns it off, true is the defaults, bounds merge key by key', async (t) => {
+  t.deepEqual(DEFAULT_HISTORY, { maxMessages: 10_000, maxBytes: 64 * 1024 * 1024, maxAgeMs: 300_000 });
+  t.deepEqual(buildConfig({}).history, DEFAULT_HISTORY);
+  t.is(buildConfig({ history: false }).history, false);
+  const dir = await tempFolder(t, { 'off.yaml': 'history: false\n', 'on.yaml': 'history: true\n', 'some.yaml': 'history:\n  maxMessages: 50\n' });
+  t.is((await loadConfig({ config: 'off.yaml' }, dir)).history, false);
+  t.deepEqual((await loadConfig({ config: 'on.yaml' }, dir)).history, DEFAULT_HISTORY);
+  t.deepEqual((await loadConfig({ config: 'some.yaml' }, dir)).history, { ...DEFAULT_HISTORY, maxMessages: 50 });
+});
 
 test('a YAML syntax error is reported naming the file', async (t) => {
   const dir = await tempFolder(t, { 'mist.config.yaml': 'listeners: [tcp://127.0.0.1:7001\nlogLevel: : :\n' });

@@ -7,7 +7,7 @@
 import test, { type ExecutionContext } from 'ava';
 import type { ConfigFile } from '../host/config-schema.ts';
 import { seededRandom } from './helpers/prng.ts';
-import { eventually, LineClient, startTestServer } from './helpers/server.ts';
+import { eventually, LineClient, startTestServer, withoutId } from './helpers/server.ts';
 import { WAIT_MS } from './helpers/wakeup.ts';
 
 type Server = Awaited<ReturnType<typeof startTestServer>>['server'];
@@ -44,7 +44,7 @@ class Bystander {
   async assertUntouched(): Promise<void> {
     const data = `still here ${this.sent++}`;
     this.publisher.send({ command: 'publish', tags: [BYSTANDER_TAG], data });
-    this.t.deepEqual(await this.watcher.next(), { command: 'publish', tags: [BYSTANDER_TAG], data }, 'the bystander gets the publish');
+    this.t.deepEqual(withoutId(await this.watcher.next()), { command: 'publish', tags: [BYSTANDER_TAG], data }, 'the bystander gets the publish');
     await assertNothingMore(this.t, this.watcher);
     await assertNothingMore(this.t, this.publisher);
   }
@@ -168,7 +168,7 @@ for (const { what, line, command } of BAD_LINES) {
     await bystander.assertUntouched();
     // And the connection still works for real commands.
     client.send({ command: 'publish', tags: [BYSTANDER_TAG], data: 'from the bad one' });
-    t.deepEqual(await bystander.watcher.next(), { command: 'publish', tags: [BYSTANDER_TAG], data: 'from the bad one' });
+    t.deepEqual(withoutId(await bystander.watcher.next()), { command: 'publish', tags: [BYSTANDER_TAG], data: 'from the bad one' });
     await assertNothingMore(t, client);
   });
 }
@@ -205,7 +205,7 @@ test('default limits: 64 tags and a 256-byte tag are accepted, 65 tags or a 257-
   client.send({ command: 'publish', tags: [BYSTANDER_TAG, ...tags(64)], data: 'too many' });
   await expectError(t, client, 'publish');
   client.send({ command: 'publish', tags: [BYSTANDER_TAG, ...tags(62), 'y'.repeat(256)], data: 'at the limits' });
-  t.like(await bystander.watcher.next(), { command: 'publish', data: 'at the limits' });
+  t.like(withoutId(await bystander.watcher.next()), { command: 'publish', data: 'at the limits' });
 
   const long = 'x'.repeat(256);
   t.like(await client.request({ command: 'subscribe', tags: [long] }), { command: 'subscribe', data: 'success' });
@@ -245,7 +245,7 @@ test('configured limits maxTags 3 and maxTagBytes 8 are enforced on subscribe an
   client.send({ command: 'publish', tags: [BYSTANDER_TAG, '123456789'], data: 'refused' });
   await expectError(t, client, 'publish');
   client.send({ command: 'publish', tags: [BYSTANDER_TAG, '12345678', 'éééé'], data: 'at the limits' });
-  t.deepEqual(await bystander.watcher.next(), { command: 'publish', tags: [BYSTANDER_TAG, '12345678', 'éééé'], data: 'at the limits' });
+  t.deepEqual(withoutId(await bystander.watcher.next()), { command: 'publish', tags: [BYSTANDER_TAG, '12345678', 'éééé'], data: 'at the limits' });
 
   t.deepEqual(await client.request({ command: 'list' }), {
     command: 'list',
@@ -300,7 +300,7 @@ test('a line of exactly maxMessageBytes is accepted, one byte more is refused', 
   const exact = publishLineOf(1024);
   t.is(Buffer.byteLength(exact), 1024);
   client.write(exact + '\n');
-  t.deepEqual(await bystander.watcher.next(), JSON.parse(exact));
+  t.deepEqual(withoutId(await bystander.watcher.next()), JSON.parse(exact));
   await assertNothingMore(t, client);
 
   client.write(publishLineOf(1025) + '\n');
@@ -314,11 +314,11 @@ test('a line of exactly maxMessageBytes ending in CRLF is accepted: the \\r is n
   const exact = publishLineOf(1024);
   // In one write, and split right between the \r and the \n.
   client.write(exact + '\r\n');
-  t.deepEqual(await bystander.watcher.next(), JSON.parse(exact));
+  t.deepEqual(withoutId(await bystander.watcher.next()), JSON.parse(exact));
   client.write(exact + '\r');
   await nextTick();
   client.write('\n');
-  t.deepEqual(await bystander.watcher.next(), JSON.parse(exact));
+  t.deepEqual(withoutId(await bystander.watcher.next()), JSON.parse(exact));
   await assertNothingMore(t, client);
   await bystander.assertUntouched();
 });
@@ -331,10 +331,10 @@ test('the default 1 MiB limit: a 1 MiB line is accepted and delivered, one just 
 
   const almost = publishLineOf(1024 * 1024 - 100);
   client.write(almost + '\n');
-  t.deepEqual(await bystander.watcher.next(), JSON.parse(almost));
+  t.deepEqual(withoutId(await bystander.watcher.next()), JSON.parse(almost));
   const exact = publishLineOf(1024 * 1024);
   client.write(exact + '\n');
-  t.deepEqual(await bystander.watcher.next(), JSON.parse(exact));
+  t.deepEqual(withoutId(await bystander.watcher.next()), JSON.parse(exact));
   await assertNothingMore(t, client);
 
   client.write(publishLineOf(1024 * 1024 + 1) + '\n');
@@ -352,7 +352,7 @@ test('CRLF line endings work, and blank lines are ignored', async (t) => {
   t.is(await client.nextLine(), '{"command":"subscribe","tags":["a"],"data":"success"}');
   t.is(await client.nextLine(), '{"command":"ping","tags":[],"data":"pong"}');
   client.write('{"command":"publish","tags":["by"],"data":"crlf"}\r\n');
-  t.deepEqual(await bystander.watcher.next(), { command: 'publish', tags: ['by'], data: 'crlf' });
+  t.deepEqual(withoutId(await bystander.watcher.next()), { command: 'publish', tags: ['by'], data: 'crlf' });
   client.write('{"command":"list"}\r\n');
   t.is(await client.nextLine(), '{"command":"list","data":"[[\\"a\\"]]"}');
   // Whitespace around and inside the JSON, bar raw newlines, is fine too.
@@ -383,7 +383,7 @@ test('several commands in one TCP write are each handled, in order', async (t) =
   t.is(await client.nextLine(), '{"command":"list","data":"[[\\"a\\"],[\\"b\\",\\"c\\"]]"}');
   t.is(await client.nextLine(), '{"command":"unsubscribe","tags":["a"],"data":"success"}');
   t.is(await client.nextLine(), '{"command":"ping","tags":[],"data":"pong"}');
-  t.deepEqual(await bystander.watcher.next(), { command: 'publish', tags: ['by'], data: 1 });
+  t.deepEqual(withoutId(await bystander.watcher.next()), { command: 'publish', tags: ['by'], data: 1 });
   await assertNothingMore(t, client);
   await bystander.assertUntouched();
 });
@@ -396,7 +396,7 @@ test('one command split over many writes, even inside a UTF-8 character, is hand
     client.write(bytes.subarray(i, i + 1));
     await nextTick();
   }
-  t.deepEqual(await bystander.watcher.next(), { command: 'publish', tags: ['by'], data: 'split 🐟 é 日本' });
+  t.deepEqual(withoutId(await bystander.watcher.next()), { command: 'publish', tags: ['by'], data: 'split 🐟 é 日本' });
   // And a line whose \r and \n arrive in separate writes.
   client.write('{"command":"ping"}\r');
   await nextTick();
@@ -576,7 +576,7 @@ test('a half-open peer (client ends its side): the server handles what was sent,
   t.is(await client.nextLine(), '{"command":"ping","tags":[],"data":"pong"}');
   await client.waitClosed();
   t.is(client.pending, 0);
-  t.deepEqual(await bystander.watcher.next(), { command: 'publish', tags: ['by'], data: 'last words' });
+  t.deepEqual(withoutId(await bystander.watcher.next()), { command: 'publish', tags: ['by'], data: 'last words' });
   await eventually(() => server.connections.count === 2, WAIT_MS, 'only the bystanders left');
   t.is(server.broker.subscriptionCount, 1);
   await bystander.assertUntouched();

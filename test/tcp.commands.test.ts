@@ -4,7 +4,8 @@
  */
 import test, { type ExecutionContext } from 'ava';
 import { seededRandom } from './helpers/prng.ts';
-import { eventually, LineClient, startTestServer } from './helpers/server.ts';
+import type { Message } from '../core/protocol.ts';
+import { eventually, LineClient, startTestServer, lineWithoutId, withoutId } from './helpers/server.ts';
 import { WAIT_MS } from './helpers/wakeup.ts';
 
 type Server = Awaited<ReturnType<typeof startTestServer>>['server'];
@@ -103,7 +104,7 @@ test('publish succeeds without any reply', async (t) => {
   const publisher = await LineClient.connect(t, server.url('tcp'));
   const sub = await subscriber(t, server, ['a']);
   publisher.write('{"command":"publish","tags":["a"],"data":"x"}\n');
-  t.is(await sub.nextLine(), '{"command":"publish","tags":["a"],"data":"x"}');
+  t.is(lineWithoutId(await sub.nextLine()), '{"command":"publish","tags":["a"],"data":"x"}');
   // The next line the publisher sees is the ping's reply: publish sent none.
   await assertNothingMore(t, publisher);
   t.is(server.dispatcher.errors, 0);
@@ -131,7 +132,7 @@ test('the matching examples: three subscribers, three publishes, each gets what 
     indexes.map((i) => ({ command: 'publish', tags: messages[i], data: `m${i}` }));
   const received = async (client: LineClient, count: number) => {
     const lines = [];
-    for (let i = 0; i < count; i++) lines.push(await client.next());
+    for (let i = 0; i < count; i++) lines.push(withoutId(await client.next()));
     await assertNothingMore(t, client);
     return lines;
   };
@@ -145,7 +146,7 @@ test('subscriber holding {a,c} and {b,d} receives {a,b,d} once', async (t) => {
   const sub = await subscriber(t, server, ['a', 'c'], ['b', 'd']);
   const publisher = await LineClient.connect(t, server.url('tcp'));
   await publish(publisher, ['a', 'b', 'd'], 'abd');
-  t.deepEqual(await sub.next(), { command: 'publish', tags: ['a', 'b', 'd'], data: 'abd' });
+  t.deepEqual(withoutId(await sub.next()), { command: 'publish', tags: ['a', 'b', 'd'], data: 'abd' });
   await assertNothingMore(t, sub);
 });
 
@@ -156,7 +157,7 @@ test('subscriber holding {a,c} and {b,d} receives only messages whose tags cover
   await publish(publisher, ['a', 'b'], 'no');
   await publish(publisher, ['a', 'd', 'x'], 'no');
   await publish(publisher, ['c', 'x', 'a'], 'yes');
-  t.deepEqual(await sub.next(), { command: 'publish', tags: ['c', 'x', 'a'], data: 'yes' });
+  t.deepEqual(withoutId(await sub.next()), { command: 'publish', tags: ['c', 'x', 'a'], data: 'yes' });
   await assertNothingMore(t, sub);
 });
 
@@ -167,8 +168,8 @@ test('a connection with several matching subscriptions receives the message once
   const publisher = await LineClient.connect(t, server.url('tcp'));
   await publish(publisher, ['a', 'b', 'c'], 1);
   await publish(publisher, ['c', 'b', 'a', 'z'], 2);
-  t.deepEqual(await sub.next(), { command: 'publish', tags: ['a', 'b', 'c'], data: 1 });
-  t.deepEqual(await sub.next(), { command: 'publish', tags: ['c', 'b', 'a', 'z'], data: 2 });
+  t.deepEqual(withoutId(await sub.next()), { command: 'publish', tags: ['a', 'b', 'c'], data: 1 });
+  t.deepEqual(withoutId(await sub.next()), { command: 'publish', tags: ['c', 'b', 'a', 'z'], data: 2 });
   await assertNothingMore(t, sub);
   t.is((await other.next()).data, 1);
   t.is((await other.next()).data, 2);
@@ -182,10 +183,10 @@ test('the publisher never receives its own message, even when subscribed to its 
   const other = await subscriber(t, server, ['a']);
   self.send({ command: 'publish', tags: ['a', 'b'], data: 'mine' });
   await assertNothingMore(t, self);
-  t.deepEqual(await other.next(), { command: 'publish', tags: ['a', 'b'], data: 'mine' });
+  t.deepEqual(withoutId(await other.next()), { command: 'publish', tags: ['a', 'b'], data: 'mine' });
   // …while it still receives the messages others publish.
   other.send({ command: 'publish', tags: ['a'], data: 'theirs' });
-  t.deepEqual(await self.next(), { command: 'publish', tags: ['a'], data: 'theirs' });
+  t.deepEqual(withoutId(await self.next()), { command: 'publish', tags: ['a'], data: 'theirs' });
   await assertNothingMore(t, other);
 });
 
@@ -200,7 +201,7 @@ test('subscribing twice to the same set is one subscription, whatever the order 
 
   const publisher = await LineClient.connect(t, server.url('tcp'));
   await publish(publisher, ['a', 'b'], 'once');
-  t.deepEqual(await sub.next(), { command: 'publish', tags: ['a', 'b'], data: 'once' });
+  t.deepEqual(withoutId(await sub.next()), { command: 'publish', tags: ['a', 'b'], data: 'once' });
   await assertNothingMore(t, sub);
 
   // One unsubscribe, in yet another spelling, removes it.
@@ -222,7 +223,7 @@ test('unsubscribe removes exactly that set: holding {a} and {a,b}, dropping {a,b
 
   const publisher = await LineClient.connect(t, server.url('tcp'));
   await publish(publisher, ['a', 'b'], 'still');
-  t.deepEqual(await sub.next(), { command: 'publish', tags: ['a', 'b'], data: 'still' });
+  t.deepEqual(withoutId(await sub.next()), { command: 'publish', tags: ['a', 'b'], data: 'still' });
   await assertNothingMore(t, sub);
 
   // Dropping {a} and {b} too leaves nothing that matches.
@@ -241,7 +242,7 @@ test('unsubscribing one connection leaves another connection’s identical subsc
   await leaving.request({ command: 'unsubscribe', tags: ['a', 'b'] });
   const publisher = await LineClient.connect(t, server.url('tcp'));
   await publish(publisher, ['a', 'b'], 'x');
-  t.deepEqual(await staying.next(), { command: 'publish', tags: ['a', 'b'], data: 'x' });
+  t.deepEqual(withoutId(await staying.next()), { command: 'publish', tags: ['a', 'b'], data: 'x' });
   await assertNothingMore(t, leaving);
 });
 
@@ -267,7 +268,7 @@ test('publish data of any JSON type is forwarded verbatim', async (t) => {
   await publisher.sync();
   for (const data of values) {
     const line = await sub.nextLine();
-    t.deepEqual(JSON.parse(line), { command: 'publish', tags: ['d'], data });
+    t.deepEqual(withoutId(JSON.parse(line) as Message), { command: 'publish', tags: ['d'], data });
   }
   await assertNothingMore(t, sub);
 });
@@ -281,7 +282,7 @@ test('publish data that a JSON round trip would change arrives exactly as writte
   const expected = ['12345678901234567890', '1e400', '{"id":9007199254740993,"id":1}', '[1.50,{"a":"  spaced  "}]'];
   for (const data of sent) publisher.write(`{"command":"publish","tags":["d"],"data":${data}}\n`);
   await publisher.sync();
-  for (const data of expected) t.is(await sub.nextLine(), `{"command":"publish","tags":["d"],"data":${data}}`);
+  for (const data of expected) t.is(lineWithoutId(await sub.nextLine()), `{"command":"publish","tags":["d"],"data":${data}}`);
   await assertNothingMore(t, sub);
 });
 
@@ -292,7 +293,7 @@ test('publish data nested 100000 levels deep is forwarded, not refused', async (
   const data = '['.repeat(100_000) + ']'.repeat(100_000);
   publisher.write(`{"command":"publish","tags":["d"],"data":${data}}\n`);
   await publisher.sync();
-  t.is(await sub.nextLine(), `{"command":"publish","tags":["d"],"data":${data}}`);
+  t.is(lineWithoutId(await sub.nextLine()), `{"command":"publish","tags":["d"],"data":${data}}`);
   t.is(server.dispatcher.errors, 0);
 });
 
@@ -301,7 +302,7 @@ test('the bytes of a published string arrive escaped on a single line', async (t
   const sub = await subscriber(t, server, ['d']);
   const publisher = await LineClient.connect(t, server.url('tcp'));
   publisher.write('{"command":"publish","tags":["d"],"data":"line one\\nline two \u00e9 \ud83d\udc1f"}\n');
-  t.is(await sub.nextLine(), '{"command":"publish","tags":["d"],"data":"line one\\nline two é 🐟"}');
+  t.is(lineWithoutId(await sub.nextLine()), '{"command":"publish","tags":["d"],"data":"line one\\nline two é 🐟"}');
   await assertNothingMore(t, sub);
 });
 
@@ -406,7 +407,7 @@ test('every combination: random subscriptions on several connections get exactly
 
   for (const [i, client] of clients.entries()) {
     const expected = messages.filter((m) => plans[i]!.some((s) => s.every((tag) => m.tags.includes(tag))));
-    for (const message of expected) t.deepEqual(await client.next(), { command: 'publish', ...message });
+    for (const message of expected) t.deepEqual(withoutId(await client.next()), { command: 'publish', ...message });
     await assertNothingMore(t, client);
   }
 });

@@ -7,22 +7,25 @@
  * first connection succeeds this plugin retries itself (so that closing
  * can stop it); after that the client reconnects forever, with exponential
  * backoff (100 ms doubling to 5 s), and restores the subscriptions. While
- * disconnected a publish is dropped, not buffered (at-most-once). Query
- * parameters belong to the cluster (`?prefix=`…).
+ * disconnected a publish is dropped, not buffered (at-most-once). With
+ * history on, the cluster's stream is a JetStream stream (nats-stream.ts).
+ * Query parameters belong to the cluster (`?prefix=`…).
  */
 import type { ConnectionOptions, NatsConnection } from 'nats';
 import { type Backplane, type BackplaneContext, definePlugin } from '../../host/index.ts';
+import { NatsStream } from './nats-stream.ts';
 import { settleWithin } from './settle.ts';
 
 export default definePlugin({
   name: 'nats-backplane',
   register(api) {
     // The client library loads only when a node joins a cluster, not with every server.
-    api.backplanes.register('nats', async (url, context) => new NatsBackplane((await import('nats')).connect, url, context));
+    api.backplanes.register('nats', async (url, context) => new NatsBackplane(await import('nats'), url, context));
   },
 });
 
 export class NatsBackplane implements Backplane {
+  readonly stream: NatsStream | undefined;
   private connection: NatsConnection | undefined;
   private up = false;
   private closed = false;
@@ -35,11 +38,11 @@ export class NatsBackplane implements Backplane {
   /** Publish errors already logged. */
   private readonly refusals = new Set<string>();
 
-  constructor(
-    private readonly connect: (options: ConnectionOptions) => Promise<NatsConnection>,
-    url: URL,
-    private readonly context: BackplaneContext,
-  ) {
+  private readonly connect: (options: ConnectionOptions) => Promise<NatsConnection>;
+
+  constructor(nats: typeof import('nats'), url: URL, private readonly context: BackplaneContext) {
+    this.connect = nats.connect;
+    if (context.stream) this.stream = new NatsStream(nats, context.stream, context, () => this.up);
     const user = url.username ? decodeURIComponent(url.username) : undefined;
     const pass = url.password ? decodeURIComponent(url.password) : undefined;
     this.options = {
@@ -79,6 +82,7 @@ export class NatsBackplane implements Backplane {
     if (this.closed) return;
     this.closed = true;
     this.up = false;
+    this.stream?.close();
     clearTimeout(this.retry);
     const connection = this.connection;
     if (!connection || connection.isClosed()) return;
@@ -121,6 +125,7 @@ export class NatsBackplane implements Backplane {
     }
     // The server has the subscriptions once a flush returns: the node hears the answers to its hello.
     await connection.flush().catch(() => {});
+    await this.stream?.open(connection);
     if (this.closed) return;
     this.up = true;
     this.context.connected();
@@ -136,6 +141,8 @@ export class NatsBackplane implements Backplane {
           this.up = false;
           this.context.disconnected(`disconnected from ${String(status.data)}`);
         } else if (status.type === 'reconnect') {
+          // A stream that stopped following (the server lost it, say) is opened again, from where it was.
+          if (this.stream && !this.stream.following) await this.stream.open(connection);
           this.up = true;
           this.context.connected();
         }

@@ -8,11 +8,13 @@
  * publish is dropped at once rather than queued (at-most-once, and no
  * memory growing with the outage). Both reconnect with exponential backoff
  * (100 ms doubling to 5 s); the subscriber resubscribes before the node is
- * reported connected again. Query parameters belong to the cluster
+ * reported connected again. With history on, a third connection follows the
+ * cluster's stream (redis-stream.ts). Query parameters belong to the cluster
  * (`?prefix=`…) and are not passed to Redis.
  */
 import type { Redis, RedisOptions } from 'ioredis';
 import { type Backplane, type BackplaneContext, definePlugin } from '../../host/index.ts';
+import { RedisStream } from './redis-stream.ts';
 import { settleWithin } from './settle.ts';
 
 export default definePlugin({
@@ -26,10 +28,14 @@ export default definePlugin({
 });
 
 export class RedisBackplane implements Backplane {
+  readonly stream: RedisStream | undefined;
   private readonly pub: Redis;
   private readonly sub: Redis;
+  /** Follows the stream, with blocking reads: a connection of its own. */
+  private readonly reader: Redis | undefined;
   private pubReady = false;
   private subReady = false;
+  private readerReady = false;
   private up = false;
   private closed = false;
   private lastError: string | undefined;
@@ -50,6 +56,21 @@ export class RedisBackplane implements Backplane {
     };
     this.pub = new RedisClient({ ...base, enableOfflineQueue: false, maxRetriesPerRequest: 0 });
     this.sub = new RedisClient({ ...base, autoResubscribe: false, maxRetriesPerRequest: null });
+    const clients = [this.pub, this.sub];
+    if (context.stream) {
+      // A read under way when the connection drops fails at once, and the stream follows again, checking, on the next 'ready'.
+      const reader = new RedisClient({ ...base, enableOfflineQueue: false, maxRetriesPerRequest: 0 });
+      const stream = new RedisStream(this.pub, reader, context.stream, () => this.up);
+      reader.on('ready', () =>
+        void stream.follow(() => {
+          this.readerReady = true;
+          this.update();
+        }),
+      );
+      clients.push(reader);
+      this.reader = reader;
+      this.stream = stream;
+    }
 
     this.pub.on('ready', () => {
       this.pubReady = true;
@@ -64,11 +85,12 @@ export class RedisBackplane implements Backplane {
         (err: Error) => this.failed(err),
       );
     });
-    for (const client of [this.pub, this.sub]) {
+    for (const client of clients) {
       client.on('error', (err: Error) => this.failed(err));
       client.on('close', () => {
         if (client === this.pub) this.pubReady = false;
-        else this.subReady = false;
+        else if (client === this.sub) this.subReady = false;
+        else this.readerReady = false;
         this.update();
       });
     }
@@ -85,6 +107,9 @@ export class RedisBackplane implements Backplane {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.stream?.close();
+    // A blocking read would hold QUIT back for its whole wait.
+    this.reader?.disconnect();
     await Promise.all(
       [this.pub, this.sub].map(async (client) => {
         // QUIT flushes what was published before it; a connection that is down is just dropped.
@@ -102,7 +127,7 @@ export class RedisBackplane implements Backplane {
 
   private update(): void {
     if (this.closed) return;
-    const up = this.pubReady && this.subReady;
+    const up = this.pubReady && this.subReady && (this.readerReady || !this.reader);
     if (up === this.up) return;
     this.up = up;
     if (up) this.context.connected();

@@ -1,6 +1,6 @@
 /**
  * The basic commands, available on every transport:
- * ping, subscribe, unsubscribe, publish, list, auth.
+ * ping, subscribe, unsubscribe, publish, resume, list, auth.
  */
 // Only what the package exports, as a third-party plugin would import from 'mist'.
 import {
@@ -13,6 +13,7 @@ import {
   type Connection,
   type Message,
   type Request,
+  type ResumeOutcome,
 } from '../../host/index.ts';
 import { compareTagSets } from './tag-sets.ts';
 
@@ -26,8 +27,12 @@ export default definePlugin({
   },
 });
 
+function resumed(outcome: ResumeOutcome): Message {
+  return { command: 'resume', tags: [], data: outcome };
+}
+
 /**
- * `ping`, `auth`, `list` and `unsubscribe` are not checked against the
+ * `ping`, `auth`, `list`, `unsubscribe` and `resume` are not checked against the
  * token's tags (`checkTags: false`): tags sent with them are not tags the
  * connection uses. An anonymous connection must be able to ping and
  * authenticate, and one whose token lost tags must still list and drop what
@@ -72,6 +77,19 @@ export class BasicCommands {
   @command('publish', { tags: 'required', data: 'any' })
   publish(request: Request, connection: Connection): Promise<void> | undefined {
     return this.broker.publish(connection, request.tags, dataJson(request));
+  }
+
+  /**
+   * Replays what the connection missed after the id in `data`, then answers
+   * `success`, or `gap` when history did not reach back that far
+   * (docs/protocol.md#resume). Not checked against the token's tags: it
+   * carries none, and replays only through subscriptions the token allowed.
+   */
+  @command('resume', { data: 'string', checkTags: false })
+  resume(request: Request, connection: Connection): Message | Promise<Message> {
+    if (typeof request.data !== 'string' || request.data === '') throw new CommandError('resume needs the id of the last message received as data');
+    const outcome = this.broker.resume(connection, request.data);
+    return outcome instanceof Promise ? outcome.then(resumed) : resumed(outcome);
   }
 
   /**

@@ -10,21 +10,33 @@
  *   checks from the address, 403 tags not permitted, 400 bad tags).
  * - The listener has checked the request's Origin; the stream's CORS
  *   headers name only an allowed page.
- * - Each delivery is `event: publish` with the message's JSON as `data`;
- *   a `: heartbeat` comment every `heartbeatMs` keeps proxies from closing
- *   an idle stream. Nothing is stored, so `Last-Event-ID` is not honoured.
+ * - Each delivery is `event: publish` with the message's JSON as `data`
+ *   and its history id as `id:`; a `: heartbeat` comment every
+ *   `heartbeatMs` keeps proxies from closing an idle stream.
+ * - A `Last-Event-ID` header (as a browser's EventSource sends when it
+ *   reconnects) or a `lastEventId` parameter resumes from that id, as the
+ *   `resume` command does, once the subscriptions are made: what was missed
+ *   comes first, after an `event: gap` when history did not reach back to
+ *   it. The replay is gathered before the stream starts (references to the
+ *   retained messages), then written as fast as the client reads it, live
+ *   messages queued behind it.
  * - A stream opened with a token that expires ends then, after an
  *   `event: auth` whose data is `{"command":"auth","error":"token expired; closing"}`.
  * - A slow reader is under the same drop/disconnect policy as any
  *   connection, measured by the response's buffered bytes.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { ConnectionInfo, Frame, ListenerContext, Session, Sink } from '../../host/index.ts';
+import type { ConnectionInfo, Frame, ListenerContext, RequestFields, Session, Sink } from '../../host/index.ts';
 import { authenticate, sendError, statusOf } from './web.ts';
 
 export const EVENTS_PATH = '/subscribe/events';
 
+/** The query parameter that resumes as the `Last-Event-ID` header does (for clients that cannot set headers on the first request). */
+export const LAST_EVENT_ID_PARAM = 'lastEventId';
+
 const HEARTBEAT = Buffer.from(': heartbeat\n\n');
+/** Sent before a replay that history could not reach back for; with data, or EventSource would not dispatch it. */
+const GAP = Buffer.from('event: gap\ndata: {"command":"resume","tags":[],"data":"gap"}\n\n');
 
 export interface EventStreamOptions {
   context: ListenerContext;
@@ -51,19 +63,30 @@ export async function serveEvents(req: IncomingMessage, res: ServerResponse, url
   const sink = new EventStreamSink(res, cors);
   const session = context.open(sink, peer, auth.identity);
   res.on('close', () => session.closed());
-  for (const tags of subscriptions) {
-    const result = await context.run(session, { command: 'subscribe', tags });
+  const requests: RequestFields[] = subscriptions.map((tags) => ({ command: 'subscribe', tags }));
+  const lastId = lastEventId(req, url);
+  if (lastId !== undefined) requests.push({ command: 'resume', data: lastId });
+  let gap = false;
+  for (const request of requests) {
+    const result = await context.run(session, request);
     if (!session.isOpen || res.destroyed) return;
     if (!result.ok) {
       session.closed();
       return sendError(res, statusOf(result.kind), result.error, cors);
     }
+    gap ||= result.reply?.data === 'gap';
   }
-  sink.start();
+  sink.start(gap);
   opened(session);
   // A stream whose subscriptions were all revoked (unset, unregister) can never receive again: end it.
   const heartbeat = setInterval(() => (session.subscriptions.size === 0 ? session.end() : sink.heartbeat()), heartbeatMs);
   res.on('close', () => clearInterval(heartbeat));
+}
+
+/** The id to resume from: the `Last-Event-ID` header, else the `lastEventId` parameter; an empty one is none. */
+function lastEventId(req: IncomingMessage, url: URL): string | undefined {
+  const header = req.headers['last-event-id'];
+  return (Array.isArray(header) ? header[0] : header) || url.searchParams.get(LAST_EVENT_ID_PARAM) || undefined;
 }
 
 /** The SSE encoding of each frame, made once however many streams send it. */
@@ -74,19 +97,26 @@ const COMMAND = /^\{"command":"(\w+)"/;
 
 /**
  * A session's deliveries as an event stream. Until {@link start}, while the
- * subscriptions are being made, it holds back what is delivered, in order.
+ * subscriptions are made and a replay gathered, it holds back what it is
+ * given, in order; then it writes that as the client reads it, and what
+ * comes meanwhile after it.
  */
 class EventStreamSink implements Sink {
-  /** Deliveries that came before the stream started. */
-  private held: Frame[] | undefined = [];
+  /** What waits to be written, from `next` on; undefined once all is written. */
+  private backlog: Frame[] | undefined = [];
+  private next = 0;
+  /** Frames before it came before the start (the replay gathered): the buffer limit does not count them. */
+  private early = -1;
+  /** Bytes of those that came after, which it does. */
+  private lateBytes = 0;
 
   constructor(
     private readonly res: ServerResponse,
     private readonly cors: Record<string, string>,
   ) {}
 
-  /** Sends the headers and what was held back; from now on deliveries stream. */
-  start(): void {
+  /** Sends the headers, `event: gap` when the replay has a gap, then what was held back; from now on deliveries stream. */
+  start(gap: boolean): void {
     this.res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-cache',
@@ -96,27 +126,35 @@ class EventStreamSink implements Sink {
       ...this.cors,
     });
     this.res.write(': subscribed\n\n');
-    const held = this.held!;
-    this.held = undefined;
-    for (const frame of held) this.write(frame);
+    if (gap) this.res.write(GAP);
+    this.early = this.backlog!.length;
+    this.writeBacklog();
   }
+
+  /** Writes the backlog until the response's buffer is full, then again once it drains. */
+  private readonly writeBacklog = (): void => {
+    const backlog = this.backlog!;
+    while (!this.res.writableNeedDrain && this.next < backlog.length) {
+      const frame = backlog[this.next]!;
+      if (this.next++ >= this.early) this.lateBytes -= frame.byteLength;
+      this.res.write(encoded(frame));
+    }
+    if (this.next < backlog.length) this.res.once('drain', this.writeBacklog);
+    else this.backlog = undefined;
+  };
 
   heartbeat(): void {
     this.res.write(HEARTBEAT);
   }
 
   write(frame: Frame): void {
-    if (this.held) return void this.held.push(frame);
-    let bytes = eventBytes.get(frame);
-    if (!bytes) {
-      const event = COMMAND.exec(frame.json)?.[1] ?? 'publish';
-      eventBytes.set(frame, (bytes = Buffer.from(`event: ${event}\ndata: ${frame.json}\n\n`)));
-    }
-    this.res.write(bytes);
+    if (!this.backlog) return void this.res.write(encoded(frame));
+    this.backlog.push(frame);
+    if (this.early >= 0) this.lateBytes += frame.byteLength;
   }
 
   get bufferedBytes(): number {
-    return this.res.writableLength;
+    return this.res.writableLength + this.lateBytes;
   }
 
   end(): void {
@@ -135,4 +173,15 @@ class EventStreamSink implements Sink {
     if (this.res.writableNeedDrain) this.res.once('drain', callback);
     else queueMicrotask(callback);
   }
+}
+
+/** A frame as an event: named after its command, with its id when it has one. */
+function encoded(frame: Frame): Buffer {
+  let bytes = eventBytes.get(frame);
+  if (!bytes) {
+    const event = COMMAND.exec(frame.json)?.[1] ?? 'publish';
+    const id = frame.id === undefined ? '' : `id: ${frame.id}\n`;
+    eventBytes.set(frame, (bytes = Buffer.from(`event: ${event}\n${id}data: ${frame.json}\n\n`)));
+  }
+  return bytes;
 }

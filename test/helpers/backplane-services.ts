@@ -12,6 +12,7 @@ import { createServer, connect as connectTcp } from 'node:net';
 import type { ExecutionContext } from 'ava';
 import { Redis } from 'ioredis';
 import { connect as connectNats, type NatsConnection } from 'nats';
+import { tempFolder } from './files.ts';
 
 export type BackplaneKind = 'redis' | 'nats';
 
@@ -55,6 +56,27 @@ export function clusterUri(kind: BackplaneKind, prefix: string, port = SERVICE_P
   return `${kind}://127.0.0.1:${port}?prefix=${prefix}${query}`;
 }
 
+/**
+ * Removes the history stream a cluster on `uri` made (a Redis key, a
+ * JetStream stream), so that tests leave nothing in the shared services.
+ */
+export async function dropHistory(uri: string): Promise<void> {
+  const url = new URL(uri);
+  const name = `${url.searchParams.get('prefix')}.history`;
+  const port = Number(url.port);
+  if (!(await reachable(port))) return;
+  if (url.protocol === 'redis:') {
+    const redis = new Redis({ host: '127.0.0.1', port, lazyConnect: true, maxRetriesPerRequest: 0 });
+    await redis.connect().then(() => redis.del(name)).catch(() => {});
+    redis.disconnect();
+  } else {
+    const nats = await connectNats({ servers: `127.0.0.1:${port}` }).catch(() => undefined);
+    const manager = await nats?.jetstreamManager().catch(() => undefined);
+    await manager?.streams.delete(name.replace(/\./g, '_')).catch(() => {});
+    await nats?.close();
+  }
+}
+
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
@@ -73,10 +95,12 @@ export class ServiceProcess {
   private constructor(
     readonly kind: BackplaneKind,
     readonly port: number,
+    /** Where nats-server keeps JetStream's files, across a stop and a resume. */
+    private readonly store: string,
   ) {}
 
   static async start(t: ExecutionContext, kind: BackplaneKind): Promise<ServiceProcess> {
-    const service = new ServiceProcess(kind, await freePort());
+    const service = new ServiceProcess(kind, await freePort(), await tempFolder(t));
     t.teardown(() => service.stop());
     await service.resume();
     return service;
@@ -88,7 +112,7 @@ export class ServiceProcess {
     this.child =
       this.kind === 'redis'
         ? spawn('redis-server', ['--port', port, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
-        : spawn('/usr/sbin/nats-server', ['-a', '127.0.0.1', '-p', port], { stdio: 'ignore' });
+        : spawn('/usr/sbin/nats-server', ['-a', '127.0.0.1', '-p', port, '-js', '-sd', this.store], { stdio: 'ignore' });
     const deadline = Date.now() + 10_000;
     while (!(await reachable(this.port, 200))) {
       if (Date.now() > deadline) throw new Error(`${this.kind} server did not start on port ${port}`);

@@ -150,6 +150,20 @@ export class LineClient {
   }
 }
 
+/**
+ * A delivered message without its history id (`"id"`), for tests about what
+ * was delivered rather than its id (test/history.*.test.ts check ids).
+ */
+export function withoutId<T extends { id?: unknown }>(message: T): Omit<T, 'id'> {
+  const { id, ...rest } = message;
+  return rest;
+}
+
+/** A delivered line without its history id, as {@link withoutId}. */
+export function lineWithoutId(line: string): string {
+  return line.replace(/,"id":"[^"]*"}$/, '}');
+}
+
 /** Polls `condition` until true; fails after `timeoutMs`. For states with no event to await. */
 export async function eventually(condition: () => boolean, timeoutMs = WAIT_MS, what = 'condition'): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -141,6 +141,8 @@ export function postPublish(base: string, body: unknown, headers: Record<string,
 export interface SseEvent {
   event: string;
   data: string;
+  /** Its `id:` line, if it had one. */
+  id?: string;
 }
 
 /** A Server-Sent Events client over a raw HTTP request, reading events and comments as they come. */
@@ -165,6 +167,7 @@ export class SseClient {
           if (line.startsWith(':')) this.comments.push(line.slice(1).trim());
           else if (line.startsWith('event: ')) ((event.event = line.slice(7)), (isEvent = true));
           else if (line.startsWith('data: ')) ((event.data += line.slice(6)), (isEvent = true));
+          else if (line.startsWith('id: ')) event.id = line.slice(4);
         }
         if (isEvent) this.events.push(event);
       }
@@ -201,11 +204,16 @@ export class SseClient {
     return client;
   }
 
-  /** The next event's message, parsed. */
+  /**
+   * The next event's message, parsed. Throws unless its `id:` line (what
+   * an EventSource resumes from) is the message's id.
+   */
   async next(timeoutMs = WAIT_MS): Promise<Message & { event: string }> {
     await this.waitFor(() => this.events.length > 0, 'an event', timeoutMs);
-    const { event, data } = this.events.shift()!;
-    return { event, ...(JSON.parse(data) as Message) };
+    const { event, data, id } = this.events.shift()!;
+    const message = JSON.parse(data) as Message;
+    if (id !== message.id) throw new Error(`event id ${id} is not the message's id ${message.id}: ${data}`);
+    return { event, ...message };
   }
 
   get pending(): number {
