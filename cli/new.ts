@@ -25,7 +25,7 @@ const NAME = /^[a-z][a-z0-9-]*$/;
  * server's).
  */
 export const BUILT_IN_NAMES: Readonly<Record<PluginKind, readonly string[]>> = {
-  command: ['auth', 'list', 'listall', 'ping', 'publish', 'register', 'set', 'subscribe', 'tags', 'tokens', 'unregister', 'unset', 'unsubscribe', 'who'],
+  command: ['auth', 'list', 'listall', 'ping', 'publish', 'register', 'resume', 'set', 'subscribe', 'tags', 'tokens', 'unregister', 'unset', 'unsubscribe', 'who'],
   listener: ['http', 'https', 'tcp', 'tls', 'ws', 'wss'],
   authenticator: ['jwt', 'memory', 'postgres', 'postgresql', 'scribble'],
 };
