@@ -4,7 +4,7 @@
  * verdicts.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -49,8 +49,11 @@ export function rssBytes(pid: number): number {
 
 export interface ServerUnderTest {
   readonly name: string;
-  readonly kind: 'mist' | 'redis';
+  readonly kind: 'mist' | 'redis' | 'nats';
+  /** The TCP port its clients (and mist's publishers) use. */
   readonly port: number;
+  /** mist started with `web`: the ports of its ws:// and http:// listeners. */
+  readonly web?: { ws: number; http: number };
   readonly pid: number;
   stop(): Promise<void>;
 }
@@ -86,7 +89,9 @@ function prlimitArgs(nofile: number | undefined, command: string, args: string[]
  * Starts `node bin/mist.js --server` on a free port, with `limits` written to
  * a config file, and resolves once it says it is listening. `config` adds
  * other config keys (`authenticator`, `token`…); `extraListeners` adds
- * listeners after the TCP one on `port` (the one waited for).
+ * listeners after the TCP one on `port` (the one waited for); `web` adds a
+ * ws:// and an http:// listener on free ports. `root` runs another checkout
+ * of mist (a baseline to compare with in the same run).
  */
 export async function startMist(
   options: {
@@ -96,15 +101,21 @@ export async function startMist(
     nodeArgs?: string[];
     config?: Record<string, unknown>;
     extraListeners?: string[];
+    web?: boolean;
+    root?: string;
   } = {},
 ): Promise<ServerUnderTest> {
   const port = await freePort();
+  const web = options.web ? { ws: await freePort(), http: await freePort() } : undefined;
   const dir = mkdtempSync(join(tmpdir(), 'mist-bench-'));
   const config = join(dir, 'mist.config.json');
   const listeners = [`tcp://127.0.0.1:${port}`, ...(options.extraListeners ?? [])];
+  if (web) listeners.push(`ws://127.0.0.1:${web.ws}`, `http://127.0.0.1:${web.http}`);
   writeFileSync(config, JSON.stringify({ ...options.config, listeners, logLevel: 'WARN', limits: options.limits ?? {} }));
-  const [command, args] = prlimitArgs(options.nofile, process.execPath, [...(options.nodeArgs ?? []), join(ROOT, 'bin/mist.js'), '--server', '--config', config]);
-  return launch(options.name ?? 'mist', 'mist', port, command, args, dir);
+  const bin = join(options.root ?? ROOT, 'bin/mist.js');
+  const [command, args] = prlimitArgs(options.nofile, process.execPath, [...(options.nodeArgs ?? []), bin, '--server', '--config', config]);
+  const server = await launch(options.name ?? 'mist', 'mist', port, command, args, { cwd: dir, alsoWaitFor: web ? [web.ws, web.http] : [] });
+  return { ...server, web };
 }
 
 /** Starts bench/relay.mjs, a plain Node relay speaking enough of mist's protocol for the load generator. */
@@ -122,11 +133,27 @@ export async function startRedis(options: { nofile?: number } = {}): Promise<Ser
   return launch('redis-server', 'redis', port, command, args);
 }
 
-/** Runs a server's command (stdout discarded) and resolves once it listens on `port`. */
-async function launch(name: string, kind: ServerUnderTest['kind'], port: number, command: string, args: string[], cwd?: string): Promise<ServerUnderTest> {
-  const child = spawn(command, args, { cwd, stdio: ['ignore', 'pipe', 'inherit'] });
+/** Starts a throw-away nats-server (no JetStream, no monitoring, log discarded) on a free port. */
+export async function startNats(): Promise<ServerUnderTest> {
+  const port = await freePort();
+  return launch('nats-server', 'nats', port, NATS_SERVER, ['-a', '127.0.0.1', '-p', String(port), '-l', '/dev/null']);
+}
+
+/** The Debian package's path (not on a user's PATH there). */
+const NATS_SERVER = existsSync('/usr/sbin/nats-server') ? '/usr/sbin/nats-server' : 'nats-server';
+
+/** Runs a server's command (stdout discarded) and resolves once it listens on `port` (and on `alsoWaitFor`). */
+async function launch(
+  name: string,
+  kind: ServerUnderTest['kind'],
+  port: number,
+  command: string,
+  args: string[],
+  options: { cwd?: string; alsoWaitFor?: number[] } = {},
+): Promise<ServerUnderTest> {
+  const child = spawn(command, args, { cwd: options.cwd, stdio: ['ignore', 'pipe', 'inherit'] });
   child.stdout!.resume();
-  await waitForPort(port, child);
+  for (const each of [port, ...(options.alsoWaitFor ?? [])]) await waitForPort(each, child);
   // prlimit execs the command, so the pid is the server's own.
   return { name, kind, port, pid: child.pid!, stop: stopper(child) };
 }
