@@ -19,7 +19,7 @@
  *   connection, measured by the response's buffered bytes.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { ConnectionInfo, Frame, ListenerContext, Session, Sink } from '../../host/index.ts';
+import type { ConnectionInfo, Frame, Framing, ListenerContext, OutputQueue, Session, Sink } from '../../host/index.ts';
 import { authenticate, sendError, statusOf } from './web.ts';
 
 export const EVENTS_PATH = '/subscribe/events';
@@ -48,7 +48,7 @@ export async function serveEvents(req: IncomingMessage, res: ServerResponse, url
   if (auth.refused !== undefined) return sendError(res, auth.status, auth.refused, { ...cors, connection: 'close' });
   if (req.destroyed) return;
 
-  const sink = new EventStreamSink(res, cors);
+  const sink = new EventStreamSink(res, cors, context.output(streamWriter(res)));
   const session = context.open(sink, peer, auth.identity);
   res.on('close', () => session.closed());
   for (const tags of subscriptions) {
@@ -66,15 +66,38 @@ export async function serveEvents(req: IncomingMessage, res: ServerResponse, url
   res.on('close', () => clearInterval(heartbeat));
 }
 
-/** The SSE encoding of each frame, made once however many streams send it. */
-const eventBytes = new WeakMap<Frame, Buffer>();
+const CRLF = Buffer.from('\r\n');
+
+/**
+ * Hands a flush's events to the client. Once the stream owns its socket
+ * (its headers have gone out, and no earlier response on the connection is
+ * still being sent) they go straight to the socket as one HTTP chunk:
+ * Node's http layer costs about as much CPU per `res.write` as the write
+ * syscall itself (it corks the socket and writes the chunk in four pieces;
+ * `npm run bench -- writes`). Otherwise through the response.
+ */
+function streamWriter(res: ServerResponse): (bytes: Buffer) => void {
+  return (bytes) => {
+    if (res.destroyed) return;
+    const socket = res.socket;
+    if (socket && res.headersSent && res.chunkedEncoding) {
+      socket.write(Buffer.concat([Buffer.from(`${bytes.length.toString(16)}\r\n`), bytes, CRLF]));
+    } else {
+      res.write(bytes);
+    }
+  };
+}
 
 /** A frame's JSON starts with its command (deliveries and replies are built command first); the event is named after it. */
 const COMMAND = /^\{"command":"(\w+)"/;
 
+/** A frame as an SSE event, made once however many streams send it (`Frame.framed`). */
+const sseEvent: Framing = (frame) => Buffer.from(`event: ${COMMAND.exec(frame.json)?.[1] ?? 'publish'}\ndata: ${frame.json}\n\n`);
+
 /**
- * A session's deliveries as an event stream. Until {@link start}, while the
- * subscriptions are being made, it holds back what is delivered, in order.
+ * A session's deliveries as an event stream, coalesced like TCP lines (one
+ * write per flush). Until {@link start}, while the subscriptions are being
+ * made, it holds back what is delivered, in order.
  */
 class EventStreamSink implements Sink {
   /** Deliveries that came before the stream started. */
@@ -83,6 +106,7 @@ class EventStreamSink implements Sink {
   constructor(
     private readonly res: ServerResponse,
     private readonly cors: Record<string, string>,
+    private readonly output: OutputQueue,
   ) {}
 
   /** Sends the headers and what was held back; from now on deliveries stream. */
@@ -102,28 +126,25 @@ class EventStreamSink implements Sink {
   }
 
   heartbeat(): void {
-    this.res.write(HEARTBEAT);
+    this.output.push(HEARTBEAT);
   }
 
   write(frame: Frame): void {
     if (this.held) return void this.held.push(frame);
-    let bytes = eventBytes.get(frame);
-    if (!bytes) {
-      const event = COMMAND.exec(frame.json)?.[1] ?? 'publish';
-      eventBytes.set(frame, (bytes = Buffer.from(`event: ${event}\ndata: ${frame.json}\n\n`)));
-    }
-    this.res.write(bytes);
+    this.output.push(frame.framed(sseEvent));
   }
 
   get bufferedBytes(): number {
-    return this.res.writableLength;
+    return this.output.length + this.res.writableLength;
   }
 
   end(): void {
+    this.output.flush();
     this.res.end();
   }
 
   destroy(): void {
+    this.output.clear();
     this.res.destroy();
   }
 
@@ -132,6 +153,7 @@ class EventStreamSink implements Sink {
   resume(): void {}
 
   whenDrained(callback: () => void): void {
+    this.output.flush();
     if (this.res.writableNeedDrain) this.res.once('drain', callback);
     else queueMicrotask(callback);
   }
