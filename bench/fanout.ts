@@ -14,7 +14,7 @@
  */
 import { loadavg } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { cpuSeconds, fmt, sleep, startMist, startNats, startRedis, startRelay, syscalls, table, verdict, type ServerUnderTest } from './lib.ts';
+import { cpuTimes, fmt, sleep, startMist, startNats, startRedis, startRelay, syscalls, table, verdict, type ServerUnderTest } from './lib.ts';
 
 const LOADGEN = new URL('./loadgen.mjs', import.meta.url);
 const PAYLOAD_BYTES = 100;
@@ -57,6 +57,8 @@ export interface Result {
   shape: Shape;
   deliveries: number;
   cpuUsPerDelivery: number;
+  /** The kernel's share of that CPU (system time ÷ user + system). */
+  systemShare: number;
   /** Write syscalls the server made per delivery (1 = one per message per subscriber). */
   writesPerDelivery: number;
   /** Server CPU over the window as a share of one core. */
@@ -129,8 +131,15 @@ function subscriberEnd(target: Target): { protocol: string; port: number } {
 
 type Mark = { idle: number; active: number };
 
-/** Runs one shape against one target, with fresh connections. */
-export async function runShape(target: Target, shape: Shape, options: { measureMs?: number } = {}): Promise<Result> {
+/**
+ * Runs one shape against one target, with fresh connections. `window` is
+ * told when the measured window starts and ends (a profiler attaching).
+ */
+export async function runShape(
+  target: Target,
+  shape: Shape,
+  options: { measureMs?: number; window?: { start(): void; end(): Promise<void> | void } } = {},
+): Promise<Result> {
   const measureMs = options.measureMs ?? MEASURE_MS;
   const { server } = target;
   const { protocol, port } = subscriberEnd(target);
@@ -175,17 +184,19 @@ export async function runShape(target: Target, shape: Shape, options: { measureM
     await Promise.all(subs.map((s) => s.ask('reset')));
     const m0 = await pub.ask<{ sent: number; late: number }>('mark');
     const e0 = await Promise.all(subs.map((s) => s.ask<Mark>('mark')));
-    const c0 = cpuSeconds(server.pid);
+    options.window?.start();
+    const c0 = cpuTimes(server.pid);
     const s0 = syscalls(server.pid);
     const g0 = process.cpuUsage();
     const t0 = performance.now();
     await sleep(measureMs);
     const m1 = await pub.ask<{ sent: number; late: number }>('mark');
     const e1 = await Promise.all(subs.map((s) => s.ask<Mark>('mark')));
-    const c1 = cpuSeconds(server.pid);
+    const c1 = cpuTimes(server.pid);
     const s1 = syscalls(server.pid);
     const g1 = process.cpuUsage(g0);
     const elapsed = (performance.now() - t0) / 1000;
+    await options.window?.end();
     const load = loadavg()[0]!;
     const { sent, skipped } = await done;
     // Let the last messages arrive.
@@ -202,13 +213,15 @@ export async function runShape(target: Target, shape: Shape, options: { measureM
     const published = m1.sent - m0.sent;
     const deliveries = published * shape.subscribers;
     const busy = e1.map((e, i) => (e.active - e0[i]!.active) / (e.active - e0[i]!.active + e.idle - e0[i]!.idle));
+    const cpu = c1.user - c0.user + c1.system - c0.system;
     return {
       target: target.name,
       shape,
       deliveries,
-      cpuUsPerDelivery: ((c1 - c0) * 1e6) / deliveries,
+      cpuUsPerDelivery: (cpu * 1e6) / deliveries,
+      systemShare: (c1.system - c0.system) / cpu,
       writesPerDelivery: (s1.writes - s0.writes) / deliveries,
-      serverCore: (c1 - c0) / elapsed,
+      serverCore: cpu / elapsed,
       loadgenCore: (g1.user + g1.system) / 1e6 / elapsed,
       subscriberBusy: Math.max(...busy),
       publisherLate: (m1.late - m0.late) / Math.max(1, published),
@@ -250,6 +263,7 @@ const HEADERS = [
   'server',
   'offered',
   'CPU µs/delivery',
+  'kernel',
   'writes/delivery',
   'server CPU',
   'loadgen CPU',
@@ -270,6 +284,7 @@ function row(r: Result): Array<string | number> {
     r.target,
     `${fmt((s.rate * s.publishers * s.subscribers) / 1000)}k/s`,
     fmt(r.cpuUsPerDelivery),
+    `${Math.round(r.systemShare * 100)}%`,
     fmt(r.writesPerDelivery, 2),
     `${Math.round(r.serverCore * 100)}%`,
     `${Math.round(r.loadgenCore * 100)}%`,
