@@ -138,7 +138,7 @@ type Mark = { idle: number; active: number };
 export async function runShape(
   target: Target,
   shape: Shape,
-  options: { measureMs?: number; window?: { start(): void; end(): Promise<void> | void } } = {},
+  options: { measureMs?: number; window?: { start(): Promise<void> | void; end(): Promise<void> | void } } = {},
 ): Promise<Result> {
   const measureMs = options.measureMs ?? MEASURE_MS;
   const { server } = target;
@@ -184,7 +184,7 @@ export async function runShape(
     await Promise.all(subs.map((s) => s.ask('reset')));
     const m0 = await pub.ask<{ sent: number; late: number }>('mark');
     const e0 = await Promise.all(subs.map((s) => s.ask<Mark>('mark')));
-    options.window?.start();
+    await options.window?.start();
     const c0 = cpuTimes(server.pid);
     const s0 = syscalls(server.pid);
     const g0 = process.cpuUsage();

@@ -73,19 +73,38 @@ function attribute(profile: CpuProfile, root: string, from: number, to: number) 
   return { categories, functions };
 }
 
-/** Syscalls per delivery from `strace -c -f` attached to `pid` over the window. */
-function straceWindow(pid: number) {
+/** Deliveries mist has made so far (its /metrics). */
+async function delivered(httpPort: number): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
+  return Number(/^mist_messages_delivered_total (\d+)/m.exec(text)?.[1] ?? NaN);
+}
+
+/**
+ * `strace -c -f` attached to `pid` over the window. Under strace every
+ * syscall stops the server, which then falls behind: its counts are divided
+ * by the deliveries it made in the window (its /metrics), not by those
+ * offered.
+ */
+function straceWindow(pid: number, httpPort: number) {
   let child: ReturnType<typeof spawn> | undefined;
   let output = '';
+  let first = 0;
+  let made = 0;
   return {
-    start() {
+    async start() {
+      first = await delivered(httpPort);
       child = spawn('strace', ['-c', '-f', '-p', String(pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
       child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      await new Promise((resolve) => child!.stderr!.once('data', resolve));
     },
     async end() {
       const exited = new Promise((resolve) => child!.once('exit', resolve));
       child!.kill('SIGINT');
       await exited;
+      made = (await delivered(httpPort)) - first;
+    },
+    get deliveries() {
+      return made;
     },
     calls(): Map<string, number> {
       const calls = new Map<string, number>();
@@ -133,15 +152,14 @@ async function profileOnce(root: string, name: string, transport: Transport, sha
   const { categories, functions } = attribute(profile, root, window[0], window[1]);
   // The strace run.
   const traced = await startMist({ root, web: true });
-  const strace = straceWindow(traced.pid);
-  let tracedResult: Result;
+  const strace = straceWindow(traced.pid, traced.web!.http);
   try {
     await runShape({ name, server: traced, transport }, warm, { measureMs: 500 });
-    tracedResult = await runShape({ name, server: traced, transport }, shape, { window: strace });
+    await runShape({ name, server: traced, transport }, shape, { window: strace });
   } finally {
     await traced.stop();
   }
-  return { result, categories, functions, calls: strace.calls(), tracedDeliveries: tracedResult.deliveries };
+  return { result, categories, functions, calls: strace.calls(), tracedDeliveries: strace.deliveries };
 }
 
 export async function profileBench(): Promise<void> {
@@ -152,7 +170,10 @@ export async function profileBench(): Promise<void> {
     for (const [name, root] of roots) {
       const { result, categories, functions, calls, tracedDeliveries } = await profileOnce(root, name, transport, shape);
       const d = result.deliveries;
-      console.log(`\n### ${name}: ${shape.label} — ${fmt(result.cpuUsPerDelivery)} µs CPU/delivery under the profiler (kernel ${Math.round(result.systemShare * 100)}%), p99 ${fmt(result.p99Ms)} ms\n`);
+      console.log(
+        `\n### ${name}: ${shape.label} — ${fmt(result.cpuUsPerDelivery)} µs CPU/delivery under the profiler (kernel ${Math.round(result.systemShare * 100)}%), ` +
+          `${fmt(result.writesPerDelivery, 2)} writes/delivery, p99 ${fmt(result.p99Ms)} ms, load ${fmt(result.load, 2)}\n`,
+      );
       const busy = [...categories].filter(([cat]) => cat !== 'idle').reduce((a, [, us]) => a + us, 0);
       table(
         ['main thread, within the window', 'µs/delivery', 'share of busy'],
@@ -165,7 +186,7 @@ export async function profileBench(): Promise<void> {
       );
       console.log('');
       table(
-        ['syscall (strace -c, separate run)', 'per delivery'],
+        [`syscall (strace -c, separate run: ${tracedDeliveries} deliveries)`, 'per delivery'],
         [...calls].sort((a, b) => b[1] - a[1]).slice(0, 8).map(([call, n]) => [call, fmt(n / tracedDeliveries, 2)]),
       );
     }
