@@ -96,7 +96,7 @@ async function onOff(label: string, setup: (config: Record<string, unknown>, run
     for (const mode of ['on', 'off'] as const) {
       const { server, options, cleanUp } = await setup(mode === 'off' ? { history: false } : {}, `${round}.${mode}`);
       try {
-        const result = await runShape(server, MAIN_SHAPE, options);
+        const result = await runShape({ name: label, server }, MAIN_SHAPE, options);
         runs[mode].push(result);
         console.log(`  measured: ${label}, history ${mode}: ${fmt(result.cpuUsPerDelivery)} µs/delivery, p99 ${fmt(result.p99Ms)} ms, lost ${result.lost}`);
       } finally {

@@ -1,8 +1,10 @@
 /**
- * `npm run bench [-- matcher|fanout|connections|cluster|isolation|jwt|startup|history …]`: runs the selected
- * benchmarks (all by default), each printing its tables and a PASS/FAIL
+ * `npm run bench [-- matcher|fanout|connections|cluster|isolation|jwt|startup|history|profile|writes …]`: runs the selected
+ * benchmarks (all but `profile` and `writes` by default), each printing its tables and a PASS/FAIL
  * (or BLOCKED: not measurable on this machine) line per target, then a
- * summary of every verdict.
+ * summary of every verdict. `profile` and `writes` are tools, with no
+ * verdicts: where a delivery's time goes (bench/profile.ts), what a write
+ * costs by the way it is made (bench/writes.ts).
  */
 import { formatVerdict, verdicts } from './lib.ts';
 
@@ -15,7 +17,11 @@ const BENCHES: Record<string, () => Promise<void>> = {
   jwt: async () => (await import('./jwt.ts')).jwtBench(),
   startup: async () => (await import('./startup.ts')).startupBench(),
   history: async () => (await import('./history.ts')).historyBench(),
+  profile: async () => (await import('./profile.ts')).profileBench(),
+  writes: async () => (await import('./writes.ts')).writesBench(),
 };
+/** Run only when named: tools without verdicts. */
+const ON_REQUEST = new Set(['profile', 'writes']);
 
 const wanted = process.argv.slice(2).filter((arg) => !arg.startsWith('-'));
 for (const name of wanted) {
@@ -24,7 +30,7 @@ for (const name of wanted) {
     process.exit(2);
   }
 }
-const selected = wanted.length > 0 ? wanted : Object.keys(BENCHES);
+const selected = wanted.length > 0 ? wanted : Object.keys(BENCHES).filter((name) => !ON_REQUEST.has(name));
 console.log(`# mist benchmarks — ${new Date().toISOString()}, node ${process.version}, ${(await import('node:os')).cpus().length} CPUs`);
 for (const name of selected) await BENCHES[name]!();
 

@@ -4,15 +4,21 @@
  * verdicts.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-/** The compiled executable: `npm run bench` builds it first. */
+/** This checkout's compiled executable: `npm run bench` builds it first. */
 export const MIST_BIN = join(ROOT, 'dist/cli/bin.js');
+
+/** A checkout's mist executable: the compiled one, or `bin/mist.js` in a checkout from before mist was compiled (a baseline). */
+function mistBin(root: string): string {
+  const compiled = join(root, 'dist/cli/bin.js');
+  return root === ROOT || existsSync(compiled) ? compiled : join(root, 'bin/mist.js');
+}
 /** Clock ticks per second of /proc/<pid>/stat times (USER_HZ; 100 on Linux everywhere that matters). */
 const CLK_TCK = 100;
 
@@ -30,10 +36,16 @@ export async function freePort(): Promise<number> {
 
 /** CPU seconds (user + system) a process has used so far. */
 export function cpuSeconds(pid: number): number {
+  const { user, system } = cpuTimes(pid);
+  return user + system;
+}
+
+/** CPU seconds a process has used so far in user space and in the kernel (its syscalls, and on loopback the receivers' TCP path they run). */
+export function cpuTimes(pid: number): { user: number; system: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+  return { user: Number(fields[11]) / CLK_TCK, system: Number(fields[12]) / CLK_TCK };
 }
 
 /** Read and write syscalls a process has made so far (/proc/<pid>/io). */
@@ -51,8 +63,11 @@ export function rssBytes(pid: number): number {
 
 export interface ServerUnderTest {
   readonly name: string;
-  readonly kind: 'mist' | 'redis';
+  readonly kind: 'mist' | 'redis' | 'nats';
+  /** The TCP port its clients (and mist's publishers) use. */
   readonly port: number;
+  /** mist started with `web`: the ports of its ws:// and http:// listeners. */
+  readonly web?: { ws: number; http: number };
   readonly pid: number;
   stop(): Promise<void>;
 }
@@ -85,10 +100,12 @@ function prlimitArgs(nofile: number | undefined, command: string, args: string[]
 }
 
 /**
- * Starts `node dist/cli/bin.js --server` (the compiled server, as users run it) on a free port, with `limits` written to
+ * Starts the compiled server (`node dist/cli/bin.js --server`, as users run it) on a free port, with `limits` written to
  * a config file, and resolves once it says it is listening. `config` adds
  * other config keys (`authenticator`, `token`…); `extraListeners` adds
- * listeners after the TCP one on `port` (the one waited for).
+ * listeners after the TCP one on `port` (the one waited for); `web` adds a
+ * ws:// and an http:// listener on free ports. `root` runs another checkout
+ * of mist (a baseline to compare with in the same run).
  */
 export async function startMist(
   options: {
@@ -98,15 +115,21 @@ export async function startMist(
     nodeArgs?: string[];
     config?: Record<string, unknown>;
     extraListeners?: string[];
+    web?: boolean;
+    root?: string;
   } = {},
 ): Promise<ServerUnderTest> {
   const port = await freePort();
+  const web = options.web ? { ws: await freePort(), http: await freePort() } : undefined;
   const dir = mkdtempSync(join(tmpdir(), 'mist-bench-'));
   const config = join(dir, 'mist.config.json');
   const listeners = [`tcp://127.0.0.1:${port}`, ...(options.extraListeners ?? [])];
+  if (web) listeners.push(`ws://127.0.0.1:${web.ws}`, `http://127.0.0.1:${web.http}`);
   writeFileSync(config, JSON.stringify({ ...options.config, listeners, logLevel: 'WARN', limits: options.limits ?? {} }));
-  const [command, args] = prlimitArgs(options.nofile, process.execPath, [...(options.nodeArgs ?? []), MIST_BIN, '--server', '--config', config]);
-  return launch(options.name ?? 'mist', 'mist', port, command, args, dir);
+  const bin = mistBin(options.root ?? ROOT);
+  const [command, args] = prlimitArgs(options.nofile, process.execPath, [...(options.nodeArgs ?? []), bin, '--server', '--config', config]);
+  const server = await launch(options.name ?? 'mist', 'mist', port, command, args, { cwd: dir, alsoWaitFor: web ? [web.ws, web.http] : [] });
+  return { ...server, web };
 }
 
 /** Starts bench/relay.mjs, a plain Node relay speaking enough of mist's protocol for the load generator. */
@@ -124,11 +147,27 @@ export async function startRedis(options: { nofile?: number } = {}): Promise<Ser
   return launch('redis-server', 'redis', port, command, args);
 }
 
-/** Runs a server's command (stdout discarded) and resolves once it listens on `port`. */
-async function launch(name: string, kind: ServerUnderTest['kind'], port: number, command: string, args: string[], cwd?: string): Promise<ServerUnderTest> {
-  const child = spawn(command, args, { cwd, stdio: ['ignore', 'pipe', 'inherit'] });
+/** Starts a throw-away nats-server (no JetStream, no monitoring, log discarded) on a free port. */
+export async function startNats(): Promise<ServerUnderTest> {
+  const port = await freePort();
+  return launch('nats-server', 'nats', port, NATS_SERVER, ['-a', '127.0.0.1', '-p', String(port), '-l', '/dev/null']);
+}
+
+/** The Debian package's path (not on a user's PATH there). */
+const NATS_SERVER = existsSync('/usr/sbin/nats-server') ? '/usr/sbin/nats-server' : 'nats-server';
+
+/** Runs a server's command (stdout discarded) and resolves once it listens on `port` (and on `alsoWaitFor`). */
+async function launch(
+  name: string,
+  kind: ServerUnderTest['kind'],
+  port: number,
+  command: string,
+  args: string[],
+  options: { cwd?: string; alsoWaitFor?: number[] } = {},
+): Promise<ServerUnderTest> {
+  const child = spawn(command, args, { cwd: options.cwd, stdio: ['ignore', 'pipe', 'inherit'] });
   child.stdout!.resume();
-  await waitForPort(port, child);
+  for (const each of [port, ...(options.alsoWaitFor ?? [])]) await waitForPort(each, child);
   // prlimit execs the command, so the pid is the server's own.
   return { name, kind, port, pid: child.pid!, stop: stopper(child) };
 }

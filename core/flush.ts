@@ -86,3 +86,50 @@ export class FlushScheduler {
     batch.length = 0;
   };
 }
+
+/**
+ * One connection's output between flushes: the byte strings it is given, in
+ * order, handed to `write` as one buffer when its {@link FlushScheduler}
+ * flushes (copying a few hundred bytes costs far less than a syscall, or
+ * than a `writev` entry and a stream write each). Every stream transport's
+ * sink keeps one, so lines, WebSocket frames and SSE events all go out with
+ * the flush.
+ */
+export class OutputQueue implements Flushable {
+  private queue: Buffer[] = [];
+  /** Bytes queued. */
+  private queued = 0;
+
+  constructor(
+    private readonly flusher: FlushScheduler,
+    /** Hands a flush's bytes to the transport; called with at least one byte. */
+    private readonly write: (bytes: Buffer) => void,
+  ) {}
+
+  /** Bytes queued and not yet written. */
+  get length(): number {
+    return this.queued;
+  }
+
+  push(bytes: Buffer): void {
+    if (this.queued === 0) this.flusher.add(this);
+    else this.flusher.touch();
+    this.queue.push(bytes);
+    this.queued += bytes.length;
+  }
+
+  flush(): void {
+    if (this.queued === 0) return;
+    const queue = this.queue;
+    const bytes = queue.length === 1 ? queue[0]! : Buffer.concat(queue, this.queued);
+    queue.length = 0;
+    this.queued = 0;
+    this.write(bytes);
+  }
+
+  /** Forgets what is queued (the connection is being destroyed). */
+  clear(): void {
+    this.queue.length = 0;
+    this.queued = 0;
+  }
+}

@@ -132,6 +132,9 @@ export function dataJson(request: Request): string | undefined {
   return JSON.stringify(data);
 }
 
+/** How a transport puts a frame on the wire (a WebSocket frame, an SSE event): see {@link Frame.framed}. */
+export type Framing = (frame: Frame) => Buffer;
+
 /**
  * An outgoing message encoded once, whatever the number of receivers:
  * every connection writes these same bytes (docs/architecture.md, "Hot path").
@@ -139,6 +142,11 @@ export function dataJson(request: Request): string | undefined {
 export class Frame {
   private lineBytes: Buffer | undefined;
   private size: number | undefined;
+  /** The framing asked for first, and its bytes: one field test per delivery, where a map lookup would cost more. */
+  private framing: Framing | undefined;
+  private framingBytes: Buffer | undefined;
+  /** Other framings' bytes (one message to subscribers over several transports). */
+  private otherFramings: Map<Framing, Buffer> | undefined;
 
   constructor(
     /** The JSON text, as sent in a WebSocket text frame. */
@@ -169,5 +177,18 @@ export class Frame {
   /** The JSON text plus `\n`, as sent on newline-delimited transports. */
   get line(): Buffer {
     return (this.lineBytes ??= Buffer.from(this.json + '\n'));
+  }
+
+  /** This frame as `framing` puts it on the wire, built once per framing however many connections send it. */
+  framed(framing: Framing): Buffer {
+    if (this.framing === framing) return this.framingBytes!;
+    if (this.framing === undefined) {
+      this.framing = framing;
+      return (this.framingBytes = framing(this));
+    }
+    this.otherFramings ??= new Map();
+    let bytes = this.otherFramings.get(framing);
+    if (!bytes) this.otherFramings.set(framing, (bytes = framing(this)));
+    return bytes;
   }
 }

@@ -4,6 +4,7 @@
  */
 import type { Socket } from 'node:net';
 import type { Identity } from '../core/auth.ts';
+import type { OutputQueue } from '../core/flush.ts';
 import type { Limits } from '../core/limits.ts';
 import type { Logger } from '../core/logger.ts';
 import type { RequestFields } from '../core/protocol.ts';
@@ -60,6 +61,14 @@ export interface ListenerContext {
   };
   readonly limits: Limits;
   readonly logger: Logger;
+  /**
+   * A connection's output, coalesced: bytes pushed on the queue go to
+   * `write` in one buffer per flush, which serves every connection of the
+   * listener at once (`limits.flushIntervalMs`; docs/architecture.md, "Hot
+   * path"). A sink queues here what it is given and counts the queue's
+   * `length` in its `bufferedBytes`.
+   */
+  output(write: (bytes: Buffer) => void): OutputQueue;
   /**
    * Serves a stream socket (TCP, TLS, a Unix socket…) speaking mist's
    * newline-delimited JSON: opens its session, frames its input by line and

@@ -14,6 +14,7 @@ import type { Dispatcher } from '../core/dispatcher.ts';
 import type { AuthGuard } from '../core/guard.ts';
 import type { History } from '../core/history.ts';
 import { ErrorCodes, MistError, type ErrorCode } from '../core/errors.ts';
+import { FlushScheduler, OutputQueue } from '../core/flush.ts';
 import type { Listener, ListenerContext, ListenerFactory } from './listener.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
 import type { PendingInput } from '../core/pending-input.ts';
@@ -253,6 +254,7 @@ export class MistServer {
     const connections = this.connections;
     const auth = this.auth;
     const guard = this.guard;
+    const flusher = new FlushScheduler(this.config.limits.flushIntervalMs);
     const context: Omit<ListenerContext, 'serveSocket'> = {
       open: (sink, info, identity) => connections.open(sink, info, identity),
       run: (session, request) => connections.run(session, request),
@@ -266,6 +268,7 @@ export class MistServer {
       origins: this.origins,
       limits: this.config.limits,
       logger: this.logger,
+      output: (write) => new OutputQueue(flusher, write),
     };
     return { ...context, serveSocket: socketServer(context, this.pendingInput) };
   }

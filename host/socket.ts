@@ -6,7 +6,7 @@
  * so does the listener `mist new` generates.
  */
 import type { Socket } from 'node:net';
-import { FlushScheduler, type Flushable } from '../core/flush.ts';
+import type { OutputQueue } from '../core/flush.ts';
 import { LineFramer } from '../core/framing.ts';
 import type { ListenerContext } from './listener.ts';
 import type { InputRefusalReason, PendingInput, WatchedInput } from '../core/pending-input.ts';
@@ -17,28 +17,33 @@ import { KEEPALIVE_MS } from '../core/wire.ts';
 /** How long a closing connection may take to flush before it is destroyed. */
 const END_TIMEOUT_MS = 2000;
 
-type SocketContext = Pick<ListenerContext, 'open' | 'limits' | 'logger'>;
+type SocketContext = Pick<ListenerContext, 'open' | 'limits' | 'logger' | 'output'>;
 
 /**
  * `serveSocket` for one listener: the writes of all its connections are
- * coalesced by one {@link FlushScheduler}; their unfinished lines count
- * against the server's `pending` input.
+ * coalesced (`context.output`); their unfinished lines count against the
+ * server's `pending` input.
  */
 export function socketServer(context: SocketContext, pending: PendingInput): ListenerContext['serveSocket'] {
-  const flusher = new FlushScheduler(context.limits.flushIntervalMs);
-  return (socket, info) => serveSocket(socket, info, context, flusher, pending);
+  return (socket, info) => serveSocket(socket, info, context, pending);
 }
 
 /**
  * Opens a session for `socket` and feeds it the lines the socket reads; the
  * session closes with the socket.
  */
-function serveSocket(socket: Socket, info: ConnectionInfo, context: SocketContext, flusher: FlushScheduler, pending: PendingInput): Session {
+function serveSocket(socket: Socket, info: ConnectionInfo, context: SocketContext, pending: PendingInput): Session {
   const { limits } = context;
   // Writes are coalesced here already (flush.ts): Nagle's algorithm would only add delay.
   socket.setNoDelay(true);
   socket.setKeepAlive(true, KEEPALIVE_MS);
-  const session = context.open(new SocketSink(socket, flusher), info);
+  const sink = new SocketSink(
+    socket,
+    context.output((bytes) => {
+      if (!socket.destroyed) socket.write(bytes);
+    }),
+  );
+  const session = context.open(sink, info);
   const refuse = (reason: InputRefusalReason, error: string): void => {
     pending.refused(reason, session);
     session.refuseInput(error);
@@ -86,46 +91,26 @@ function serveSocket(socket: Socket, info: ConnectionInfo, context: SocketContex
 
 /**
  * Writes a session's frames to its socket as newline-terminated lines,
- * coalesced: frames queue here and go out in one write per flush (see
- * {@link FlushScheduler}), in the order they were queued, replies and
- * deliveries alike.
+ * coalesced: frames queue on `output` and go out in one write per flush, in
+ * the order they were queued, replies and deliveries alike.
  */
-class SocketSink implements Sink, Flushable {
-  /** Lines queued since the last flush, in order. */
-  private queue: Buffer[] = [];
-  /** Their total length. */
-  private queued = 0;
-
+class SocketSink implements Sink {
   constructor(
     private readonly socket: Socket,
-    private readonly flusher: FlushScheduler,
+    private readonly output: OutputQueue,
   ) {}
 
   write(frame: Frame): void {
-    const line = frame.line;
-    if (this.queued === 0) this.flusher.add(this);
-    else this.flusher.touch();
-    this.queue.push(line);
-    this.queued += line.length;
-  }
-
-  flush(): void {
-    if (this.queued === 0) return;
-    const queue = this.queue;
-    // One buffer, one write: copying a few hundred bytes costs far less than a syscall or a writev entry each.
-    const bytes = queue.length === 1 ? queue[0]! : Buffer.concat(queue, this.queued);
-    queue.length = 0;
-    this.queued = 0;
-    if (!this.socket.destroyed) this.socket.write(bytes);
+    this.output.push(frame.line);
   }
 
   /** Queued here and not yet flushed, plus what the socket holds that the kernel has not taken. */
   get bufferedBytes(): number {
-    return this.queued + this.socket.writableLength;
+    return this.output.length + this.socket.writableLength;
   }
 
   end(): void {
-    this.flush();
+    this.output.flush();
     this.socket.end();
     // Input may be paused (a drain): read on, to see the peer's end (serveSocket stops at any more data).
     this.socket.resume();
@@ -135,8 +120,7 @@ class SocketSink implements Sink, Flushable {
   }
 
   destroy(): void {
-    this.queue.length = 0;
-    this.queued = 0;
+    this.output.clear();
     this.socket.destroy();
   }
 
@@ -150,7 +134,7 @@ class SocketSink implements Sink, Flushable {
 
   whenDrained(callback: () => void): void {
     // Rare (replies piling up): hand the queue over now rather than wait for the flush.
-    this.flush();
+    this.output.flush();
     if (this.socket.writableNeedDrain) this.socket.once('drain', callback);
     else queueMicrotask(callback);
   }

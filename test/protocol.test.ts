@@ -429,3 +429,17 @@ test('compareTagSets is a consistent total order on canonical sets', (t) => {
     ),
   );
 });
+
+test('Frame.framed builds each framing once, however many connections ask, and keeps framings apart', (t) => {
+  const frame = Frame.publish(['a'], '"x"');
+  const built: string[] = [];
+  const upper = (f: Frame) => (built.push('upper'), Buffer.from(f.json.toUpperCase()));
+  const lines = (f: Frame) => (built.push('lines'), Buffer.from(`${f.json}\r\n`));
+  const first = frame.framed(upper);
+  t.is(frame.framed(upper), first, 'the same bytes, not a copy');
+  t.is(frame.framed(lines).toString(), `${frame.json}\r\n`);
+  t.is(frame.framed(lines), frame.framed(lines));
+  t.is(frame.framed(upper), first);
+  t.is(first.toString(), frame.json.toUpperCase());
+  t.deepEqual(built, ['upper', 'lines']);
+});

@@ -5,9 +5,8 @@
  * notices.
  */
 import test, { type ExecutionContext } from 'ava';
-import type { Frame } from '../core/protocol.ts';
-import type { Session, Sink } from '../core/session.ts';
 import { eventually, LineClient, startTestServer, type LogLines, withoutId } from './helpers/server.ts';
+import { watchConnections, type Watched } from './helpers/watch.ts';
 import { WAIT_MS } from './helpers/wakeup.ts';
 
 type Server = Awaited<ReturnType<typeof startTestServer>>['server'];
@@ -28,53 +27,6 @@ const MAX_MESSAGES = 40_000;
  */
 const BATCH = 16;
 const PAD = 'x'.repeat(2000);
-
-/** What the server side of one connection did, seen through its sink. */
-interface Watched {
-  session: Session;
-  sink: Sink;
-  /** The most bytes ever queued on the sink, sampled right after every write. */
-  maxBuffered: number;
-  /** The largest frame written, in bytes on the wire. */
-  maxFrame: number;
-}
-
-/**
- * Wraps every sink the server hands to new sessions, so a test can see each
- * connection's server-side outbound buffer. It goes through the public
- * `Connections.open` the listeners call; nothing private is touched.
- * Returns the watched connections by the client's local port.
- */
-function watchConnections(server: Server): Map<number, Watched> {
-  const watched = new Map<number, Watched>();
-  const connections = server.connections;
-  const open = connections.open.bind(connections);
-  connections.open = (sink, info) => {
-    let entry: Watched | undefined;
-    const wrapped: Sink = {
-      write(frame: Frame) {
-        sink.write(frame);
-        if (entry) {
-          entry.maxBuffered = Math.max(entry.maxBuffered, sink.bufferedBytes);
-          entry.maxFrame = Math.max(entry.maxFrame, frame.line.length);
-        }
-      },
-      get bufferedBytes() {
-        return sink.bufferedBytes;
-      },
-      end: () => sink.end(),
-      destroy: () => sink.destroy(),
-      pause: () => sink.pause(),
-      resume: () => sink.resume(),
-      whenDrained: (callback) => sink.whenDrained(callback),
-    };
-    const session = open(wrapped, info);
-    entry = { session, sink, maxBuffered: 0, maxFrame: 0 };
-    watched.set(Number(info.remote.slice(info.remote.lastIndexOf(':') + 1)), entry);
-    return session;
-  };
-  return watched;
-}
 
 function watchedOf(watched: Map<number, Watched>, client: LineClient): Watched {
   const entry = watched.get(client.socket.localPort!);

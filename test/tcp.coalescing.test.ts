@@ -6,7 +6,7 @@
 import test from 'ava';
 import { stat } from 'node:fs';
 import { Socket } from 'node:net';
-import { FlushScheduler, type Flushable } from '../core/flush.ts';
+import { FlushScheduler, OutputQueue, type Flushable } from '../core/flush.ts';
 import { LineClient, startTestServer, withoutId } from './helpers/server.ts';
 
 /**
@@ -112,6 +112,28 @@ test('FlushScheduler flushes each registered sink once per turn, and a sink regi
   t.deepEqual(flushed, ['a', 'b']);
   await new Promise((resolve) => setImmediate(resolve));
   t.deepEqual(flushed, ['a', 'b', 'again']);
+});
+
+test('OutputQueue: what is pushed between two flushes goes to its writer as one buffer, in order; length counts it; clear drops it', async (t) => {
+  const scheduler = new FlushScheduler(0);
+  const written: string[] = [];
+  const output = new OutputQueue(scheduler, (bytes) => written.push(bytes.toString()));
+  output.push(Buffer.from('a'));
+  output.push(Buffer.from('bc'));
+  t.is(output.length, 3);
+  await new Promise((resolve) => setImmediate(resolve));
+  t.deepEqual(written, ['abc'], 'one write for the turn');
+  t.is(output.length, 0);
+  output.push(Buffer.from('d'));
+  output.clear();
+  await new Promise((resolve) => setImmediate(resolve));
+  output.flush();
+  t.deepEqual(written, ['abc'], 'nothing written after clear, and an empty queue writes nothing');
+  output.push(Buffer.from('e'));
+  output.flush();
+  t.deepEqual(written, ['abc', 'e'], 'flush writes at once');
+  await new Promise((resolve) => setImmediate(resolve));
+  t.deepEqual(written, ['abc', 'e'], 'and the scheduled flush finds nothing left');
 });
 
 test('FlushScheduler with an interval: the first batch after a quiet spell goes at the end of the turn, the next one an interval after it', async (t) => {

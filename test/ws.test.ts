@@ -1,12 +1,16 @@
 /**
  * The ws:// listener over real WebSockets: one JSON
  * message per text frame, auth before the upgrade, bad input, limits,
- * liveness and slow consumers.
+ * liveness and slow consumers; frames built once per message and written
+ * with the flush, checked byte for byte.
  */
 import test, { type ExecutionContext } from 'ava';
+import type { Socket } from 'node:net';
 import type { ConfigFile } from '../host/config-schema.ts';
 import { eventually, startTestServer, withoutId } from './helpers/server.ts';
-import { fetchText, flood, httpBase, websocketUrl, WsClient } from './helpers/web.ts';
+import { WAIT_MS } from './helpers/wakeup.ts';
+import { watchConnections } from './helpers/watch.ts';
+import { fetchText, flood, httpBase, RawWebSocket, websocketUrl, WsClient } from './helpers/web.ts';
 
 const ADMIN = 'admin-secret';
 
@@ -215,4 +219,132 @@ test('closing the server closes every WebSocket and waits for them', async (t) =
   t.is(server.connections.count, 0);
   await Promise.all(clients.map((client) => client.waitClosed()));
   t.pass();
+});
+
+// ---------------------------------------------------------------------------
+// Output: each message framed once, every connection's frames written with the flush.
+
+test('every subscriber gets the same bytes for a message: one final, unmasked text frame, its length in 7, 16 or 64 bits', async (t) => {
+  const { url } = await wsServer(t);
+  const raws = await Promise.all([0, 1, 2].map(() => RawWebSocket.connect(t, websocketUrl(url))));
+  const clients = await Promise.all([0, 1].map(() => connect(t, url)));
+  for (const raw of raws) {
+    raw.send({ command: 'subscribe', tags: ['f'] });
+    t.like(JSON.parse((await raw.nextFrame()).payload.toString()), { command: 'subscribe', data: 'success' });
+  }
+  for (const client of clients) await client.request({ command: 'subscribe', tags: ['f'] });
+  const publisher = await connect(t, url);
+  // A 16-bit length stops at 65,535 bytes: the last one needs the 64-bit form.
+  const sizes = [10, 1000, 70 * 1024];
+  for (const size of sizes) publisher.send({ command: 'publish', tags: ['f'], data: 'x'.repeat(size) });
+  for (const size of sizes) {
+    const frames = await Promise.all(raws.map((raw) => raw.nextFrame()));
+    const first = frames[0]!;
+    t.like(first, { fin: true, rsv: 0, opcode: 1, masked: false });
+    t.is(first.headerLength, first.payload.length < 126 ? 2 : first.payload.length < 0x10000 ? 4 : 10);
+    t.like(JSON.parse(first.payload.toString()), { command: 'publish', tags: ['f'], data: 'x'.repeat(size) });
+    for (const frame of frames) t.true(frame.bytes.equals(first.bytes), 'byte for byte the same frame');
+    for (const client of clients) t.deepEqual(await client.nextFrame(), { text: first.payload.toString(), binary: false });
+  }
+});
+
+test('replies and deliveries keep their order on one WebSocket', async (t) => {
+  const { url } = await wsServer(t);
+  const client = await connect(t, url);
+  const publisher = await connect(t, url);
+  await client.request({ command: 'subscribe', tags: ['x'] });
+  publisher.send({ command: 'publish', tags: ['x'], data: 1 });
+  await publisher.sync();
+  client.send({ command: 'ping' });
+  client.send({ command: 'subscribe', tags: ['y'] });
+  publisher.send({ command: 'publish', tags: ['x', 'y'], data: 2 });
+  t.like(await client.next(), { command: 'publish', data: 1 });
+  t.like(await client.next(), { command: 'ping', data: 'pong' });
+  t.like(await client.next(), { command: 'subscribe', tags: ['y'] });
+  t.like(await client.next(), { command: 'publish', data: 2 });
+  await client.sync();
+  t.is(client.pending, 0);
+});
+
+test('bytes queued for the next flush count towards maxBufferedBytes: a burst past the limit within one flush is partly dropped, in order', async (t) => {
+  const { server, url } = await wsServer(t, { limits: { maxBufferedBytes: 1024, flushIntervalMs: 50 } });
+  const sub = await connect(t, url);
+  await sub.request({ command: 'subscribe', tags: ['q'] });
+  const COUNT = 40;
+  const pad = 'x'.repeat(80);
+  // All in one turn, so that everything queues before the flush.
+  for (let seq = 0; seq < COUNT; seq++) server.broker.publish(undefined, ['q'], JSON.stringify({ seq, pad }));
+  const dropped = server.connections.delivery.dropped;
+  t.true(dropped > 0, 'the queue reached the limit');
+  const seqs: number[] = [];
+  for (let i = 0; i < COUNT - dropped; i++) seqs.push(((await sub.next()).data as { seq: number }).seq);
+  await sub.sync();
+  t.is(sub.pending, 0, 'each message was delivered or counted dropped, not both');
+  t.deepEqual(
+    seqs,
+    Array.from({ length: seqs.length }, (_, i) => i),
+    'the first ones, in order',
+  );
+});
+
+test('pipelined pings from a WebSocket client that reads nothing all get their pong once it reads; the server holds back its input meanwhile', async (t) => {
+  const LIMIT = 16 * 1024;
+  const { server, url } = await wsServer(t, { limits: { maxBufferedBytes: LIMIT } });
+  const watched = watchConnections(server);
+  const client = await connect(t, url);
+  const socket = (client.ws as unknown as { _socket: Socket })._socket;
+  socket.pause();
+  await eventually(() => watched.has(socket.localPort!), WAIT_MS, 'the session opened');
+  const entry = watched.get(socket.localPort!)!;
+  // The kernel's socket buffers take megabytes first: ping until replies pile up in the server.
+  let sent = 0;
+  while (entry.sink.bufferedBytes <= LIMIT && sent < 2_000_000) {
+    if (socket.writableLength === 0) {
+      for (let i = 0; i < 10_000; i++) client.write('{"command":"ping"}');
+      sent += 10_000;
+    }
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  t.true(entry.sink.bufferedBytes > LIMIT, `replies piled up after ${sent} pings`);
+  socket.resume();
+  for (let i = 0; i < sent; i++) {
+    const reply = await client.nextFrame();
+    if (reply.text !== '{"command":"ping","tags":[],"data":"pong"}') return t.fail(`reply ${i} was ${reply.text}`);
+  }
+  await client.sync();
+  t.is(server.connections.delivery.dropped, 0);
+  // Held back, the server queued at most one reply past the limit (a pong's frame: 2 bytes of header, 42 of JSON).
+  t.true(entry.maxBuffered <= LIMIT + 44, `at most ${entry.maxBuffered} bytes queued`);
+});
+
+test('a client that offers permessage-deflate gets plain frames: the server agrees to no compression', async (t) => {
+  const { url } = await wsServer(t);
+  const client = await WsClient.connect(t, websocketUrl(url), { perMessageDeflate: true });
+  t.is(client.ws.extensions, '', 'nothing negotiated');
+  const raw = await RawWebSocket.connect(t, websocketUrl(url), { 'sec-websocket-extensions': 'permessage-deflate; client_max_window_bits' });
+  await client.request({ command: 'subscribe', tags: ['z'] });
+  raw.send({ command: 'subscribe', tags: ['z'] });
+  await raw.nextFrame();
+  const publisher = await connect(t, url);
+  const data = 'y'.repeat(100 * 1024);
+  publisher.send({ command: 'publish', tags: ['z'], data });
+  t.like(await client.next(), { data });
+  const frame = await raw.nextFrame();
+  t.is(frame.rsv, 0, 'not compressed');
+  t.like(JSON.parse(frame.payload.toString()), { data });
+});
+
+test('a WebSocket the server closes gets every frame queued before the close frame', async (t) => {
+  // A long interval, so that what is published after the first message waits in the queue.
+  const { server, url } = await wsServer(t, { limits: { flushIntervalMs: 1000 } });
+  const sub = await connect(t, url);
+  await sub.request({ command: 'subscribe', tags: ['c'] });
+  for (let seq = 0; seq < 3; seq++) {
+    server.broker.publish(undefined, ['c'], String(seq));
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  await server.close();
+  for (let seq = 0; seq < 3; seq++) t.like(await sub.next(), { data: seq });
+  await sub.waitClosed();
+  t.is(sub.closeCode, 1001);
 });

@@ -26,7 +26,7 @@
  *   connection, measured by the response's buffered bytes.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { ConnectionInfo, Frame, ListenerContext, RequestFields, Session, Sink } from '../../host/index.ts';
+import type { ConnectionInfo, Frame, Framing, ListenerContext, OutputQueue, RequestFields, Session, Sink } from '../../host/index.ts';
 import { authenticate, sendError, statusOf } from './web.ts';
 
 export const EVENTS_PATH = '/subscribe/events';
@@ -60,7 +60,7 @@ export async function serveEvents(req: IncomingMessage, res: ServerResponse, url
   if (auth.refused !== undefined) return sendError(res, auth.status, auth.refused, { ...cors, connection: 'close' });
   if (req.destroyed) return;
 
-  const sink = new EventStreamSink(res, cors);
+  const sink = new EventStreamSink(res, cors, context.output(streamWriter(res)));
   const session = context.open(sink, peer, auth.identity);
   res.on('close', () => session.closed());
   const requests: RequestFields[] = subscriptions.map((tags) => ({ command: 'subscribe', tags }));
@@ -89,8 +89,27 @@ function lastEventId(req: IncomingMessage, url: URL): string | undefined {
   return (Array.isArray(header) ? header[0] : header) || url.searchParams.get(LAST_EVENT_ID_PARAM) || undefined;
 }
 
-/** The SSE encoding of each frame, made once however many streams send it. */
-const eventBytes = new WeakMap<Frame, Buffer>();
+const CRLF = Buffer.from('\r\n');
+
+/**
+ * Hands a flush's events to the client. Once the stream owns its socket
+ * (its headers have gone out, and no earlier response on the connection is
+ * still being sent) they go straight to the socket as one HTTP chunk:
+ * Node's http layer costs about as much CPU per `res.write` as the write
+ * syscall itself (it corks the socket and writes the chunk in four pieces;
+ * `npm run bench -- writes`). Otherwise through the response.
+ */
+function streamWriter(res: ServerResponse): (bytes: Buffer) => void {
+  return (bytes) => {
+    if (res.destroyed) return;
+    const socket = res.socket;
+    if (socket && res.headersSent && res.chunkedEncoding) {
+      socket.write(Buffer.concat([Buffer.from(`${bytes.length.toString(16)}\r\n`), bytes, CRLF]));
+    } else {
+      res.write(bytes);
+    }
+  };
+}
 
 /** A frame's JSON starts with its command (deliveries and replies are built command first); the event is named after it. */
 const COMMAND = /^\{"command":"(\w+)"/;
@@ -99,7 +118,8 @@ const COMMAND = /^\{"command":"(\w+)"/;
  * A session's deliveries as an event stream. Until {@link start}, while the
  * subscriptions are made and a replay gathered, it holds back what it is
  * given, in order; then it writes that as the client reads it, and what
- * comes meanwhile after it.
+ * comes meanwhile after it. From then on deliveries are coalesced like TCP
+ * lines: one write per flush.
  */
 class EventStreamSink implements Sink {
   /** What waits to be written, from `next` on; undefined once all is written. */
@@ -113,6 +133,7 @@ class EventStreamSink implements Sink {
   constructor(
     private readonly res: ServerResponse,
     private readonly cors: Record<string, string>,
+    private readonly output: OutputQueue,
   ) {}
 
   /** Sends the headers, `event: gap` when the replay has a gap, then what was held back; from now on deliveries stream. */
@@ -137,31 +158,33 @@ class EventStreamSink implements Sink {
     while (!this.res.writableNeedDrain && this.next < backlog.length) {
       const frame = backlog[this.next]!;
       if (this.next++ >= this.early) this.lateBytes -= frame.byteLength;
-      this.res.write(encoded(frame));
+      this.res.write(frame.framed(sseEvent));
     }
     if (this.next < backlog.length) this.res.once('drain', this.writeBacklog);
     else this.backlog = undefined;
   };
 
   heartbeat(): void {
-    this.res.write(HEARTBEAT);
+    this.output.push(HEARTBEAT);
   }
 
   write(frame: Frame): void {
-    if (!this.backlog) return void this.res.write(encoded(frame));
+    if (!this.backlog) return void this.output.push(frame.framed(sseEvent));
     this.backlog.push(frame);
     if (this.early >= 0) this.lateBytes += frame.byteLength;
   }
 
   get bufferedBytes(): number {
-    return this.res.writableLength + this.lateBytes;
+    return this.output.length + this.res.writableLength + this.lateBytes;
   }
 
   end(): void {
+    this.output.flush();
     this.res.end();
   }
 
   destroy(): void {
+    this.output.clear();
     this.res.destroy();
   }
 
@@ -170,18 +193,15 @@ class EventStreamSink implements Sink {
   resume(): void {}
 
   whenDrained(callback: () => void): void {
+    this.output.flush();
     if (this.res.writableNeedDrain) this.res.once('drain', callback);
     else queueMicrotask(callback);
   }
 }
 
-/** A frame as an event: named after its command, with its id when it has one. */
-function encoded(frame: Frame): Buffer {
-  let bytes = eventBytes.get(frame);
-  if (!bytes) {
-    const event = COMMAND.exec(frame.json)?.[1] ?? 'publish';
-    const id = frame.id === undefined ? '' : `id: ${frame.id}\n`;
-    eventBytes.set(frame, (bytes = Buffer.from(`event: ${event}\n${id}data: ${frame.json}\n\n`)));
-  }
-  return bytes;
-}
+/** A frame as an event, named after its command, with its id when it has one; made once however many streams send it (`Frame.framed`). */
+const sseEvent: Framing = (frame) => {
+  const event = COMMAND.exec(frame.json)?.[1] ?? 'publish';
+  const id = frame.id === undefined ? '' : `id: ${frame.id}\n`;
+  return Buffer.from(`event: ${event}\n${id}data: ${frame.json}\n\n`);
+};

@@ -26,7 +26,17 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
-import { type ConnectionInfo, type Frame, type Identity, type ListenerContext, type Session, type Sink, WEBSOCKET_PATH } from '../../host/index.ts';
+import {
+  type ConnectionInfo,
+  type Frame,
+  type Framing,
+  type Identity,
+  type ListenerContext,
+  type OutputQueue,
+  type Session,
+  type Sink,
+  WEBSOCKET_PATH,
+} from '../../host/index.ts';
 import { identityOf, peerOf, refuseUpgrade } from './web.ts';
 
 /**
@@ -137,7 +147,12 @@ export class WebSocketEndpoint {
 
   private accept(ws: WebSocket, info: ConnectionInfo, socket: Duplex, identity: Identity | undefined): void {
     if (this.closing) return void ws.terminate();
-    const sink = new WebSocketSink(ws, socket);
+    // Frames go straight to the socket, coalesced with the listener's other connections; ws sends only its
+    // control frames (pings, pongs, the close), each whole between two of ours.
+    const output = this.context.output((bytes) => {
+      if (ws.readyState === WebSocket.OPEN && !socket.destroyed) socket.write(bytes);
+    });
+    const sink = new WebSocketSink(ws, socket, output);
     const session = this.context.open(sink, info, identity);
     const peer: Peer = { session, sink, missed: 0 };
     this.peers.set(ws, peer);
@@ -177,10 +192,37 @@ export class WebSocketEndpoint {
   }
 }
 
-/** The UTF-8 bytes of each frame's JSON, encoded once however many WebSockets send it. */
-const textBytes = new WeakMap<Frame, Buffer>();
+/**
+ * A frame as the server's WebSocket text frame (RFC 6455 §5.2): FIN, opcode
+ * 1, unmasked, the length in 7, 16 or 64 bits, header and JSON in one
+ * buffer. Built once per message (`Frame.framed`): every subscriber is sent
+ * the same bytes. Never compressed: the server offers no permessage-deflate
+ * (and a message sent uncompressed would be valid even where it is agreed).
+ */
+const webSocketFrame: Framing = (frame) => {
+  const length = frame.byteLength;
+  const header = length < 126 ? 2 : length < 0x10000 ? 4 : 10;
+  const bytes = Buffer.allocUnsafe(header + length);
+  bytes[0] = 0x81;
+  if (header === 2) {
+    bytes[1] = length;
+  } else if (header === 4) {
+    bytes[1] = 126;
+    bytes.writeUInt16BE(length, 2);
+  } else {
+    bytes[1] = 127;
+    bytes.writeUInt32BE(Math.floor(length / 0x1_0000_0000), 2);
+    bytes.writeUInt32BE(length >>> 0, 6);
+  }
+  bytes.write(frame.json, header, 'utf8');
+  return bytes;
+};
 
-/** Writes a session's frames as WebSocket text frames. */
+/**
+ * Writes a session's frames as WebSocket text frames, coalesced like TCP
+ * lines: queued on `output`, framed once per message, written to the socket
+ * in one write per flush, replies and deliveries in order.
+ */
 class WebSocketSink implements Sink {
   /** The close code `end` sends: 1000, 1009 after an oversized frame, 1001 when the server shuts down. */
   closeCode = CLOSE_NORMAL;
@@ -188,21 +230,23 @@ class WebSocketSink implements Sink {
 
   constructor(
     private readonly ws: WebSocket,
-    /** The upgraded socket, for drain events (ws has none of its own). */
+    /** The upgraded socket: frames are written to it, and its drain events read (ws has none of its own). */
     private readonly socket: Duplex,
+    private readonly output: OutputQueue,
   ) {}
 
   write(frame: Frame): void {
-    let bytes = textBytes.get(frame);
-    if (!bytes) textBytes.set(frame, (bytes = Buffer.from(frame.json)));
-    this.ws.send(bytes, { binary: false });
+    this.output.push(frame.framed(webSocketFrame));
   }
 
+  /** Queued here and not yet flushed, plus what the socket (and ws, for its control frames) holds. */
   get bufferedBytes(): number {
-    return this.ws.bufferedAmount;
+    return this.output.length + this.ws.bufferedAmount;
   }
 
   end(): void {
+    // What is queued goes before the close frame: nothing may follow it.
+    this.output.flush();
     this.ws.close(this.closeCode);
     // Input may be paused (a drain): the peer's close frame must be read for the closing handshake to end.
     this.ws.resume();
@@ -212,6 +256,7 @@ class WebSocketSink implements Sink {
   }
 
   destroy(): void {
+    this.output.clear();
     this.ws.terminate();
   }
 
@@ -226,6 +271,8 @@ class WebSocketSink implements Sink {
   }
 
   whenDrained(callback: () => void): void {
+    // Rare (replies piling up): hand the queue over now rather than wait for the flush.
+    this.output.flush();
     if (this.socket.writableNeedDrain) this.socket.once('drain', callback);
     else queueMicrotask(callback);
   }

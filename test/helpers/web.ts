@@ -3,10 +3,12 @@
  * SSE client and a one-shot HTTP request, over real sockets. Everything a
  * test opens is closed by `t.teardown`.
  */
+import { randomBytes } from 'node:crypto';
 import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Duplex } from 'node:stream';
 import type { ExecutionContext } from 'ava';
 import { WebSocket, type ClientOptions } from 'ws';
 import type { Message } from '../../core/protocol.ts';
@@ -104,6 +106,102 @@ export class WsClient {
 
   close(): void {
     this.ws.terminate();
+  }
+}
+
+/** One WebSocket frame as it came on the wire, and its fields. */
+export interface RawFrame {
+  /** The whole frame: header and payload. */
+  bytes: Buffer;
+  fin: boolean;
+  /** The three reserved bits (RSV1 marks a compressed message). */
+  rsv: number;
+  opcode: number;
+  masked: boolean;
+  /** Header length: 2 (7-bit length), 4 (16-bit) or 10 (64-bit), plus 4 when masked. */
+  headerLength: number;
+  payload: Buffer;
+}
+
+/**
+ * A WebSocket client that keeps the server's frames as raw bytes, to check
+ * them byte for byte (the `ws` client hands over messages only). It speaks
+ * just enough of RFC 6455: the upgrade, masked text frames out, whole
+ * frames in.
+ */
+export class RawWebSocket {
+  private buffer: Buffer;
+  private readonly wakeup = new Wakeup();
+  closed = false;
+
+  private constructor(readonly socket: Duplex, head: Buffer) {
+    this.buffer = head;
+    socket.on('data', (chunk: Buffer) => {
+      this.buffer = Buffer.concat([this.buffer, chunk]);
+      this.wakeup.wake();
+    });
+    socket.on('error', () => {});
+    socket.on('close', () => {
+      this.closed = true;
+      this.wakeup.wake();
+    });
+  }
+
+  /** Upgrades `GET` of a ws:// URL of the endpoint; `headers` are added to the request. */
+  static async connect(t: ExecutionContext, url: string, headers: Record<string, string> = {}): Promise<RawWebSocket> {
+    const target = new URL(url.replace(/^ws/, 'http'));
+    const req = httpRequest(target, {
+      headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': randomBytes(16).toString('base64'), ...headers },
+    });
+    const client = await new Promise<RawWebSocket>((resolve, reject) => {
+      req.once('upgrade', (_res, socket, head) => resolve(new RawWebSocket(socket, head)));
+      req.once('response', (res) => reject(new Error(`HTTP ${res.statusCode}`)));
+      req.once('error', reject);
+      req.end();
+    });
+    t.teardown(() => client.socket.destroy());
+    return client;
+  }
+
+  /** Sends a masked text frame (a zero mask, which leaves the payload as it is). */
+  send(message: unknown): void {
+    const payload = Buffer.from(JSON.stringify(message));
+    const length = payload.length < 126 ? Buffer.from([0x80 | payload.length]) : Buffer.from([0x80 | 126, payload.length >> 8, payload.length & 0xff]);
+    this.socket.write(Buffer.concat([Buffer.from([0x81]), length, Buffer.alloc(4), payload]));
+  }
+
+  async nextFrame(timeoutMs = WAIT_MS): Promise<RawFrame> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const frame = this.parse();
+      if (frame) return frame;
+      if (this.closed) throw new Error('connection closed');
+      if (Date.now() >= deadline) throw new Error(`no frame within ${timeoutMs} ms`);
+      await this.wakeup.wait(deadline);
+    }
+  }
+
+  /** Takes the first whole frame off the buffer, if there is one. */
+  private parse(): RawFrame | undefined {
+    const b = this.buffer;
+    if (b.length < 2) return undefined;
+    const masked = (b[1]! & 0x80) !== 0;
+    let length = b[1]! & 0x7f;
+    let headerLength = 2;
+    if (length === 126) {
+      if (b.length < 4) return undefined;
+      length = b.readUInt16BE(2);
+      headerLength = 4;
+    } else if (length === 127) {
+      if (b.length < 10) return undefined;
+      length = Number(b.readBigUInt64BE(2));
+      headerLength = 10;
+    }
+    if (masked) headerLength += 4;
+    if (b.length < headerLength + length) return undefined;
+    const bytes = b.subarray(0, headerLength + length);
+    this.buffer = b.subarray(headerLength + length);
+    return { bytes, fin: (b[0]! & 0x80) !== 0, rsv: (b[0]! & 0x70) >> 4, opcode: b[0]! & 0x0f, masked, headerLength, payload: bytes.subarray(headerLength) };
   }
 }
 
