@@ -29,6 +29,25 @@ export interface Connection {
   end(): void;
 }
 
+/**
+ * A connection as the listener that opened it sees it
+ * (`ListenerContext.open`): a {@link Connection} it feeds input to and tells
+ * when the transport is gone. The session behind it (its queues, stamps and
+ * timers) is the core's own.
+ */
+export interface ListenerConnection extends Connection {
+  /** One frame of input: a line without its newline, or a WebSocket message. */
+  receive(frame: string | Buffer): void;
+  /** A frame over `maxMessageBytes` arrived: refuse it, after what came before, and close. */
+  rejectOversized(): void;
+  /** The input cannot be taken (a budget, a timeout): answer `error`, then close. */
+  refuseInput(error: string): void;
+  /** The client ended its side: answer what was read, then close. */
+  inputEnded(): void;
+  /** The transport is gone: forget the connection. */
+  closed(): void;
+}
+
 /** Publishing and subscribing on this node (and, through the cluster, on the others). */
 export interface BrokerService {
   /**

@@ -18,13 +18,13 @@ export type { CommandResult, RefusalKind } from '../core/result.ts';
 // Commands.
 export { command, type CommandOptions } from '../core/commands.ts';
 export { dataJson, parseMessage, type Frame, type Framing, type Message, type Request, type RequestFields } from '../core/protocol.ts';
-export type { AccessService, BrokerService, Connection, ConnectionsService } from '../core/services.ts';
+export type { AccessService, BrokerService, Connection, ConnectionsService, ListenerConnection } from '../core/services.ts';
 export type { ResumeOutcome } from '../core/replay.ts';
 export type { Identity } from '../core/auth.ts';
 
 // Listeners.
 export type { Listener, ListenerContext, ListenerFactory } from './listener.ts';
-export type { ConnectionInfo, Session, Sink } from '../core/session.ts';
+export type { ConnectionInfo, Sink } from '../core/session.ts';
 export type { Limits } from '../core/limits.ts';
 export { WEBSOCKET_PATH } from '../core/wire.ts';
 export type { OutputQueue } from '../core/flush.ts';

@@ -9,7 +9,8 @@ import type { Limits } from '../core/limits.ts';
 import type { Logger } from '../core/logger.ts';
 import type { RequestFields } from '../core/protocol.ts';
 import type { CommandResult } from '../core/result.ts';
-import type { ConnectionInfo, Session, Sink } from '../core/session.ts';
+import type { ListenerConnection } from '../core/services.ts';
+import type { ConnectionInfo, Sink } from '../core/session.ts';
 
 /** What the core gives a listener. */
 export interface ListenerContext {
@@ -18,7 +19,7 @@ export interface ListenerContext {
    * `identity` is what a token given with the connection itself (an HTTP
    * header) granted; without it the connection starts unauthenticated.
    */
-  open(sink: Sink, info: ConnectionInfo, identity?: Identity): Session;
+  open(sink: Sink, info: ConnectionInfo, identity?: Identity): ListenerConnection;
   /**
    * Runs one request for `session` and resolves to its result, sending
    * nothing, for a transport whose requests are not frames of its input and
@@ -26,7 +27,7 @@ export interface ListenerContext {
    * status). The request goes through the same checks as a frame. Not for a
    * session that is also fed frames: their order would not be kept.
    */
-  run(session: Session, request: RequestFields): Promise<CommandResult>;
+  run(connection: ListenerConnection, request: RequestFields): Promise<CommandResult>;
   /**
    * Runs one request as a connection of its own (an HTTP publish): a session
    * opened for it with `identity` (as for {@link open}), closed once it is done.
@@ -76,7 +77,7 @@ export interface ListenerContext {
    * server with `allowHalfOpen`, so a client that ends its side still gets
    * the replies to what it sent.
    */
-  serveSocket(socket: Socket, info: ConnectionInfo): Session;
+  serveSocket(socket: Socket, info: ConnectionInfo): ListenerConnection;
 }
 
 export interface Listener {

@@ -18,6 +18,7 @@ import { FlushScheduler, OutputQueue } from '../core/flush.ts';
 import type { Listener, ListenerContext, ListenerFactory } from './listener.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
 import type { PendingInput } from '../core/pending-input.ts';
+import type { Session } from '../core/session.ts';
 import { socketServer } from './socket.ts';
 import { TOKENS } from '../core/tokens.ts';
 import type { MistPlugin, PluginHost, Registries } from './api.ts';
@@ -257,7 +258,8 @@ export class MistServer {
     const flusher = new FlushScheduler(this.config.limits.flushIntervalMs);
     const context: Omit<ListenerContext, 'serveSocket'> = {
       open: (sink, info, identity) => connections.open(sink, info, identity),
-      run: (session, request) => connections.run(session, request),
+      // Every connection a listener holds is a session this server opened for it (`open`).
+      run: (session: Session, request) => connections.run(session, request),
       runOnce: (info, request, identity) => connections.runOnce(info, request, identity),
       auth: {
         get required() {

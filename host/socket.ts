@@ -11,7 +11,8 @@ import { LineFramer } from '../core/framing.ts';
 import type { ListenerContext } from './listener.ts';
 import type { InputRefusalReason, PendingInput, WatchedInput } from '../core/pending-input.ts';
 import type { Frame } from '../core/protocol.ts';
-import type { ConnectionInfo, Session, Sink } from '../core/session.ts';
+import type { ListenerConnection } from '../core/services.ts';
+import type { ConnectionInfo, Sink } from '../core/session.ts';
 import { KEEPALIVE_MS } from '../core/wire.ts';
 
 /** How long a closing connection may take to flush before it is destroyed. */
@@ -32,7 +33,7 @@ export function socketServer(context: SocketContext, pending: PendingInput): Lis
  * Opens a session for `socket` and feeds it the lines the socket reads; the
  * session closes with the socket.
  */
-function serveSocket(socket: Socket, info: ConnectionInfo, context: SocketContext, pending: PendingInput): Session {
+function serveSocket(socket: Socket, info: ConnectionInfo, context: SocketContext, pending: PendingInput): ListenerConnection {
   const { limits } = context;
   // Writes are coalesced here already (flush.ts): Nagle's algorithm would only add delay.
   socket.setNoDelay(true);

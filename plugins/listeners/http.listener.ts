@@ -20,7 +20,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { type ConnectionInfo, definePlugin, parseMessage, type ListenerContext, type MetricsService, type Session, WEBSOCKET_PATH } from '../../host/index.ts';
+import { type ConnectionInfo, definePlugin, parseMessage, type ListenerContext, type MetricsService, type ListenerConnection, WEBSOCKET_PATH } from '../../host/index.ts';
 import { BROWSER_CLIENT_MAP_PATH, BROWSER_CLIENT_PATH, serveBrowserClient } from './browser-client.ts';
 import { EVENTS_PATH, serveEvents } from './sse.ts';
 import type { TlsPaths } from './tls-credentials.ts';
@@ -149,7 +149,7 @@ export class HttpListener extends WebListener {
   }
 
   /** A stream whose request came before the drain began, but started after the server ended the others: it ends too. */
-  private streamStarted(session: Session): void {
+  private streamStarted(session: ListenerConnection): void {
     if (this.isDraining) session.end();
   }
 
@@ -166,7 +166,7 @@ export class HttpListener extends WebListener {
     if (refusal !== undefined) return sendError(res, 403, refusal, { connection: 'close' });
     const cors = this.context.origins.cors(origin);
     if (url.pathname === EVENTS_PATH) {
-      const opened = (session: Session): void => this.streamStarted(session);
+      const opened = (session: ListenerConnection): void => this.streamStarted(session);
       return serveEvents(req, res, url, { context: this.context, heartbeatMs: this.heartbeatMs, peer, cors, opened });
     }
     if (method === 'OPTIONS') return preflight(res, cors);

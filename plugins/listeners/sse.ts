@@ -26,7 +26,7 @@
  *   connection, measured by the response's buffered bytes.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { ConnectionInfo, Frame, Framing, ListenerContext, OutputQueue, RequestFields, Session, Sink } from '../../host/index.ts';
+import type { ConnectionInfo, Frame, Framing, ListenerContext, OutputQueue, RequestFields, ListenerConnection, Sink } from '../../host/index.ts';
 import { authenticate, sendError, statusOf } from './web.ts';
 
 export const EVENTS_PATH = '/subscribe/events';
@@ -46,7 +46,7 @@ export interface EventStreamOptions {
   /** The CORS headers of every answer. */
   cors: Record<string, string>;
   /** Given the session of a stream that started (the listener ends it if a drain began meanwhile). */
-  opened: (session: Session) => void;
+  opened: (session: ListenerConnection) => void;
 }
 
 /** Serves one SSE request until the client goes away or the server closes. */

@@ -33,7 +33,7 @@ import {
   type Identity,
   type ListenerContext,
   type OutputQueue,
-  type Session,
+  type ListenerConnection,
   type Sink,
   WEBSOCKET_PATH,
 } from '../../host/index.ts';
@@ -66,7 +66,7 @@ export interface WebSocketOptions {
 }
 
 interface Peer {
-  session: Session;
+  session: ListenerConnection;
   sink: WebSocketSink;
   /** Pings sent since the last pong. */
   missed: number;
