@@ -12,7 +12,7 @@
  * `MIST_BASELINE=/path/to/another/checkout` adds that mist's rows beside
  * this one's (an A/B of two versions in the same run).
  */
-import { loadavg } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { cpuTimes, fmt, sleep, startMist, startNats, startRedis, startRelay, syscalls, table, verdict, type ServerUnderTest } from './lib.ts';
 
@@ -61,6 +61,8 @@ export interface Result {
   systemShare: number;
   /** Write syscalls the server made per delivery (1 = one per message per subscriber). */
   writesPerDelivery: number;
+  /** Read syscalls the server made per delivery. */
+  readsPerDelivery: number;
   /** Server CPU over the window as a share of one core. */
   serverCore: number;
   /** Load generator (this process, all threads) CPU over the window as a share of one core. */
@@ -131,14 +133,17 @@ function subscriberEnd(target: Target): { protocol: string; port: number } {
 
 type Mark = { idle: number; active: number };
 
-/**
- * Runs one shape against one target, with fresh connections. `window` is
- * told when the measured window starts and ends (a profiler attaching).
- */
+/** Told when a run's measured window starts and ends (a profiler attaching). */
+export interface MeasuredWindow {
+  start(): Promise<void> | void;
+  end(): Promise<void> | void;
+}
+
+/** Runs one shape against one target, with fresh connections. */
 export async function runShape(
   target: Target,
   shape: Shape,
-  options: { measureMs?: number; window?: { start(): Promise<void> | void; end(): Promise<void> | void } } = {},
+  options: { measureMs?: number; window?: MeasuredWindow } = {},
 ): Promise<Result> {
   const measureMs = options.measureMs ?? MEASURE_MS;
   const { server } = target;
@@ -221,6 +226,7 @@ export async function runShape(
       cpuUsPerDelivery: (cpu * 1e6) / deliveries,
       systemShare: (c1.system - c0.system) / cpu,
       writesPerDelivery: (s1.writes - s0.writes) / deliveries,
+      readsPerDelivery: (s1.reads - s0.reads) / deliveries,
       serverCore: cpu / elapsed,
       loadgenCore: (g1.user + g1.system) / 1e6 / elapsed,
       subscriberBusy: Math.max(...busy),
@@ -250,12 +256,18 @@ function percentile(histogram: number[], q: number): number {
   return Infinity;
 }
 
-/** The run kept up with the offered load; if not, which side ran out first. */
+/**
+ * '-' when the run kept up with the offered load; else which side ran out
+ * first: the server (a core of its own, nearly all used), a load generator
+ * thread, or the machine (the server and the load generator together using
+ * nearly every core, the server short of one).
+ */
 function limitOf(r: Result): string {
   if (r.skipped === 0 && r.lost === 0 && r.p50Ms < 50) return '-';
   if (r.serverCore >= 0.85) return 'server';
-  if (r.subscriberBusy >= 0.85 || r.publisherLate > 0.01) return 'load generator';
-  return 'machine (cores shared)';
+  if (r.subscriberBusy >= 0.85) return 'load generator';
+  if (r.serverCore + r.loadgenCore >= 0.85 * cpus().length) return 'machine (all cores busy)';
+  return 'unclear';
 }
 
 const HEADERS = [
