@@ -12,7 +12,7 @@
  * `MIST_BASELINE=/path/to/another/checkout` adds that mist's rows beside
  * this one's (an A/B of two versions in the same run).
  */
-import { loadavg } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { cpuTimes, fmt, sleep, startMist, startNats, startRedis, startRelay, syscalls, table, verdict, type ServerUnderTest } from './lib.ts';
 
@@ -64,6 +64,8 @@ export interface Result {
   systemShare: number;
   /** Write syscalls the server made per delivery (1 = one per message per subscriber). */
   writesPerDelivery: number;
+  /** Read syscalls the server made per delivery. */
+  readsPerDelivery: number;
   /** Server CPU over the window as a share of one core. */
   serverCore: number;
   /** Load generator (this process, all threads) CPU over the window as a share of one core. */
@@ -134,10 +136,15 @@ function subscriberEnd(target: Target): { protocol: string; port: number } {
 
 type Mark = { idle: number; active: number };
 
+/** Told when a run's measured window starts and ends (a profiler attaching). */
+export interface MeasuredWindow {
+  start(): Promise<void> | void;
+  end(): Promise<void> | void;
+}
+
 export interface ShapeOptions {
   measureMs?: number;
-  /** Told when the measured window starts and ends (a profiler attaching). */
-  window?: { start(): Promise<void> | void; end(): Promise<void> | void };
+  window?: MeasuredWindow;
   /** Where the publishers connect, when not to the subscribers' server (two nodes of a cluster); its CPU is counted too. */
   publishTo?: ServerUnderTest;
   /** Awaited once the subscribers are ready, before publishing starts (a cluster learning of them). */
@@ -151,7 +158,8 @@ export async function runShape(target: Target, shape: Shape, options: ShapeOptio
   const servers = options.publishTo ? [server, options.publishTo] : [server];
   const cpuTimesOf = (): { user: number; system: number } =>
     servers.map((s) => cpuTimes(s.pid)).reduce((a, b) => ({ user: a.user + b.user, system: a.system + b.system }));
-  const writesOf = (): number => servers.reduce((sum, s) => sum + syscalls(s.pid).writes, 0);
+  const syscallsOf = (): { reads: number; writes: number } =>
+    servers.map((s) => syscalls(s.pid)).reduce((a, b) => ({ reads: a.reads + b.reads, writes: a.writes + b.writes }));
   const { protocol, port } = subscriberEnd(target);
   const threads = Math.min(SUBSCRIBER_THREADS, shape.subscribers);
   const subs: Agent[] = [];
@@ -197,14 +205,14 @@ export async function runShape(target: Target, shape: Shape, options: ShapeOptio
     const e0 = await Promise.all(subs.map((s) => s.ask<Mark>('mark')));
     await options.window?.start();
     const c0 = cpuTimesOf();
-    const s0 = writesOf();
+    const s0 = syscallsOf();
     const g0 = process.cpuUsage();
     const t0 = performance.now();
     await sleep(measureMs);
     const m1 = await pub.ask<{ sent: number; late: number }>('mark');
     const e1 = await Promise.all(subs.map((s) => s.ask<Mark>('mark')));
     const c1 = cpuTimesOf();
-    const s1 = writesOf();
+    const s1 = syscallsOf();
     const g1 = process.cpuUsage(g0);
     const elapsed = (performance.now() - t0) / 1000;
     await options.window?.end();
@@ -231,7 +239,8 @@ export async function runShape(target: Target, shape: Shape, options: ShapeOptio
       deliveries,
       cpuUsPerDelivery: (cpu * 1e6) / deliveries,
       systemShare: (c1.system - c0.system) / cpu,
-      writesPerDelivery: (s1 - s0) / deliveries,
+      writesPerDelivery: (s1.writes - s0.writes) / deliveries,
+      readsPerDelivery: (s1.reads - s0.reads) / deliveries,
       serverCore: cpu / elapsed,
       loadgenCore: (g1.user + g1.system) / 1e6 / elapsed,
       subscriberBusy: Math.max(...busy),
@@ -261,12 +270,18 @@ function percentile(histogram: number[], q: number): number {
   return Infinity;
 }
 
-/** The run kept up with the offered load; if not, which side ran out first. */
+/**
+ * '-' when the run kept up with the offered load; else which side ran out
+ * first: the server (a core of its own, nearly all used), a load generator
+ * thread, or the machine (the server and the load generator together using
+ * nearly every core, the server short of one).
+ */
 function limitOf(r: Result): string {
   if (r.skipped === 0 && r.lost === 0 && r.p50Ms < 50) return '-';
   if (r.serverCore >= 0.85) return 'server';
-  if (r.subscriberBusy >= 0.85 || r.publisherLate > 0.01) return 'load generator';
-  return 'machine (cores shared)';
+  if (r.subscriberBusy >= 0.85) return 'load generator';
+  if (r.serverCore + r.loadgenCore >= 0.85 * cpus().length) return 'machine (all cores busy)';
+  return 'unclear';
 }
 
 const HEADERS = [

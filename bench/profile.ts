@@ -1,13 +1,17 @@
 /**
  * Where each microsecond of a delivery goes: `npm run bench -- profile`
- * runs fan-out shapes (bench/fanout.ts) against a mist server twice — once
- * under `node --cpu-prof`, whose samples within the measured window are
- * split into mist's JavaScript, ws, Node's stream and net layer, other
- * Node JavaScript, native calls (the write syscalls above all), the rest of
- * Node and libuv outside JavaScript (`(program)`: the event loop, epoll)
- * and GC; once under `strace -c`, for the syscalls per delivery (strace
- * slows every syscall, so its run gives counts, not time). /proc gives the
- * user and kernel CPU of the unprofiled run.
+ * runs fan-out shapes (bench/fanout.ts) against a fresh mist server three
+ * times. Plain, for the CPU per delivery, its user and kernel parts and
+ * the read and write syscalls (/proc). Under `node --cpu-prof`, whose
+ * samples of the main thread within the measured window are split into
+ * mist's JavaScript, ws, Node's stream, net and http layers, other Node
+ * JavaScript, native calls (the write syscall above all: its kernel time
+ * is spent inside the call), Node and libuv outside JavaScript
+ * (`(program)`: the event loop, epoll) and GC; the profiler slows the
+ * server, so these are shares of its busy time, and the microseconds are
+ * those shares of the plain run's CPU per delivery. Under `strace -c`, for
+ * the mix of syscalls (strace stops the server at each one, so it falls
+ * behind and batches more: the plain run's counts are the ones to quote).
  *
  * `PROFILE=ws:100:2000:burst,tcp:1:2000:even` picks the shapes
  * (transport:subscribers:rate:pattern); `MIST_BASELINE=/path` profiles that
@@ -18,13 +22,17 @@ import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runShape, type Pattern, type Result, type Shape, type Transport } from './fanout.ts';
+import { runShape, type MeasuredWindow, type Pattern, type Shape, type Transport } from './fanout.ts';
 import { fmt, sleep, startMist, table } from './lib.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const DEFAULT_SHAPES = 'tcp:100:2000:burst,ws:100:2000:burst,sse:100:2000:burst,tcp:1:2000:even,ws:1:2000:even';
-/** Sampling interval of the profiles, µs (Node's default, 1000, is too coarse for a few µs per delivery). */
-const SAMPLE_US = 100;
+/**
+ * Sampling interval of the profiles, µs. Finer sampling costs the server
+ * more and shifts the shares (at 100 µs, 1 → 1 cost four times its plain
+ * CPU); a 3 s window at Node's default 1000 µs gives thousands of samples.
+ */
+const SAMPLE_US = 1000;
 
 interface ProfileNode {
   id: number;
@@ -129,32 +137,39 @@ function parseShapes(spec: string): Array<{ transport: Transport; shape: Shape }
   });
 }
 
+const WARM_UP: Shape = { label: 'warm-up', publishers: 1, subscribers: 100, rate: 2000, pattern: 'even' };
+
+/** Runs `shape` on a fresh mist of `root` (after a warm-up), started with `nodeArgs`. */
+async function runOn(root: string, name: string, transport: Transport, shape: Shape, nodeArgs: string[], window?: MeasuredWindow) {
+  const server = await startMist({ root, web: true, nodeArgs });
+  try {
+    await runShape({ name, server, transport }, WARM_UP, { measureMs: 500 });
+    return { server, result: await runShape({ name, server, transport }, shape, { window }) };
+  } finally {
+    await server.stop();
+  }
+}
+
 async function profileOnce(root: string, name: string, transport: Transport, shape: Shape) {
-  const warm = { label: 'warm-up', publishers: 1, subscribers: 100, rate: 2000, pattern: 'even' as const };
+  const { result } = await runOn(root, name, transport, shape, []);
   // The profiled run.
   const dir = mkdtempSync(join(tmpdir(), 'mist-profile-'));
-  const profiled = await startMist({ root, web: true, nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`, `--cpu-prof-interval=${SAMPLE_US}`] });
-  let window: [number, number] = [0, 0];
+  const window: [number, number] = [0, 0];
   const clock = () => Number(process.hrtime.bigint() / 1000n);
-  let result: Result;
-  try {
-    await runShape({ name, server: profiled, transport }, warm, { measureMs: 500 });
-    result = await runShape({ name, server: profiled, transport }, shape, {
-      window: { start: () => void (window[0] = clock()), end: () => void (window[1] = clock()) },
-    });
-  } finally {
-    await profiled.stop();
-  }
+  await runOn(root, name, transport, shape, ['--cpu-prof', `--cpu-prof-dir=${dir}`, `--cpu-prof-interval=${SAMPLE_US}`], {
+    start: () => void (window[0] = clock()),
+    end: () => void (window[1] = clock()),
+  });
   await sleep(200);
   const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
   if (!file) throw new Error(`no profile written in ${dir}`);
   const profile = JSON.parse(readFileSync(join(dir, file), 'utf8')) as CpuProfile;
   const { categories, functions } = attribute(profile, root, window[0], window[1]);
-  // The strace run.
+  // The strace run: attached once the server runs, so the tracer needs its pid and port first.
   const traced = await startMist({ root, web: true });
   const strace = straceWindow(traced.pid, traced.web!.http);
   try {
-    await runShape({ name, server: traced, transport }, warm, { measureMs: 500 });
+    await runShape({ name, server: traced, transport }, WARM_UP, { measureMs: 500 });
     await runShape({ name, server: traced, transport }, shape, { window: strace });
   } finally {
     await traced.stop();
@@ -169,20 +184,27 @@ export async function profileBench(): Promise<void> {
   for (const { transport, shape } of parseShapes(process.env.PROFILE ?? DEFAULT_SHAPES)) {
     for (const [name, root] of roots) {
       const { result, categories, functions, calls, tracedDeliveries } = await profileOnce(root, name, transport, shape);
-      const d = result.deliveries;
+      const cpu = result.cpuUsPerDelivery;
       console.log(
-        `\n### ${name}: ${shape.label} — ${fmt(result.cpuUsPerDelivery)} µs CPU/delivery under the profiler (kernel ${Math.round(result.systemShare * 100)}%), ` +
-          `${fmt(result.writesPerDelivery, 2)} writes/delivery, p99 ${fmt(result.p99Ms)} ms, load ${fmt(result.load, 2)}\n`,
+        `\n### ${name}: ${shape.label} — ${fmt(cpu)} µs CPU/delivery (user ${fmt(cpu * (1 - result.systemShare))}, kernel ${fmt(cpu * result.systemShare)}), ` +
+          `${fmt(result.writesPerDelivery, 2)} writes and ${fmt(result.readsPerDelivery, 2)} reads per delivery, p99 ${fmt(result.p99Ms)} ms, load ${fmt(result.load, 2)}\n`,
       );
       const busy = [...categories].filter(([cat]) => cat !== 'idle').reduce((a, [, us]) => a + us, 0);
       table(
-        ['main thread, within the window', 'µs/delivery', 'share of busy'],
-        [...categories].sort((a, b) => b[1] - a[1]).map(([cat, us]) => [cat, fmt(us / d), cat === 'idle' ? '-' : `${Math.round((us / busy) * 100)}%`]),
+        ['main thread, busy time (profiled run)', 'share', '≈ µs/delivery'],
+        [...categories]
+          .filter(([cat]) => cat !== 'idle')
+          .sort((a, b) => b[1] - a[1])
+          .map(([cat, us]) => [cat, `${Math.round((us / busy) * 100)}%`, fmt((us / busy) * cpu, 2)]),
       );
       console.log('');
       table(
-        ['top functions (self)', 'µs/delivery'],
-        [...functions].sort((a, b) => b[1] - a[1]).filter(([fn]) => !fn.startsWith('(idle)')).slice(0, 12).map(([fn, us]) => [fn, fmt(us / d, 2)]),
+        ['top functions (self)', 'share', '≈ µs/delivery'],
+        [...functions]
+          .filter(([fn]) => !fn.startsWith('(idle)'))
+          .sort((a, b) => b[1] - a[1])
+          .slice(0, 12)
+          .map(([fn, us]) => [fn, `${fmt((us / busy) * 100, 2)}%`, fmt((us / busy) * cpu, 2)]),
       );
       console.log('');
       table(
