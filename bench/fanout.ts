@@ -578,6 +578,7 @@ async function maxRate(): Promise<void> {
     ['mist tcp', () => startMist(), 'tcp'],
     ['mist ws', () => startMist({ web: true }), 'ws'],
   ];
+  if (BASELINE) candidates.push(['baseline ws', () => startMist({ web: true, root: BASELINE }), 'ws']);
   for (const [name, start, transport] of candidates) {
     let best: Result | undefined;
     let failed: Result | undefined;

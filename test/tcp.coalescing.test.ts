@@ -7,6 +7,7 @@ import test from 'ava';
 import { stat } from 'node:fs';
 import { Socket } from 'node:net';
 import { FlushScheduler, OutputQueue, type Flushable } from '../core/flush.ts';
+import { burstPastTheLimit } from './helpers/bursts.ts';
 import { LineClient, startTestServer, withoutId } from './helpers/server.ts';
 
 /**
@@ -201,20 +202,5 @@ test('bytes queued for the next flush count towards maxBufferedBytes: a burst bi
   const { server } = await startTestServer(t, { limits: { maxBufferedBytes: 1024, flushIntervalMs: 50 } });
   const sub = await LineClient.connect(t, server.url('tcp'));
   t.like(await sub.request({ command: 'subscribe', tags: ['q'] }), { data: 'success' });
-  const COUNT = 40;
-  const pad = 'x'.repeat(80);
-  // All in one turn, so everything queues before the flush. (One client's write no longer ensures that:
-  // a session handles a slice of its input per turn.)
-  for (let seq = 0; seq < COUNT; seq++) server.broker.publish(undefined, ['q'], JSON.stringify({ seq, pad }));
-  const dropped = server.connections.delivery.dropped;
-  t.true(dropped > 0, 'the queue reached the limit');
-  const seqs: number[] = [];
-  for (let i = 0; i < COUNT - dropped; i++) seqs.push(((await sub.next()).data as { seq: number }).seq);
-  await sub.sync();
-  t.is(sub.pending, 0, 'each message was delivered or counted dropped, not both');
-  t.deepEqual(
-    seqs,
-    Array.from({ length: seqs.length }, (_, i) => i),
-    'the first ones, in order',
-  );
+  await burstPastTheLimit(t, server, sub);
 });

@@ -7,6 +7,7 @@
 import test, { type ExecutionContext } from 'ava';
 import type { Socket } from 'node:net';
 import type { ConfigFile } from '../host/config-schema.ts';
+import { burstPastTheLimit } from './helpers/bursts.ts';
 import { eventually, startTestServer, withoutId } from './helpers/server.ts';
 import { WAIT_MS } from './helpers/wakeup.ts';
 import { watchConnections } from './helpers/watch.ts';
@@ -270,21 +271,7 @@ test('bytes queued for the next flush count towards maxBufferedBytes: a burst pa
   const { server, url } = await wsServer(t, { limits: { maxBufferedBytes: 1024, flushIntervalMs: 50 } });
   const sub = await connect(t, url);
   await sub.request({ command: 'subscribe', tags: ['q'] });
-  const COUNT = 40;
-  const pad = 'x'.repeat(80);
-  // All in one turn, so that everything queues before the flush.
-  for (let seq = 0; seq < COUNT; seq++) server.broker.publish(undefined, ['q'], JSON.stringify({ seq, pad }));
-  const dropped = server.connections.delivery.dropped;
-  t.true(dropped > 0, 'the queue reached the limit');
-  const seqs: number[] = [];
-  for (let i = 0; i < COUNT - dropped; i++) seqs.push(((await sub.next()).data as { seq: number }).seq);
-  await sub.sync();
-  t.is(sub.pending, 0, 'each message was delivered or counted dropped, not both');
-  t.deepEqual(
-    seqs,
-    Array.from({ length: seqs.length }, (_, i) => i),
-    'the first ones, in order',
-  );
+  await burstPastTheLimit(t, server, sub);
 });
 
 test('pipelined pings from a WebSocket client that reads nothing all get their pong once it reads; the server holds back its input meanwhile', async (t) => {
