@@ -22,6 +22,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer as createHttpServer, type ServerResponse } from 'node:http';
 import { createServer, type Server, type Socket } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
+import { chunk } from '../plugins/listeners/sse.ts';
 import { fmt, median, table } from './lib.ts';
 
 const CONNECTIONS = 100;
@@ -55,7 +56,6 @@ const JSON_TEXT = MESSAGE.subarray(0, -1);
 /** A server's WebSocket text frame (unmasked, 16-bit length), as mist builds it once per message. */
 const WS_FRAME = Buffer.concat([Buffer.from([0x81, 126, JSON_TEXT.length >> 8, JSON_TEXT.length & 0xff]), JSON_TEXT]);
 const SSE_EVENT = Buffer.from(`event: publish\ndata: ${JSON_TEXT.toString()}\n\n`);
-const CRLF = Buffer.from('\r\n');
 const concat = (messages: Buffer[]) => (messages.length === 1 ? messages[0]! : Buffer.concat(messages));
 
 const WAYS: Way[] = [
@@ -80,10 +80,7 @@ const WAYS: Way[] = [
     transport: 'sse',
     name: 'concat, one chunk, one socket.write (mist)',
     unit: SSE_EVENT,
-    flush: (r, m) => {
-      const bytes = concat(m);
-      (r as ServerResponse).socket!.write(Buffer.concat([Buffer.from(`${bytes.length.toString(16)}\r\n`), bytes, CRLF]));
-    },
+    flush: (r, m) => (r as ServerResponse).socket!.write(chunk(concat(m))),
   },
 ];
 

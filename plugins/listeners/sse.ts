@@ -89,8 +89,6 @@ function lastEventId(req: IncomingMessage, url: URL): string | undefined {
   return (Array.isArray(header) ? header[0] : header) || url.searchParams.get(LAST_EVENT_ID_PARAM) || undefined;
 }
 
-const CRLF = Buffer.from('\r\n');
-
 /**
  * Hands a flush's events to the client. Once the stream owns its socket
  * (its headers have gone out, and no earlier response on the connection is
@@ -103,12 +101,19 @@ function streamWriter(res: ServerResponse): (bytes: Buffer) => void {
   return (bytes) => {
     if (res.destroyed) return;
     const socket = res.socket;
-    if (socket && res.headersSent && res.chunkedEncoding) {
-      socket.write(Buffer.concat([Buffer.from(`${bytes.length.toString(16)}\r\n`), bytes, CRLF]));
-    } else {
-      res.write(bytes);
-    }
+    if (socket && res.headersSent && res.chunkedEncoding) socket.write(chunk(bytes));
+    else res.write(bytes);
   };
+}
+
+/** `bytes` as one chunk of HTTP's chunked encoding (its size in hex, CRLF, the bytes, CRLF), in one buffer. */
+export function chunk(bytes: Buffer): Buffer {
+  const head = `${bytes.length.toString(16)}\r\n`;
+  const framed = Buffer.allocUnsafe(head.length + bytes.length + 2);
+  const at = framed.write(head, 'latin1') + bytes.copy(framed, head.length);
+  framed[at] = 0x0d;
+  framed[at + 1] = 0x0a;
+  return framed;
 }
 
 /** A frame's JSON starts with its command (deliveries and replies are built command first); the event is named after it. */
