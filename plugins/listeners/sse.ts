@@ -99,7 +99,8 @@ function lastEventId(req: IncomingMessage, url: URL): string | undefined {
  */
 function streamWriter(res: ServerResponse): (bytes: Buffer) => void {
   return (bytes) => {
-    if (res.destroyed) return;
+    // Once ended, nothing may follow the body's last chunk (a heartbeat due before the stream closes).
+    if (res.destroyed || res.writableEnded) return;
     const socket = res.socket;
     if (socket && res.headersSent && res.chunkedEncoding) socket.write(chunk(bytes));
     else res.write(bytes);
