@@ -88,6 +88,9 @@ const BYTEWISE_RATE = 20_000;
 /** Blank lines a byte per segment first, for this long (see bytewise()). */
 const BYTEWISE_WARMUP_MS = 5000;
 const BYTEWISE_MB_PER_MB = 8;
+/** The server's young generation during the bytewise attack, and its history (see its description). */
+const BYTEWISE_SEMI_SPACE_MB = 16;
+const BYTEWISE_HISTORY = 100;
 /** 6. Reconnect-and-guess: each transport this long, with this many connections at a time. */
 const GUESS_MS = 10_000;
 const GUESS_PARALLEL = 64;
@@ -789,7 +792,7 @@ interface AttackSpec {
   /** Time limit for the attack's body; past it, its sockets are destroyed and the run moves on. */
   limitMs: number;
   /** The server's configuration beyond the defaults. */
-  mist?: { config?: Record<string, unknown>; http?: boolean };
+  mist?: { config?: Record<string, unknown>; http?: boolean; nodeArgs?: string[] };
   /** Runs on the fresh server before the probe starts (e.g. registers a token); returns probe settings. */
   prepare?: (server: ServerUnderTest, httpPort: number | undefined) => Promise<Partial<ProbeConfig>>;
   body: (attack: Attack) => Promise<void>;
@@ -823,6 +826,7 @@ async function runAttack(spec: AttackSpec): Promise<AttackResult> {
     server = await startMist({
       name: `mist (${spec.name})`,
       config: spec.mist?.config,
+      nodeArgs: spec.mist?.nodeArgs,
       extraListeners: httpPort ? [`http://${HOST}:${httpPort}`] : [],
     });
     const favoured = renice(server.pid, SERVER_NICE);
@@ -1163,11 +1167,13 @@ async function sendBytewise(client: Client, bytes: (i: number) => Buffer, count:
  * reads about one at a time (its read syscalls show how far that held).
  * Bounded by 1 MB or 25 s; the memory growth is scaled per MB sent.
  *
- * Reading that many tiny segments makes the server's young generation grow
- * whatever it keeps: a warm-up sends blank lines ("\n", which the server
- * ignores) a byte per segment first, and the growth is counted from the RSS
- * after it, so that it is what the unfinished line holds, not a fixed cost
- * that a short send would scale up.
+ * Reading that many tiny segments beside the feed makes V8 double the
+ * server's young generation, once or twice, whatever the line holds: with
+ * blank lines alone, new space went from 8.4 to 16.8 MB (+8 MB of RSS). So
+ * the young generation is pinned at its full size from the start, and a
+ * warm-up sends blank lines ("\n", which the server ignores) a byte per
+ * segment first; the growth counts from the RSS after it: what the
+ * unfinished line holds, not a fixed cost that a short send scales up.
  */
 async function bytewise(attack: Attack): Promise<void> {
   const warmer = await attack.client();
@@ -1433,8 +1439,15 @@ const ATTACKS: AttackSpec[] = [
       `One connection (no Nagle) sends one line a byte per write, at most ${BYTEWISE_RATE} bytes/s so each byte is its own segment; at most ${fmt(BYTEWISE_BYTES / 1e6)} MB or ${BYTEWISE_MAX_MS / 1000} s,`,
       `after a ${BYTEWISE_WARMUP_MS / 1000} s warm-up of blank lines sent the same way (the growth counts from the RSS after it).`,
       `Target: ≤ ${BYTEWISE_MB_PER_MB} MB of server memory growth per MB sent.`,
+      `The server's young generation is pinned at 2 × ${BYTEWISE_SEMI_SPACE_MB} MB (V8's maximum) from the start, and history keeps the last ${BYTEWISE_HISTORY} messages:`,
+      `otherwise the young generation doubles once or twice under this traffic, blank lines or not (+8 MB of RSS each time), and history retains`,
+      `the subscriber's feed all through the window; both are bounded costs of their own, not what the line holds.`,
     ],
     limitMs: 60_000,
+    mist: {
+      config: { history: { maxMessages: BYTEWISE_HISTORY } },
+      nodeArgs: [`--min-semi-space-size=${BYTEWISE_SEMI_SPACE_MB}`, `--max-semi-space-size=${BYTEWISE_SEMI_SPACE_MB}`],
+    },
     body: bytewise,
   },
   {

@@ -29,6 +29,7 @@ import { PluginHooks } from './hooks.ts';
 import { loadPlugins } from './loader.ts';
 import type { Metrics } from './metrics.ts';
 import { Origins } from './origins.ts';
+import { ReadTurns } from './read-turns.ts';
 import { SchemeRegistry } from './registry.ts';
 
 export type ServerState = 'idle' | 'starting' | 'running' | 'closing' | 'closed';
@@ -55,6 +56,8 @@ export class MistServer {
   private closing: Promise<void> | undefined;
   private clusterNode: Cluster | undefined;
   private readonly origins: Origins;
+  /** Each event-loop turn's reading, shared among the line-protocol connections. */
+  private readonly readTurns = new ReadTurns();
   state: ServerState = 'idle';
 
   readonly logger: Logger;
@@ -70,6 +73,11 @@ export class MistServer {
     this.services = new Services(config.limits, this.logger, config.history);
     this.origins = new Origins(config.allowedOrigins, this.logger);
     this.metrics.counter('mist_origin_refused_total', 'Requests and WebSocket upgrades refused for their Origin (allowedOrigins).', () => this.origins.refused);
+    this.metrics.counter(
+      'mist_input_holds_total',
+      'Times a line-protocol connection stopped reading for a turn or more, having read more than its share of a busy event-loop turn.',
+      () => this.readTurns.holds,
+    );
   }
 
   // The core's own objects, for this package's tests and benches: marked
@@ -272,7 +280,7 @@ export class MistServer {
       logger: this.logger,
       output: (write) => new OutputQueue(flusher, write),
     };
-    return { ...context, serveSocket: socketServer(context, this.pendingInput) };
+    return { ...context, serveSocket: socketServer(context, { pending: this.pendingInput, turns: this.readTurns }) };
   }
 }
 

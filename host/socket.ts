@@ -9,6 +9,7 @@ import type { Socket } from 'node:net';
 import type { OutputQueue } from '../core/flush.ts';
 import { LineFramer } from '../core/framing.ts';
 import type { ListenerContext } from './listener.ts';
+import type { ReadTurns } from './read-turns.ts';
 import type { InputRefusalReason, PendingInput, WatchedInput } from '../core/pending-input.ts';
 import type { Frame } from '../core/protocol.ts';
 import type { ListenerConnection } from '../core/services.ts';
@@ -20,29 +21,38 @@ const END_TIMEOUT_MS = 2000;
 
 type SocketContext = Pick<ListenerContext, 'open' | 'limits' | 'logger' | 'output'>;
 
+/** What the server's line-protocol connections share: the memory of unfinished lines, and each turn's reading. */
+export interface SharedInput {
+  pending: PendingInput;
+  turns: ReadTurns;
+}
+
 /**
  * `serveSocket` for one listener: the writes of all its connections are
  * coalesced (`context.output`); their unfinished lines count against the
- * server's `pending` input.
+ * server's pending input, and their reading shares the server's turns.
  */
-export function socketServer(context: SocketContext, pending: PendingInput): ListenerContext['serveSocket'] {
-  return (socket, info) => serveSocket(socket, info, context, pending);
+export function socketServer(context: SocketContext, input: SharedInput): ListenerContext['serveSocket'] {
+  return (socket, info) => serveSocket(socket, info, context, input);
 }
 
 /**
  * Opens a session for `socket` and feeds it the lines the socket reads; the
  * session closes with the socket.
  */
-function serveSocket(socket: Socket, info: ConnectionInfo, context: SocketContext, pending: PendingInput): ListenerConnection {
+function serveSocket(socket: Socket, info: ConnectionInfo, context: SocketContext, { pending, turns }: SharedInput): ListenerConnection {
   const { limits } = context;
   // Writes are coalesced here already (flush.ts): Nagle's algorithm would only add delay.
   socket.setNoDelay(true);
   socket.setKeepAlive(true, KEEPALIVE_MS);
+  const holds = new Holds(socket);
+  const reading = turns.reader({ hold: () => holds.set('turns', true), resume: () => holds.set('turns', false) });
   const sink = new SocketSink(
     socket,
     context.output((bytes) => {
       if (!socket.destroyed) socket.write(bytes);
     }),
+    holds,
   );
   const session = context.open(sink, info);
   const refuse = (reason: InputRefusalReason, error: string): void => {
@@ -73,7 +83,10 @@ function serveSocket(socket: Socket, info: ConnectionInfo, context: SocketContex
   };
   pending.watch(input);
   socket.on('data', (chunk: Buffer) => {
-    if (session.isOpen) return framer.push(chunk);
+    if (session.isOpen) {
+      reading.read(chunk.length);
+      return framer.push(chunk);
+    }
     // Closed (its input refused, or ended): what still comes is dropped, and nothing more is read, so that a
     // client sending on costs nothing; the socket closes at the peer's end or is destroyed (SocketSink.end).
     socket.pause();
@@ -83,6 +96,7 @@ function serveSocket(socket: Socket, info: ConnectionInfo, context: SocketContex
   // Resets and the like end the connection; 'close' follows and cleans up.
   socket.on('error', (err) => context.logger.debug({ err, session: session.id }, `${info.transport} connection error`));
   socket.once('close', () => {
+    reading.close();
     framer.close();
     pending.unwatch(input);
     session.closed();
@@ -99,6 +113,7 @@ class SocketSink implements Sink {
   constructor(
     private readonly socket: Socket,
     private readonly output: OutputQueue,
+    private readonly holds: Holds,
   ) {}
 
   write(frame: Frame): void {
@@ -126,11 +141,11 @@ class SocketSink implements Sink {
   }
 
   pause(): void {
-    this.socket.pause();
+    this.holds.set('session', true);
   }
 
   resume(): void {
-    this.socket.resume();
+    this.holds.set('session', false);
   }
 
   whenDrained(callback: () => void): void {
@@ -138,5 +153,22 @@ class SocketSink implements Sink {
     this.output.flush();
     if (this.socket.writableNeedDrain) this.socket.once('drain', callback);
     else queueMicrotask(callback);
+  }
+}
+
+/**
+ * A socket's reading, stopped while anything holds it: its session (a
+ * command under way, replies piling up) or the server's read turns (it read
+ * more than its share).
+ */
+class Holds {
+  private readonly by = { session: false, turns: false };
+
+  constructor(private readonly socket: Socket) {}
+
+  set(holder: 'session' | 'turns', held: boolean): void {
+    this.by[holder] = held;
+    if (this.by.session || this.by.turns) this.socket.pause();
+    else this.socket.resume();
   }
 }

@@ -1,0 +1,119 @@
+/**
+ * Shares each event-loop turn's reading among the line-protocol
+ * connections, so that a few clients sending a lot cannot hold the loop.
+ *
+ * libuv gives every readable socket its turn in one poll phase, and reads
+ * up to 32 × 64 KiB from each before moving on; replies wait for the phase
+ * to end (they go out with the next flush). With 2,000 connections each
+ * pouring in a megabyte, one phase read hundreds of megabytes, and a
+ * bystander's ping waited a quarter of a second for its pong.
+ *
+ * So the server reads about {@link TURN_BYTES} a turn: once a turn has read
+ * that much, a connection that has read more than {@link SHARE} of it is
+ * paused and queued, and the queue is resumed in the turns that follow, a
+ * turn's worth of connections at a time, first held first resumed. A
+ * connection sending little (a ping, a publish) is never held.
+ */
+import { Fifo } from '../core/fifo.ts';
+
+/** What a turn may read before heavy readers are held. */
+export const TURN_BYTES = 1024 * 1024;
+/** What one connection may read in a turn that is past {@link TURN_BYTES} before it is held. */
+export const SHARE = 16 * 1024;
+/** What Node reads from a socket at a time: a turn resumes {@link TURN_BYTES} / CHUNK held connections. */
+export const CHUNK = 64 * 1024;
+
+/** A connection whose reading can stop and start. */
+export interface Holdable {
+  /** Stops reading until {@link resume}. */
+  hold(): void;
+  /** Reads on (unless something else holds the connection too). */
+  resume(): void;
+}
+
+export class ReadTurns {
+  /** Counts the event-loop turns that read anything. */
+  turn = 0;
+  /** Connections held for reading more than their share, since start. */
+  holds = 0;
+  /** Bytes read in this turn, all connections together. */
+  private bytes = 0;
+  private readonly held = new Fifo<TurnReader>();
+  private endScheduled = false;
+
+  /** The reading of one connection, to be told of each chunk it reads. */
+  reader(connection: Holdable): TurnReader {
+    return new TurnReader(this, connection);
+  }
+
+  /** Counts `bytes` read this turn; true when the turn has read its fill. */
+  count(bytes: number): boolean {
+    this.bytes += bytes;
+    if (!this.endScheduled) this.scheduleEnd();
+    return this.bytes > TURN_BYTES;
+  }
+
+  /** Queues a reader just held, to be resumed in a later turn. */
+  queue(reader: TurnReader): void {
+    this.holds++;
+    this.held.push(reader);
+  }
+
+  private scheduleEnd(): void {
+    this.endScheduled = true;
+    // The check phase follows the poll phase that reads: there a turn's reading ends.
+    setImmediate(this.endTurn);
+  }
+
+  private readonly endTurn = (): void => {
+    this.endScheduled = false;
+    this.turn++;
+    this.bytes = 0;
+    // Each connection resumed reads a chunk or two (64 KiB each) before it is held again.
+    for (let room = TURN_BYTES; room > 0 && this.held.length > 0; ) {
+      if (this.held.shift()!.release()) room -= CHUNK;
+    }
+    // With every heavy reader held, nothing may be read next turn: the queue moves on all the same.
+    if (this.held.length > 0 && !this.endScheduled) this.scheduleEnd();
+  };
+}
+
+export class TurnReader {
+  /** The turn {@link bytes} were read in. */
+  private turn = -1;
+  private bytes = 0;
+  private held = false;
+  private closed = false;
+
+  constructor(
+    private readonly turns: ReadTurns,
+    private readonly connection: Holdable,
+  ) {}
+
+  /** Counts a chunk just read; holds the connection if it has read more than its share of a full turn. */
+  read(bytes: number): void {
+    if (this.turn !== this.turns.turn) {
+      this.turn = this.turns.turn;
+      this.bytes = 0;
+    }
+    this.bytes += bytes;
+    const full = this.turns.count(bytes);
+    if (!full || this.bytes <= SHARE || this.held || this.closed) return;
+    this.held = true;
+    this.connection.hold();
+    this.turns.queue(this);
+  }
+
+  /** The connection has closed: it is not resumed when its turn comes. */
+  close(): void {
+    this.closed = true;
+  }
+
+  /** Resumes a held connection; false when it closed meanwhile. */
+  release(): boolean {
+    this.held = false;
+    if (this.closed) return false;
+    this.connection.resume();
+    return true;
+  }
+}
