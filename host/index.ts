@@ -24,6 +24,7 @@ export type { Identity } from '../core/auth.ts';
 
 // Listeners.
 export type { Listener, ListenerContext, ListenerFactory } from './listener.ts';
+export type { Pausable } from './read-turns.ts';
 export type { ConnectionInfo, Sink } from '../core/session.ts';
 export type { Limits } from '../core/limits.ts';
 export { WEBSOCKET_PATH } from '../core/wire.ts';

@@ -3,6 +3,7 @@
  * bytes for one transport. It never interprets a command.
  */
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { Identity } from '../core/auth.ts';
 import type { OutputQueue } from '../core/flush.ts';
 import type { Limits } from '../core/limits.ts';
@@ -11,6 +12,7 @@ import type { RequestFields } from '../core/protocol.ts';
 import type { CommandResult } from '../core/result.ts';
 import type { ListenerConnection } from '../core/services.ts';
 import type { ConnectionInfo, Sink } from '../core/session.ts';
+import type { Pausable } from './read-turns.ts';
 
 /** What the core gives a listener. */
 export interface ListenerContext {
@@ -70,6 +72,16 @@ export interface ListenerContext {
    * `length` in its `bufferedBytes`.
    */
   output(write: (bytes: Buffer) => void): OutputQueue;
+  /**
+   * Shares the server's reading fairly with `socket` (docs/operations.md,
+   * "Reading shared among connections"): counts what it reads, and pauses
+   * `input` — the socket, or what reads from it — for a turn or more when
+   * it has read more than its share of a busy event-loop turn. Pause and
+   * resume `input` for the connection's own reasons through what this
+   * returns, not directly, so that neither hold undoes the other.
+   * `serveSocket` does this itself.
+   */
+  shareReading(socket: Duplex, input: Pausable): Pausable;
   /**
    * Serves a stream socket (TCP, TLS, a Unix socket…) speaking mist's
    * newline-delimited JSON: opens its session, frames its input by line and

@@ -1,6 +1,7 @@
 /**
- * Shares each event-loop turn's reading among the line-protocol
- * connections, so that a few clients sending a lot cannot hold the loop.
+ * Shares each event-loop turn's reading among the connections that
+ * read their own sockets (TCP, TLS, WebSocket: `context.shareReading`), so
+ * that a few clients sending a lot cannot hold the loop.
  *
  * libuv gives every readable socket its turn in one poll phase, and reads
  * up to 32 × 64 KiB from each before moving on; replies wait for the phase
@@ -14,6 +15,7 @@
  * turn's worth of connections at a time, first held first resumed. A
  * connection sending little (a ping, a publish) is never held.
  */
+import type { Duplex } from 'node:stream';
 import { Fifo } from '../core/fifo.ts';
 
 /** What a turn may read before heavy readers are held. */
@@ -44,6 +46,20 @@ export class ReadTurns {
   /** The reading of one connection, to be told of each chunk it reads. */
   reader(connection: Holdable): TurnReader {
     return new TurnReader(this, connection);
+  }
+
+  /**
+   * Counts what `socket` reads, and pauses `input` (the socket, or what
+   * reads from it) while the socket has read more than its share. Returns
+   * the connection's own hold on `input` (its session's: a command under
+   * way, replies piling up): `input` reads only while neither holds it.
+   */
+  share(socket: Duplex, input: Pausable): Pausable {
+    const holds = new InputHolds(input);
+    const reader = this.reader({ hold: () => holds.set('turns', true), resume: () => holds.set('turns', false) });
+    socket.on('data', (chunk: Buffer) => reader.read(chunk.length));
+    socket.once('close', () => reader.close());
+    return { pause: () => holds.set('session', true), resume: () => holds.set('session', false) };
   }
 
   /** Counts `bytes` read this turn; true when the turn has read its fill. */
@@ -115,5 +131,24 @@ export class TurnReader {
     if (this.closed) return false;
     this.connection.resume();
     return true;
+  }
+}
+
+/** A connection's input: a socket, or what reads from it (a WebSocket). */
+export interface Pausable {
+  pause(): void;
+  resume(): void;
+}
+
+/** A connection's input, paused while its session or the read turns hold it. */
+class InputHolds {
+  private readonly by = { session: false, turns: false };
+
+  constructor(private readonly input: Pausable) {}
+
+  set(holder: 'session' | 'turns', held: boolean): void {
+    this.by[holder] = held;
+    if (this.by.session || this.by.turns) this.input.pause();
+    else this.input.resume();
   }
 }

@@ -56,8 +56,8 @@ export class MistServer {
   private closing: Promise<void> | undefined;
   private clusterNode: Cluster | undefined;
   private readonly origins: Origins;
-  /** Each event-loop turn's reading, shared among the line-protocol connections. */
-  private readonly readTurns = new ReadTurns();
+  /** @internal Each event-loop turn's reading, shared among the connections (`context.shareReading`). */
+  readonly readTurns = new ReadTurns();
   state: ServerState = 'idle';
 
   readonly logger: Logger;
@@ -75,7 +75,7 @@ export class MistServer {
     this.metrics.counter('mist_origin_refused_total', 'Requests and WebSocket upgrades refused for their Origin (allowedOrigins).', () => this.origins.refused);
     this.metrics.counter(
       'mist_input_holds_total',
-      'Times a line-protocol connection stopped reading for a turn or more, having read more than its share of a busy event-loop turn.',
+      'Times a TCP, TLS or WebSocket connection stopped reading for a turn or more, having read more than its share of a busy event-loop turn.',
       () => this.readTurns.holds,
     );
   }
@@ -264,6 +264,7 @@ export class MistServer {
     const auth = this.auth;
     const guard = this.guard;
     const flusher = new FlushScheduler(this.config.limits.flushIntervalMs);
+    const turns = this.readTurns;
     const context: Omit<ListenerContext, 'serveSocket'> = {
       open: (sink, info, identity) => connections.open(sink, info, identity),
       // Every connection a listener holds is a session this server opened for it (`open`).
@@ -279,8 +280,9 @@ export class MistServer {
       limits: this.config.limits,
       logger: this.logger,
       output: (write) => new OutputQueue(flusher, write),
+      shareReading: (socket, input) => turns.share(socket, input),
     };
-    return { ...context, serveSocket: socketServer(context, { pending: this.pendingInput, turns: this.readTurns }) };
+    return { ...context, serveSocket: socketServer(context, this.pendingInput) };
   }
 }
 

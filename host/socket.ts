@@ -9,9 +9,9 @@ import type { Socket } from 'node:net';
 import type { OutputQueue } from '../core/flush.ts';
 import { LineFramer } from '../core/framing.ts';
 import type { ListenerContext } from './listener.ts';
-import type { ReadTurns } from './read-turns.ts';
 import type { InputRefusalReason, PendingInput, WatchedInput } from '../core/pending-input.ts';
 import type { Frame } from '../core/protocol.ts';
+import type { Pausable } from './read-turns.ts';
 import type { ListenerConnection } from '../core/services.ts';
 import type { ConnectionInfo, Sink } from '../core/session.ts';
 import { KEEPALIVE_MS } from '../core/wire.ts';
@@ -19,40 +19,34 @@ import { KEEPALIVE_MS } from '../core/wire.ts';
 /** How long a closing connection may take to flush before it is destroyed. */
 const END_TIMEOUT_MS = 2000;
 
-type SocketContext = Pick<ListenerContext, 'open' | 'limits' | 'logger' | 'output'>;
-
-/** What the server's line-protocol connections share: the memory of unfinished lines, and each turn's reading. */
-export interface SharedInput {
-  pending: PendingInput;
-  turns: ReadTurns;
-}
+type SocketContext = Pick<ListenerContext, 'open' | 'limits' | 'logger' | 'output' | 'shareReading'>;
 
 /**
  * `serveSocket` for one listener: the writes of all its connections are
- * coalesced (`context.output`); their unfinished lines count against the
- * server's pending input, and their reading shares the server's turns.
+ * coalesced (`context.output`), their reading shares the server's turns
+ * (`context.shareReading`), and their unfinished lines count against the
+ * server's `pending` input.
  */
-export function socketServer(context: SocketContext, input: SharedInput): ListenerContext['serveSocket'] {
-  return (socket, info) => serveSocket(socket, info, context, input);
+export function socketServer(context: SocketContext, pending: PendingInput): ListenerContext['serveSocket'] {
+  return (socket, info) => serveSocket(socket, info, context, pending);
 }
 
 /**
  * Opens a session for `socket` and feeds it the lines the socket reads; the
  * session closes with the socket.
  */
-function serveSocket(socket: Socket, info: ConnectionInfo, context: SocketContext, { pending, turns }: SharedInput): ListenerConnection {
+function serveSocket(socket: Socket, info: ConnectionInfo, context: SocketContext, pending: PendingInput): ListenerConnection {
   const { limits } = context;
   // Writes are coalesced here already (flush.ts): Nagle's algorithm would only add delay.
   socket.setNoDelay(true);
   socket.setKeepAlive(true, KEEPALIVE_MS);
-  const holds = new Holds(socket);
-  const reading = turns.reader({ hold: () => holds.set('turns', true), resume: () => holds.set('turns', false) });
+  const reading = context.shareReading(socket, socket);
   const sink = new SocketSink(
     socket,
     context.output((bytes) => {
       if (!socket.destroyed) socket.write(bytes);
     }),
-    holds,
+    reading,
   );
   const session = context.open(sink, info);
   const refuse = (reason: InputRefusalReason, error: string): void => {
@@ -83,10 +77,7 @@ function serveSocket(socket: Socket, info: ConnectionInfo, context: SocketContex
   };
   pending.watch(input);
   socket.on('data', (chunk: Buffer) => {
-    if (session.isOpen) {
-      reading.read(chunk.length);
-      return framer.push(chunk);
-    }
+    if (session.isOpen) return framer.push(chunk);
     // Closed (its input refused, or ended): what still comes is dropped, and nothing more is read, so that a
     // client sending on costs nothing; the socket closes at the peer's end or is destroyed (SocketSink.end).
     socket.pause();
@@ -96,7 +87,6 @@ function serveSocket(socket: Socket, info: ConnectionInfo, context: SocketContex
   // Resets and the like end the connection; 'close' follows and cleans up.
   socket.on('error', (err) => context.logger.debug({ err, session: session.id }, `${info.transport} connection error`));
   socket.once('close', () => {
-    reading.close();
     framer.close();
     pending.unwatch(input);
     session.closed();
@@ -113,7 +103,8 @@ class SocketSink implements Sink {
   constructor(
     private readonly socket: Socket,
     private readonly output: OutputQueue,
-    private readonly holds: Holds,
+    /** The session's hold on the socket's reading, beside the server's read turns. */
+    private readonly reading: Pausable,
   ) {}
 
   write(frame: Frame): void {
@@ -141,11 +132,11 @@ class SocketSink implements Sink {
   }
 
   pause(): void {
-    this.holds.set('session', true);
+    this.reading.pause();
   }
 
   resume(): void {
-    this.holds.set('session', false);
+    this.reading.resume();
   }
 
   whenDrained(callback: () => void): void {
@@ -156,19 +147,3 @@ class SocketSink implements Sink {
   }
 }
 
-/**
- * A socket's reading, stopped while anything holds it: its session (a
- * command under way, replies piling up) or the server's read turns (it read
- * more than its share).
- */
-class Holds {
-  private readonly by = { session: false, turns: false };
-
-  constructor(private readonly socket: Socket) {}
-
-  set(holder: 'session' | 'turns', held: boolean): void {
-    this.by[holder] = held;
-    if (this.by.session || this.by.turns) this.socket.pause();
-    else this.socket.resume();
-  }
-}

@@ -3,12 +3,14 @@
  * event-loop turn has read its fill, a connection that read more than its
  * share waits for a later turn; small readers never wait. The scheduler on
  * its own, then over real sockets: connections pouring in input are held
- * and resumed without losing, reordering or repeating anything, beside a
- * connection whose session holds it too.
+ * and resumed without losing, reordering or repeating anything, over TCP
+ * and WebSocket, beside a connection whose session holds it too.
  */
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { CHUNK, ReadTurns, SHARE, TURN_BYTES, type Holdable } from '../host/read-turns.ts';
-import { LineClient, startTestServer } from './helpers/server.ts';
+import type { MistServer } from '../host/server.ts';
+import { eventually, LineClient, startTestServer } from './helpers/server.ts';
+import { websocketUrl, WsClient } from './helpers/web.ts';
 
 /** A connection that records whether it is held. */
 class Recorder implements Holdable {
@@ -77,15 +79,28 @@ test('held connections are resumed first held first, a turn\'s worth at a time; 
   t.is(turns.holds, connections.length);
 });
 
-test('connections pouring in publishes are held and resumed: every message arrives once and in order, and the holds are counted', async (t) => {
+/**
+ * Makes every turn of `server` a busy one, as if other connections had
+ * read its fill already: whatever reads more than a share waits. (Which
+ * turns real clients fill depends on how far the kernel lets them get ahead
+ * of the server; this way the holds do not.)
+ */
+function busyTurns(t: ExecutionContext, server: MistServer): void {
+  // Timers run before the poll phase that reads: each fills the turn about to read.
+  const timer = setInterval(() => server.readTurns.count(TURN_BYTES), 1);
+  t.teardown(() => clearInterval(timer));
+}
+
+test('connections pouring in publishes in busy turns are held and resumed: every message arrives once and in order, and the holds are counted', async (t) => {
   const { server } = await startTestServer(t);
+  busyTurns(t, server);
   const url = server.url('tcp');
   const subscriber = await LineClient.connect(t, url);
   await subscriber.request({ command: 'subscribe', tags: ['pour'] });
   const publishers = await Promise.all(Array.from({ length: 20 }, () => LineClient.connect(t, url)));
-  const perPublisher = 2000;
-  const pad = 'x'.repeat(200);
-  // 20 × 2,000 lines of ~270 bytes, each publisher's in one write: ~10 MB arriving at once.
+  const perPublisher = 250;
+  const pad = 'x'.repeat(1000);
+  // 20 × 250 lines of ~1 KB, each publisher's in one write.
   publishers.forEach((publisher, p) => {
     const lines = Array.from({ length: perPublisher }, (_, n) => JSON.stringify({ command: 'publish', tags: ['pour'], data: { p, n, pad } }) + '\n');
     publisher.write(lines.join(''));
@@ -98,24 +113,46 @@ test('connections pouring in publishes are held and resumed: every message arriv
   }
   for (const publisher of publishers) await publisher.sync();
   t.is(subscriber.pending, 0, 'nothing more');
-  t.true(server.broker.stats.published === publishers.length * perPublisher);
+  t.is(server.broker.stats.published, publishers.length * perPublisher);
   t.regex(await server.metrics.render(), /^mist_input_holds_total [1-9]\d*$/m);
 });
 
 test('a connection held by its session (replies piling up) and by the turns reads on once both let go', async (t) => {
   const { server } = await startTestServer(t);
-  const url = server.url('tcp');
-  const pinger = await LineClient.connect(t, url);
-  // It reads nothing while it writes: its pongs pile up until the server stops reading it.
+  busyTurns(t, server);
+  const pinger = await LineClient.connect(t, server.url('tcp'));
+  // It reads nothing while it writes: its pongs pile up until its session stops reading it, and in busy
+  // turns its reads are held too.
   pinger.socket.pause();
   const pings = 60_000;
   pinger.write('{"command":"ping"}\n'.repeat(pings));
-  // Others fill the turns meanwhile.
-  const pourers = await Promise.all(Array.from({ length: 8 }, () => LineClient.connect(t, url)));
-  for (const pourer of pourers) pourer.write(`{"command":"publish","tags":["nobody"],"data":"${'y'.repeat(400_000)}"}\n`.repeat(4));
-  for (const pourer of pourers) await pourer.sync();
+  await eventually(() => server.readTurns.holds > 0);
   pinger.socket.resume();
   for (let i = 0; i < pings; i++) t.is((await pinger.next()).data, 'pong');
   await pinger.sync();
   t.is(pinger.pending, 0);
+});
+
+test('WebSocket connections pouring in publishes in busy turns are held and resumed too: every message arrives once and in order', async (t) => {
+  const { server } = await startTestServer(t, { listeners: ['ws://127.0.0.1:0'] });
+  busyTurns(t, server);
+  const url = websocketUrl(server.url('ws'));
+  const subscriber = await WsClient.connect(t, url);
+  await subscriber.request({ command: 'subscribe', tags: ['pour'] });
+  const publishers = await Promise.all(Array.from({ length: 10 }, () => WsClient.connect(t, url)));
+  const perPublisher = 1000;
+  const pad = 'x'.repeat(1000);
+  // 10 × 1,000 frames of ~1 KB, all sent at once: ~10 MB.
+  publishers.forEach((publisher, p) => {
+    for (let n = 0; n < perPublisher; n++) publisher.send({ command: 'publish', tags: ['pour'], data: { p, n, pad } });
+  });
+  const next = new Array<number>(publishers.length).fill(0);
+  for (let i = 0; i < publishers.length * perPublisher; i++) {
+    const { data } = (await subscriber.next()) as { data: { p: number; n: number } };
+    t.is(data.n, next[data.p]!, `publisher ${data.p}'s messages in order, none lost or repeated`);
+    next[data.p]!++;
+  }
+  for (const publisher of publishers) await publisher.sync();
+  t.is(subscriber.pending, 0, 'nothing more');
+  t.regex(await server.metrics.render(), /^mist_input_holds_total [1-9]\d*$/m);
 });

@@ -34,6 +34,7 @@ import {
   type ListenerContext,
   type OutputQueue,
   type ListenerConnection,
+  type Pausable,
   type Sink,
   WEBSOCKET_PATH,
 } from '../../host/index.ts';
@@ -152,7 +153,8 @@ export class WebSocketEndpoint {
     const output = this.context.output((bytes) => {
       if (ws.readyState === WebSocket.OPEN && !socket.destroyed) socket.write(bytes);
     });
-    const sink = new WebSocketSink(ws, socket, output);
+    // ws reads the socket; the server's read turns pause ws, as does the session.
+    const sink = new WebSocketSink(ws, socket, output, this.context.shareReading(socket, ws));
     const session = this.context.open(sink, info, identity);
     const peer: Peer = { session, sink, missed: 0 };
     this.peers.set(ws, peer);
@@ -233,6 +235,8 @@ class WebSocketSink implements Sink {
     /** The upgraded socket: frames are written to it, and its drain events read (ws has none of its own). */
     private readonly socket: Duplex,
     private readonly output: OutputQueue,
+    /** The session's hold on ws's reading, beside the server's read turns. */
+    private readonly reading: Pausable,
   ) {}
 
   write(frame: Frame): void {
@@ -262,12 +266,12 @@ class WebSocketSink implements Sink {
 
   pause(): void {
     this.paused = true;
-    this.ws.pause();
+    this.reading.pause();
   }
 
   resume(): void {
     this.paused = false;
-    this.ws.resume();
+    this.reading.resume();
   }
 
   whenDrained(callback: () => void): void {
