@@ -12,25 +12,26 @@
  * gap the node knows of (messages it could not send through the stream or
  * did not get from it) is marked, so that a resume across it says so.
  *
- * Retained messages are kept in publish order, each with the frame every
- * subscriber was sent (so a replay encodes nothing), its tags (to match the
- * resuming connection's subscriptions) and its publisher's session id (a
- * connection is never sent its own message). Trimming is done as messages
- * come and when history is read, so no timer runs.
+ * Retained messages are kept in publish order, each as the JSON text every
+ * subscriber was sent (its tags, to match the resuming connection's
+ * subscriptions, are in it), with its publisher's session id (a connection
+ * is never sent its own message), off the heap (core/retained-log.ts).
+ * Trimming is done as messages come and when history is read, so no timer
+ * runs.
  */
 import { randomBytes } from 'node:crypto';
-import { Fifo } from './fifo.ts';
 import { Frame } from './protocol.ts';
+import { RetainedLog } from './retained-log.ts';
 
 /** How much history is kept; the first bound reached trims the oldest messages. */
 export interface HistoryLimits {
   maxMessages: number;
-  /** Bytes of the retained messages as encoded (the process holds about two to three times that: the text and each transport's encoding). */
+  /** Bytes of the retained messages' JSON text, which is what the process holds of them (core/retained-log.ts), plus 32 bytes each. */
   maxBytes: number;
   maxAgeMs: number;
 }
 
-/** A retained message. */
+/** A retained message, as read back. */
 export interface Retained {
   /** Its place in this history: consecutive, from 1. */
   readonly seq: number;
@@ -50,10 +51,11 @@ export class History {
   lastSeq = 0;
   /** Letters only, so that no stream id (digits) can look like one of these. */
   private readonly prefix = `${Array.from(randomBytes(6), (byte) => String.fromCharCode(97 + (byte % 26))).join('')}-`;
-  private readonly entries = new Fifo<Retained>();
+  private readonly entries = new RetainedLog();
   private retainedBytes = 0;
-  /** The seq of each retained message whose id is a stream's. */
+  /** The seq of each retained message whose id is a stream's, and the other way round. */
   private readonly streamed = new Map<string, number>();
+  private readonly streamIds = new Map<number, string>();
   /** Seqs before which messages may be missing (see {@link markGap}), oldest first. */
   private readonly gaps: number[] = [];
 
@@ -72,10 +74,13 @@ export class History {
   record(publisher: number, tags: readonly string[], data: string | undefined, id?: string, time?: number): Frame {
     if (!this.limits) return Frame.publish(tags, data, id);
     const seq = ++this.lastSeq;
-    const frame = Frame.publish(tags, data, id ?? this.prefix + seq.toString(36));
-    if (id !== undefined) this.streamed.set(id, seq);
+    const frame = Frame.publish(tags, data, id ?? this.localId(seq));
+    if (id !== undefined) {
+      this.streamed.set(id, seq);
+      this.streamIds.set(seq, id);
+    }
     const now = Date.now();
-    this.entries.push({ seq, tags, frame, publisher, time: time ?? now });
+    this.entries.push(frame.json, frame.byteLength, publisher, time ?? now);
     this.retainedBytes += frame.byteLength;
     this.trim(now);
     return frame;
@@ -108,12 +113,21 @@ export class History {
 
   /** The seq of the oldest message retained; `lastSeq + 1` when none is. */
   get firstSeq(): number {
-    return this.entries.peek()?.seq ?? this.lastSeq + 1;
+    return this.lastSeq - this.entries.length + 1;
   }
 
-  /** The retained message `seq`; undefined once it is trimmed (or before it exists). */
+  /** The retained message `seq`, read back; undefined once it is trimmed (or before it exists). */
   at(seq: number): Retained | undefined {
-    return this.entries.at(seq - this.firstSeq);
+    const index = seq - this.firstSeq;
+    if (index < 0 || index >= this.entries.length) return undefined;
+    const json = this.entries.json(index);
+    return {
+      seq,
+      tags: tagsOf(json),
+      frame: new Frame(json, this.streamIds.get(seq) ?? this.localId(seq)),
+      publisher: this.entries.publisherOf(index),
+      time: this.entries.timeOf(index),
+    };
   }
 
   /**
@@ -136,12 +150,41 @@ export class History {
     const limits = this.limits;
     if (!limits) return;
     const expired = now - limits.maxAgeMs;
-    for (let oldest = this.entries.peek(); oldest; oldest = this.entries.peek()) {
-      if (this.entries.length <= limits.maxMessages && this.retainedBytes <= limits.maxBytes && oldest.time > expired) return;
+    while (this.entries.length > 0) {
+      if (this.entries.length <= limits.maxMessages && this.retainedBytes <= limits.maxBytes && this.entries.timeOf(0) > expired) return;
+      const seq = this.firstSeq;
+      this.retainedBytes -= this.entries.bytes(0);
       this.entries.shift();
-      this.retainedBytes -= oldest.frame.byteLength;
-      if (this.streamed.size > 0) this.streamed.delete(oldest.frame.id!);
-      while (this.gaps.length > 0 && this.gaps[0]! <= oldest.seq) this.gaps.shift();
+      const streamId = this.streamIds.get(seq);
+      if (streamId !== undefined) {
+        this.streamIds.delete(seq);
+        this.streamed.delete(streamId);
+      }
+      while (this.gaps.length > 0 && this.gaps[0]! <= seq) this.gaps.shift();
     }
   }
+
+  /** The id of this server's message `seq`. */
+  private localId(seq: number): string {
+    return this.prefix + seq.toString(36);
+  }
+}
+
+const TAGS_START = '{"command":"publish","tags":'.length;
+
+/** The tags of a retained message's JSON text (as Frame.publish wrote it), without parsing its data. */
+function tagsOf(json: string): string[] {
+  let inString = false;
+  for (let i = TAGS_START; i < json.length; i++) {
+    const c = json.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // a backslash: the next character is escaped
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) {
+      inString = true;
+    } else if (c === 0x5d) {
+      return JSON.parse(json.slice(TAGS_START, i + 1)) as string[];
+    }
+  }
+  throw new Error('a retained message without tags');
 }
