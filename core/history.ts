@@ -26,7 +26,7 @@ import { RetainedLog } from './retained-log.ts';
 /** How much history is kept; the first bound reached trims the oldest messages. */
 export interface HistoryLimits {
   maxMessages: number;
-  /** Bytes of the retained messages' JSON text, which is what the process holds of them (core/retained-log.ts), plus 32 bytes each. */
+  /** Bytes of the retained messages' JSON text, which is what the process holds of them (core/retained-log.ts), plus up to 64 bytes each. */
   maxBytes: number;
   maxAgeMs: number;
 }
