@@ -91,6 +91,26 @@ function busyTurns(t: ExecutionContext, server: MistServer): void {
   t.teardown(() => clearInterval(timer));
 }
 
+/** A client of either transport, as the tests below use it. */
+type Client = Pick<LineClient, 'next' | 'sync' | 'pending'>;
+
+/**
+ * Checks that `subscriber` got each publisher's `perPublisher` messages
+ * (`data: {p, n}`) once and in order, nothing more, and that reading was held.
+ */
+async function expectPoured(t: ExecutionContext, server: MistServer, subscriber: Client, publishers: Client[], perPublisher: number): Promise<void> {
+  const next = new Array<number>(publishers.length).fill(0);
+  for (let i = 0; i < publishers.length * perPublisher; i++) {
+    const { data } = (await subscriber.next()) as { data: { p: number; n: number } };
+    t.is(data.n, next[data.p]!, `publisher ${data.p}'s messages in order, none lost or repeated`);
+    next[data.p]!++;
+  }
+  for (const publisher of publishers) await publisher.sync();
+  t.is(subscriber.pending, 0, 'nothing more');
+  t.is(server.broker.stats.published, publishers.length * perPublisher);
+  t.regex(await server.metrics.render(), /^mist_input_holds_total [1-9]\d*$/m);
+}
+
 test('connections pouring in publishes in busy turns are held and resumed: every message arrives once and in order, and the holds are counted', async (t) => {
   const { server } = await startTestServer(t);
   busyTurns(t, server);
@@ -105,16 +125,7 @@ test('connections pouring in publishes in busy turns are held and resumed: every
     const lines = Array.from({ length: perPublisher }, (_, n) => JSON.stringify({ command: 'publish', tags: ['pour'], data: { p, n, pad } }) + '\n');
     publisher.write(lines.join(''));
   });
-  const next = new Array<number>(publishers.length).fill(0);
-  for (let i = 0; i < publishers.length * perPublisher; i++) {
-    const { data } = (await subscriber.next()) as { data: { p: number; n: number } };
-    t.is(data.n, next[data.p]!, `publisher ${data.p}'s messages in order, none lost or repeated`);
-    next[data.p]!++;
-  }
-  for (const publisher of publishers) await publisher.sync();
-  t.is(subscriber.pending, 0, 'nothing more');
-  t.is(server.broker.stats.published, publishers.length * perPublisher);
-  t.regex(await server.metrics.render(), /^mist_input_holds_total [1-9]\d*$/m);
+  await expectPoured(t, server, subscriber, publishers, perPublisher);
 });
 
 test('a connection held by its session (replies piling up) and by the turns reads on once both let go', async (t) => {
@@ -146,13 +157,5 @@ test('WebSocket connections pouring in publishes in busy turns are held and resu
   publishers.forEach((publisher, p) => {
     for (let n = 0; n < perPublisher; n++) publisher.send({ command: 'publish', tags: ['pour'], data: { p, n, pad } });
   });
-  const next = new Array<number>(publishers.length).fill(0);
-  for (let i = 0; i < publishers.length * perPublisher; i++) {
-    const { data } = (await subscriber.next()) as { data: { p: number; n: number } };
-    t.is(data.n, next[data.p]!, `publisher ${data.p}'s messages in order, none lost or repeated`);
-    next[data.p]!++;
-  }
-  for (const publisher of publishers) await publisher.sync();
-  t.is(subscriber.pending, 0, 'nothing more');
-  t.regex(await server.metrics.render(), /^mist_input_holds_total [1-9]\d*$/m);
+  await expectPoured(t, server, subscriber, publishers, perPublisher);
 });
