@@ -5,7 +5,7 @@
 export default {
   files: ['build/test/**/*.test.js'],
   workerThreads: true,
-  concurrency: 6,
+  concurrency: 4,
   timeout: '60s',
   // The end-to-end files first: each is a long chain of npm and tsc runs that mostly waits
   // on child processes, so it overlaps the rest of the suite rather than ending the run alone.
