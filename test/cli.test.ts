@@ -1,6 +1,6 @@
 /**
  * `mist` and `mist --server`: run in this process through main(), except
- * `--version` and one SIGINT that go through cli/bin.ts (the executable's source) in a child process.
+ * `--version` and one SIGINT that go through cli/bin.ts, compiled, in a child process.
  */
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
