@@ -1,6 +1,6 @@
 /**
  * `mist` and `mist --server`: run in this process through main(), except
- * `--version` and one SIGINT that go through cli/bin.ts (the executable's source) in a child process.
+ * `--version` and one SIGINT that go through cli/bin.ts, compiled, in a child process.
  */
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
@@ -8,10 +8,12 @@ import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { tempFolder } from './helpers/files.ts';
 import { MistCli } from './helpers/mist-cli.ts';
+import { inRepo, source } from './helpers/paths.ts';
 import { LineClient } from './helpers/server.ts';
+import './helpers/typescript.ts';
 import { WAIT_MS } from './helpers/wakeup.ts';
 
-const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+const VERSION = (JSON.parse(readFileSync(inRepo('package.json'), 'utf8')) as { version: string }).version;
 
 /** A TCP server holding a port on 127.0.0.1, closed at teardown. */
 async function occupy(t: ExecutionContext): Promise<{ server: Server; port: number }> {
@@ -226,7 +228,7 @@ test('--config FILE with JSON is used instead of a discovered file', async (t) =
 });
 
 test("a plugin listed in the config file is loaded from the file's folder and its command served", async (t) => {
-  const core = new URL('../host/index.ts', import.meta.url).href;
+  const core = source('host/index.ts');
   const dir = await tempFolder(t, {
     'package.json': JSON.stringify({ name: 'app', type: 'module' }),
     'mist.config.yaml': ['listeners: [tcp://127.0.0.1:0]', 'plugins:', '  - module: ./plugins/shout.ts', '    options: { suffix: "!" }', ''].join('\n'),

@@ -7,7 +7,6 @@ import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import test, { type ExecutionContext } from 'ava';
 import { backoffOptions } from '../client/backoff.ts';
 import { backoffDelay } from '../core/backoff.ts';
@@ -24,6 +23,7 @@ import {
 } from '../client/index.ts';
 import type { MistServer } from '../host/server.ts';
 import { tempFolder } from './helpers/files.ts';
+import { inRepo, REPO, source } from './helpers/paths.ts';
 import { certificateFiles } from './helpers/web.ts';
 import { LineClient, startTestServer } from './helpers/server.ts';
 import { WAIT_MS } from './helpers/wakeup.ts';
@@ -565,7 +565,7 @@ test('backoff grows by the factor up to the cap, less up to `jitter` of itself',
   t.is(backoffOptions().maxAttempts, Infinity);
 });
 
-const CLIENT = new URL('../client/index.ts', import.meta.url).href;
+const CLIENT = source('client/index.ts');
 
 /** Runs a script that uses the client in a child process (importing `connect` unless it has imports of its own); resolves with its output and how long it took to exit after printing "closed". */
 async function runScript(
@@ -575,7 +575,7 @@ async function runScript(
 ): Promise<{ code: number | null; stdout: string; stderr: string; lingerMs: number }> {
   const dir = await tempFolder(t, { 'script.mts': body.includes('import ') ? body : `import { connect } from '${CLIENT}';\n${body}\n` });
   const child = spawn(process.execPath, ['--import=tsx', join(dir, 'script.mts')], {
-    cwd: fileURLToPath(new URL('..', import.meta.url)),
+    cwd: REPO,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   t.teardown(() => {
@@ -645,7 +645,7 @@ test('close() while reconnecting leaves nothing running either', async (t) => {
 });
 
 test('the runnable example of docs/client.md runs as documented and exits by itself', async (t) => {
-  const doc = await readFile(new URL('../docs/client.md', import.meta.url), 'utf8');
+  const doc = await readFile(inRepo('docs/client.md'), 'utf8');
   const example = /## A runnable example[\s\S]*?```ts\n([\s\S]*?)```/.exec(doc)?.[1];
   t.truthy(example, 'docs/client.md has the example');
   const { server } = await startTestServer(t);

@@ -1,13 +1,17 @@
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import test, { type ExecutionContext } from 'ava';
 import { cosmiconfig } from 'cosmiconfig';
 import { DEFAULT_HISTORY, DEFAULT_LIMITS, DEFAULT_LISTENERS, DEFAULT_LOG_LEVEL } from '../host/defaults.ts';
 import type { ConfigFile } from '../host/config-schema.ts';
-import { buildConfig, loadConfig, type ConfigFlags } from '../host/config.ts';
+import type { ConfigFlags } from '../host/config.ts';
 import { ErrorCodes, MistError } from '../core/errors.ts';
 import { tempFolder } from './helpers/files.ts';
+import { inRepo } from './helpers/paths.ts';
+import './helpers/typescript.ts';
 
+// After tsx (the import above), as under `node --import tsx`: tsx gives a CommonJS-scoped
+// mist.config.ts its default export only when the module importing it was loaded through tsx too.
+const { buildConfig, loadConfig } = await import('../host/config.ts');
 
 /** Loading fails with MIST_ERR_CONFIG; returns the message. */
 async function configError(t: ExecutionContext, flags: ConfigFlags, cwd: string): Promise<string> {
@@ -29,7 +33,7 @@ const DEFAULTS = {
   history: { ...DEFAULT_HISTORY },
 };
 
-const EXAMPLE = fileURLToPath(new URL('../docs/mist.config.example.yaml', import.meta.url));
+const EXAMPLE = inRepo('docs/mist.config.example.yaml');
 
 test('the example config file (docs/mist.config.example.yaml) sets every limit, each to its default, and only defaults', async (t) => {
   const { file, ...config } = await loadConfig({ config: EXAMPLE });

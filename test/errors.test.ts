@@ -1,9 +1,10 @@
 /** mist's errors are known by `instanceof` from any copy of mist, as a plugin with a copy of its own throws them. */
 import test from 'ava';
 import { CommandError, ErrorCodes, MistError } from '../core/errors.ts';
+import { source } from './helpers/paths.ts';
 
 /** A second copy of core/errors.ts: what a plugin's own node_modules/mist would load. */
-const copy = (await import(`../core/errors.ts?copy=${Date.now()}`)) as typeof import('../core/errors.ts');
+const copy = (await import(`${source('core/errors.ts')}?copy=${Date.now()}`)) as typeof import('../core/errors.ts');
 
 test('a CommandError or MistError of another copy of mist is an instance of this one, and the other way round', (t) => {
   t.not(copy.CommandError, CommandError, 'really a second copy');

@@ -18,14 +18,13 @@ import { createHash } from 'node:crypto';
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import { mistPackage } from '../cli/mist-package.ts';
 import { assertBuilt } from './helpers/build.ts';
 import { MistCli } from './helpers/mist-cli.ts';
+import { REPO } from './helpers/paths.ts';
 import { run, type Ran } from './helpers/run.ts';
 
-const REPO = fileURLToPath(new URL('..', import.meta.url));
 const TSC = join(REPO, 'node_modules', '.bin', 'tsc');
 const TSX = import.meta.resolve('tsx');
 const { version } = mistPackage();

@@ -4,6 +4,7 @@
  * package folders, and command handlers added as ready-made objects.
  */
 import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import type { ConfigFile } from '../host/config-schema.ts';
 import { buildConfig } from '../host/config.ts';
@@ -14,9 +15,11 @@ import { definePlugin } from '../host/api.ts';
 import { MistServer } from '../host/server.ts';
 import { builtinPlugins } from '../plugins/preset.ts';
 import { tempFolder } from './helpers/files.ts';
+import { inRepo, source } from './helpers/paths.ts';
 import { LineClient, logCapture, type LogLines } from './helpers/server.ts';
+import './helpers/typescript.ts';
 
-const CORE = new URL('../host/index.ts', import.meta.url).href;
+const CORE = source('host/index.ts');
 
 /** Plugins that record their lifecycle in `globalThis.mistEvents`, so the test can read the order. */
 const FILES: Record<string, string> = {
@@ -277,11 +280,11 @@ test('a plugin given as a package folder is loaded through its package.json main
 });
 
 test('built-in plugins import from mist only what the package exports (host/index.ts), as a third party would', async (t) => {
-  const root = new URL('../plugins/', import.meta.url);
+  const root = inRepo('plugins');
   const files = (await readdir(root, { recursive: true })).filter((file) => file.endsWith('.ts'));
   t.true(files.length >= 3);
   for (const file of files) {
-    const text = await readFile(new URL(file, root), 'utf8');
+    const text = await readFile(join(root, file), 'utf8');
     const core = [...text.matchAll(/from '((?:\.\.\/)+(?:core|host)\/[^']+)'/g)].map((m) => m[1]);
     t.deepEqual(
       core.filter((path) => !path.endsWith('/host/index.ts')),

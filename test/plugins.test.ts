@@ -3,7 +3,6 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import test, { type ExecutionContext } from 'ava';
 import type { ConfigFile } from '../host/config-schema.ts';
 import { buildConfig } from '../host/config.ts';
@@ -12,11 +11,12 @@ import { createLogger } from '../core/logger.ts';
 import { SchemeRegistry } from '../host/registry.ts';
 import { MistServer } from '../host/server.ts';
 import { builtinPlugins } from '../plugins/preset.ts';
+import { REPO, source } from './helpers/paths.ts';
 import { eventually, LineClient, logCapture, startTestServer, type LogLines, withoutId } from './helpers/server.ts';
+import './helpers/typescript.ts';
 import { WAIT_MS } from './helpers/wakeup.ts';
 
-const CORE = new URL('../host/index.ts', import.meta.url).href;
-const REPO = fileURLToPath(new URL('..', import.meta.url));
+const CORE = source('host/index.ts');
 
 /**
  * Plugin modules as a third party would write them: outside the repository,
@@ -553,7 +553,7 @@ test('the package entry host/index.ts can be the first module a process loads, t
     "process.stdout.write(server.url('tcp'));",
     'await server.close();',
   ].join('\n');
-  const child = spawn(process.execPath, ['--import=tsx', '--input-type=module', '--eval', script], {
+  const child = spawn(process.execPath, ['--input-type=module', '--eval', script], {
     cwd: REPO,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -12,7 +12,6 @@ import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import test, { type ExecutionContext } from 'ava';
 import type { ConfigFile } from '../host/config-schema.ts';
 import { buildConfig } from '../host/config.ts';
@@ -22,10 +21,10 @@ import { scaffold, type PluginKind } from '../cli/new.ts';
 import { MistServer } from '../host/server.ts';
 import { builtinPlugins } from '../plugins/preset.ts';
 import { assertBuilt } from './helpers/build.ts';
+import { REPO } from './helpers/paths.ts';
 import { run } from './helpers/run.ts';
 import { logCapture, type LogLines, withoutId } from './helpers/server.ts';
 
-const REPO = fileURLToPath(new URL('..', import.meta.url)).replace(/\/$/, '');
 const TSC = join(REPO, 'node_modules', '.bin', 'tsc');
 
 /** The folder the generated packages and the (notional) config file share. */

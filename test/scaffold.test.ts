@@ -1,7 +1,6 @@
 /** `mist new listener|authenticator|command NAME [--dir DIR]`, run in this process through main(). */
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import { UsageError } from '../cli/io.ts';
 import { mistPackage } from '../cli/mist-package.ts';
@@ -9,9 +8,9 @@ import { BUILT_IN_NAMES, PLUGIN_KINDS, scaffold } from '../cli/new.ts';
 import { assertBuilt } from './helpers/build.ts';
 import { tempFolder } from './helpers/files.ts';
 import { MistCli } from './helpers/mist-cli.ts';
+import { REPO } from './helpers/paths.ts';
 import { startTestServer } from './helpers/server.ts';
 
-const REPO = fileURLToPath(new URL('..', import.meta.url)).replace(/\/$/, '');
 const { version } = mistPackage();
 const TARBALL = `mist-${version}.tgz`;
 

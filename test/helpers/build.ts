@@ -6,9 +6,8 @@
  */
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { REPO as ROOT } from './paths.ts';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BUNDLE = 'dist/browser/mist-client.js';
 
 /** Throws unless every source has its compiled file no older than itself, and the browser bundle is no older than the client's sources. */

@@ -2,22 +2,21 @@
  * `mist …` for tests: run in this process through main(), with streams, a
  * working folder, an environment and a stop of its own (most tests: no
  * start-up cost), or with `spawn: true` as the executable in a child
- * process, as a user runs it (the few end-to-end tests): its source,
- * cli/bin.ts, through tsx (test/package.e2e.test.ts runs the compiled one). Both are read,
- * stopped and awaited alike, and ended at teardown if still running.
+ * process, as a user runs it (the few end-to-end tests): cli/bin.ts as
+ * this test run compiled it (test/helpers/paths.ts), with plain node
+ * (test/package.e2e.test.ts runs the packed one). Both are read, stopped and
+ * awaited alike, and ended at teardown if still running.
  */
 import { spawn } from 'node:child_process';
 import { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { ExecutionContext } from 'ava';
 import { main } from '../../cli/main.ts';
+import { source } from './paths.ts';
 import { userEnv } from './run.ts';
 import { Wakeup, WAIT_MS } from './wakeup.ts';
 
-const BIN = fileURLToPath(new URL('../../cli/bin.ts', import.meta.url));
-/** tsx and the tsconfig it compiles with (legacy decorators), resolved here: the child's working folder may be anywhere. */
-const TSX = import.meta.resolve('tsx');
-const TSCONFIG = fileURLToPath(new URL('../../tsconfig.runtime.json', import.meta.url));
+const BIN = fileURLToPath(source('cli/bin.ts'));
 
 export interface Exit {
   code: number | null;
@@ -31,7 +30,7 @@ export interface MistOptions {
   env?: NodeJS.ProcessEnv;
   /** The working folder; this process's by default. */
   cwd?: string;
-  /** Runs `node --import=tsx cli/bin.ts` in a child process instead of main() in this one. */
+  /** Runs `node cli/bin.js` (compiled) in a child process instead of main() in this one. */
   spawn?: boolean;
   /**
    * With `spawn`: runs this executable instead (`['npx', 'mist']` of an
@@ -103,8 +102,8 @@ export class MistCli {
   }
 
   private static spawn(args: string[], options: MistOptions): MistCli {
-    const [file, ...lead] = options.command ?? [process.execPath, `--import=${TSX}`, BIN];
-    const env = options.command ? userEnv() : { ...process.env, TSX_TSCONFIG_PATH: TSCONFIG };
+    const [file, ...lead] = options.command ?? [process.execPath, BIN];
+    const env = options.command ? userEnv() : process.env;
     const group = options.command !== undefined;
     const child = spawn(file!, [...lead, ...args], { cwd: options.cwd, stdio: ['pipe', 'pipe', 'pipe'], env: { ...env, ...options.env }, detached: group });
     const cli = new MistCli((signal) => (group ? process.kill(-child.pid!, signal) : child.kill(signal)));
