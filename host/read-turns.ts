@@ -17,6 +17,7 @@
  */
 import type { Duplex } from 'node:stream';
 import { Fifo } from '../core/fifo.ts';
+import { currentTurn, SlicedWork } from '../core/slices.ts';
 
 /** What a turn may read before heavy readers are held. */
 export const TURN_BYTES = 1024 * 1024;
@@ -34,14 +35,15 @@ export interface Holdable {
 }
 
 export class ReadTurns {
-  /** Counts the event-loop turns that read anything. */
-  turn = 0;
   /** Connections held for reading more than their share, since start. */
   holds = 0;
-  /** Bytes read in this turn, all connections together. */
+  /** The turn (`currentTurn`) {@link bytes} were read in. */
+  private turn = -1;
+  /** Bytes read in that turn, all connections together. */
   private bytes = 0;
   private readonly held = new Fifo<TurnReader>();
-  private endScheduled = false;
+  /** Resumes held connections after each turn's reading, while any are held. */
+  private readonly releases = new SlicedWork(() => this.release());
 
   /** The reading of one connection, to be told of each chunk it reads. */
   reader(connection: Holdable): TurnReader {
@@ -62,10 +64,13 @@ export class ReadTurns {
     return { pause: () => holds.set('session', true), resume: () => holds.set('session', false) };
   }
 
-  /** Counts `bytes` read this turn; true when the turn has read its fill. */
-  count(bytes: number): boolean {
+  /** Counts `bytes` read in the turn `turn`; true when that turn has read its fill. */
+  count(bytes: number, turn = currentTurn()): boolean {
+    if (turn !== this.turn) {
+      this.turn = turn;
+      this.bytes = 0;
+    }
     this.bytes += bytes;
-    if (!this.endScheduled) this.scheduleEnd();
     return this.bytes > TURN_BYTES;
   }
 
@@ -73,25 +78,22 @@ export class ReadTurns {
   queue(reader: TurnReader): void {
     this.holds++;
     this.held.push(reader);
+    this.releases.schedule();
   }
 
-  private scheduleEnd(): void {
-    this.endScheduled = true;
-    // The check phase follows the poll phase that reads: there a turn's reading ends.
-    setImmediate(this.endTurn);
-  }
-
-  private readonly endTurn = (): void => {
-    this.endScheduled = false;
-    this.turn++;
-    this.bytes = 0;
-    // Each connection resumed reads a chunk or two (64 KiB each) before it is held again.
+  /**
+   * After a turn's reading (the check phase follows the poll phase that
+   * reads), resumes the connections held longest, about a turn's worth:
+   * each reads a chunk or two (64 KiB each) before it is held again. Done
+   * when none is left held; with every heavy reader held, nothing may be
+   * read in the turns between, and the queue moves on all the same.
+   */
+  private release(): boolean {
     for (let room = TURN_BYTES; room > 0 && this.held.length > 0; ) {
       if (this.held.shift()!.release()) room -= CHUNK;
     }
-    // With every heavy reader held, nothing may be read next turn: the queue moves on all the same.
-    if (this.held.length > 0 && !this.endScheduled) this.scheduleEnd();
-  };
+    return this.held.length === 0;
+  }
 }
 
 export class TurnReader {
@@ -108,12 +110,13 @@ export class TurnReader {
 
   /** Counts a chunk just read; holds the connection if it has read more than its share of a full turn. */
   read(bytes: number): void {
-    if (this.turn !== this.turns.turn) {
-      this.turn = this.turns.turn;
+    const turn = currentTurn();
+    if (this.turn !== turn) {
+      this.turn = turn;
       this.bytes = 0;
     }
     this.bytes += bytes;
-    const full = this.turns.count(bytes);
+    const full = this.turns.count(bytes, turn);
     if (!full || this.bytes <= SHARE || this.held || this.closed) return;
     this.held = true;
     this.connection.hold();
