@@ -6,7 +6,7 @@ import type { Identity } from './auth.ts';
 import { Fifo } from './fifo.ts';
 import type { Limits } from './limits.ts';
 import { Frame, INVALID_MESSAGE_COMMAND, type Message } from './protocol.ts';
-import { currentTurn, SLICE_MS } from './slices.ts';
+import { currentTurn, SLICE_MS, turnInputSpent } from './slices.ts';
 
 /**
  * Where a session's outgoing bytes go. A listener implements it for its
@@ -363,11 +363,13 @@ export class Session {
       return false;
     }
     const now = performance.now();
+    // The turn's budget, all sessions together, is timed from the first of them to read the clock.
+    const turnSpent = turnInputSpent(turn, now);
     if (this.sliceStarted < 0) {
       this.sliceStarted = now;
-      return false;
+      return turnSpent;
     }
-    return now - this.sliceStarted >= SLICE_MS;
+    return turnSpent || now - this.sliceStarted >= SLICE_MS;
   }
 
   /** Holds input back until the next turn, after other connections' I/O. */

@@ -21,14 +21,25 @@ export const MATCH_SLICE_STEPS = 20_000;
 /**
  * Milliseconds a slice of other work takes before the rest waits for the
  * next turn: a session's input (what else one read delivered waits in its
- * backlog; ten connections flooding subscribes then keep a turn near 20 ms
- * rather than seconds) and a closed connection's teardown (a removal costs
- * 5–20 µs in a large index, too varied for a fixed count).
+ * backlog; all sessions' together are bounded too, by {@link TURN_INPUT_MS})
+ * and a closed connection's teardown (a removal costs 5–20 µs in a large
+ * index, too varied for a fixed count).
  */
 export const SLICE_MS = 2;
 
+/**
+ * Milliseconds the input of all sessions together may take in one turn
+ * (beyond each one's first frame) before every session's waits for a later
+ * turn: ten connections flooding subscribes would otherwise take a slice
+ * each, and hold the turn 20 ms.
+ */
+export const TURN_INPUT_MS = 4;
+
 let turn = 0;
 let ticking = false;
+/** The turn whose input is being timed, and since when (see {@link turnInputSpent}). */
+let inputTurn = -1;
+let inputStarted = 0;
 
 /**
  * A number that differs from one event-loop turn to the next, for work
@@ -46,6 +57,19 @@ export function currentTurn(): number {
 function nextTurn(): void {
   ticking = false;
   turn++;
+}
+
+/**
+ * Whether turn `current` has spent its input budget ({@link TURN_INPUT_MS})
+ * by `now`; the first call in a turn starts the timing.
+ */
+export function turnInputSpent(current: number, now: number): boolean {
+  if (inputTurn !== current) {
+    inputTurn = current;
+    inputStarted = now;
+    return false;
+  }
+  return now - inputStarted >= TURN_INPUT_MS;
 }
 
 /**

@@ -9,6 +9,7 @@
 import test, { type ExecutionContext } from 'ava';
 import type { BrokerHooks } from '../core/broker.ts';
 import type { Message } from '../core/protocol.ts';
+import { TURN_INPUT_MS, turnInputSpent } from '../core/slices.ts';
 import { tagSetKey } from '../core/tags.ts';
 import { MESSAGE, subsetsOfMessage } from './helpers/crafted.ts';
 import { eventually, LineClient, startTestServer, withoutId } from './helpers/server.ts';
@@ -131,6 +132,15 @@ test('a flood of subscribes in one write is answered completely and in order, wh
   t.true(server.broker.subscriptionCount < 30_000, `answered with ${server.broker.subscriptionCount} of 30,000 subscribes done`);
   await Promise.all(flooders.map((client, f) => expectSubscribed(t, client, sets[f]!)));
   t.is(server.broker.subscriptionCount, 30_000);
+});
+
+test('a turn spends its input budget TURN_INPUT_MS after the first session timed it, whatever the sessions; the next turn starts afresh', (t) => {
+  // Turn numbers no event loop reaches, and times of the test's own choosing: the budget's arithmetic alone.
+  const turn = -1000;
+  t.false(turnInputSpent(turn, 5000), 'the first call starts the timing');
+  t.false(turnInputSpent(turn, 5000 + TURN_INPUT_MS - 0.1));
+  t.true(turnInputSpent(turn, 5000 + TURN_INPUT_MS), 'spent, for every session of the turn');
+  t.false(turnInputSpent(turn - 1, 5000 + TURN_INPUT_MS), 'another turn, another budget');
 });
 
 test("a closed connection's subscriptions all leave the index, each told to the cluster hooks once", async (t) => {
