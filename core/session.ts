@@ -6,7 +6,7 @@ import type { Identity } from './auth.ts';
 import { Fifo } from './fifo.ts';
 import type { Limits } from './limits.ts';
 import { Frame, INVALID_MESSAGE_COMMAND, type Message } from './protocol.ts';
-import { currentTurn, SLICE_MS, turnInputSpent } from './slices.ts';
+import { currentTurn, MIN_SLICE_MS, SLICE_MS, turnInputSpent } from './slices.ts';
 
 /**
  * Where a session's outgoing bytes go. A listener implements it for its
@@ -367,9 +367,11 @@ export class Session {
     const turnSpent = turnInputSpent(turn, now);
     if (this.sliceStarted < 0) {
       this.sliceStarted = now;
-      return turnSpent;
+      return false;
     }
-    return turnSpent || now - this.sliceStarted >= SLICE_MS;
+    const spent = now - this.sliceStarted;
+    // Past the turn's budget, each session still has a short slice: a few frames sent together go together.
+    return spent >= SLICE_MS || (turnSpent && spent >= MIN_SLICE_MS);
   }
 
   /** Holds input back until the next turn, after other connections' I/O. */

@@ -29,11 +29,14 @@ export const SLICE_MS = 2;
 
 /**
  * Milliseconds the input of all sessions together may take in one turn
- * (beyond each one's first frame) before every session's waits for a later
- * turn: ten connections flooding subscribes would otherwise take a slice
- * each, and hold the turn 20 ms.
+ * before every session's slice shrinks to {@link MIN_SLICE_MS}: ten
+ * connections flooding subscribes would otherwise take a slice each, and
+ * hold the turn 20 ms.
  */
 export const TURN_INPUT_MS = 4;
+
+/** Milliseconds of input a session still has in a turn past {@link TURN_INPUT_MS}, after its first frame. */
+export const MIN_SLICE_MS = 0.1;
 
 let turn = 0;
 let ticking = false;
