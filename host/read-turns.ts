@@ -26,27 +26,17 @@ export const SHARE = 16 * 1024;
 /** What Node reads from a socket at a time: a turn resumes {@link TURN_BYTES} / CHUNK held connections. */
 export const CHUNK = 64 * 1024;
 
-/** A connection whose reading can stop and start. */
-export interface Holdable {
-  /** Stops reading until {@link resume}. */
-  hold(): void;
-  /** Reads on (unless something else holds the connection too). */
-  resume(): void;
-}
-
 export class ReadTurns {
   /** Connections held for reading more than their share, since start. */
   holds = 0;
-  /** The turn (`currentTurn`) {@link bytes} were read in. */
-  private turn = -1;
-  /** Bytes read in that turn, all connections together. */
-  private bytes = 0;
+  /** Bytes read this turn, all connections together. */
+  private readonly bytes = new TurnBytes();
   private readonly held = new Fifo<TurnReader>();
   /** Resumes held connections after each turn's reading, while any are held. */
   private readonly releases = new SlicedWork(() => this.release());
 
   /** The reading of one connection, to be told of each chunk it reads. */
-  reader(connection: Holdable): TurnReader {
+  reader(connection: Pausable): TurnReader {
     return new TurnReader(this, connection);
   }
 
@@ -58,7 +48,7 @@ export class ReadTurns {
    */
   share(socket: Duplex, input: Pausable): Pausable {
     const holds = new InputHolds(input);
-    const reader = this.reader({ hold: () => holds.set('turns', true), resume: () => holds.set('turns', false) });
+    const reader = this.reader({ pause: () => holds.set('turns', true), resume: () => holds.set('turns', false) });
     socket.on('data', (chunk: Buffer) => reader.read(chunk.length));
     socket.once('close', () => reader.close());
     return { pause: () => holds.set('session', true), resume: () => holds.set('session', false) };
@@ -66,12 +56,7 @@ export class ReadTurns {
 
   /** Counts `bytes` read in the turn `turn`; true when that turn has read its fill. */
   count(bytes: number, turn = currentTurn()): boolean {
-    if (turn !== this.turn) {
-      this.turn = turn;
-      this.bytes = 0;
-    }
-    this.bytes += bytes;
-    return this.bytes > TURN_BYTES;
+    return this.bytes.add(bytes, turn) > TURN_BYTES;
   }
 
   /** Queues a reader just held, to be resumed in a later turn. */
@@ -97,29 +82,24 @@ export class ReadTurns {
 }
 
 export class TurnReader {
-  /** The turn {@link bytes} were read in. */
-  private turn = -1;
-  private bytes = 0;
+  /** Bytes this connection read this turn. */
+  private readonly bytes = new TurnBytes();
   private held = false;
   private closed = false;
 
   constructor(
     private readonly turns: ReadTurns,
-    private readonly connection: Holdable,
+    private readonly connection: Pausable,
   ) {}
 
   /** Counts a chunk just read; holds the connection if it has read more than its share of a full turn. */
   read(bytes: number): void {
     const turn = currentTurn();
-    if (this.turn !== turn) {
-      this.turn = turn;
-      this.bytes = 0;
-    }
-    this.bytes += bytes;
+    const mine = this.bytes.add(bytes, turn);
     const full = this.turns.count(bytes, turn);
-    if (!full || this.bytes <= SHARE || this.held || this.closed) return;
+    if (!full || mine <= SHARE || this.held || this.closed) return;
     this.held = true;
-    this.connection.hold();
+    this.connection.pause();
     this.turns.queue(this);
   }
 
@@ -139,8 +119,25 @@ export class TurnReader {
 
 /** A connection's input: a socket, or what reads from it (a WebSocket). */
 export interface Pausable {
+  /** Stops reading until {@link resume}. */
   pause(): void;
+  /** Reads on (unless something else holds the input too). */
   resume(): void;
+}
+
+/** Bytes counted in one event-loop turn (`currentTurn`), from zero again in the next. */
+class TurnBytes {
+  private turn = -1;
+  private bytes = 0;
+
+  /** Adds `bytes` read in `turn`; returns the turn's total. */
+  add(bytes: number, turn: number): number {
+    if (turn !== this.turn) {
+      this.turn = turn;
+      this.bytes = 0;
+    }
+    return (this.bytes += bytes);
+  }
 }
 
 /** A connection's input, paused while its session or the read turns hold it. */

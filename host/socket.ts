@@ -146,4 +146,3 @@ class SocketSink implements Sink {
     else queueMicrotask(callback);
   }
 }
-

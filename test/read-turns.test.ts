@@ -7,16 +7,16 @@
  * and WebSocket, beside a connection whose session holds it too.
  */
 import test, { type ExecutionContext } from 'ava';
-import { CHUNK, ReadTurns, SHARE, TURN_BYTES, type Holdable } from '../host/read-turns.ts';
+import { CHUNK, ReadTurns, SHARE, TURN_BYTES, type Pausable } from '../host/read-turns.ts';
 import type { MistServer } from '../host/server.ts';
 import { eventually, LineClient, startTestServer } from './helpers/server.ts';
 import { websocketUrl, WsClient } from './helpers/web.ts';
 
 /** A connection that records whether it is held. */
-class Recorder implements Holdable {
+class Recorder implements Pausable {
   held = false;
   resumes = 0;
-  hold(): void {
+  pause(): void {
     this.held = true;
   }
   resume(): void {
