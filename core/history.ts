@@ -20,6 +20,7 @@
  * runs.
  */
 import { randomBytes } from 'node:crypto';
+import { valueTextAt } from './json-text.ts';
 import { Frame } from './protocol.ts';
 import { RetainedLog } from './retained-log.ts';
 
@@ -52,7 +53,6 @@ export class History {
   /** Letters only, so that no stream id (digits) can look like one of these. */
   private readonly prefix = `${Array.from(randomBytes(6), (byte) => String.fromCharCode(97 + (byte % 26))).join('')}-`;
   private readonly entries = new RetainedLog();
-  private retainedBytes = 0;
   /** The seq of each retained message whose id is a stream's, and the other way round. */
   private readonly streamed = new Map<string, number>();
   private readonly streamIds = new Map<number, string>();
@@ -81,7 +81,6 @@ export class History {
     }
     const now = Date.now();
     this.entries.push(frame.json, frame.byteLength, publisher, time ?? now);
-    this.retainedBytes += frame.byteLength;
     this.trim(now);
     return frame;
   }
@@ -108,7 +107,7 @@ export class History {
   /** Their bytes as encoded. */
   get bytes(): number {
     this.trim();
-    return this.retainedBytes;
+    return this.entries.textBytes;
   }
 
   /** The seq of the oldest message retained; `lastSeq + 1` when none is. */
@@ -151,9 +150,8 @@ export class History {
     if (!limits) return;
     const expired = now - limits.maxAgeMs;
     while (this.entries.length > 0) {
-      if (this.entries.length <= limits.maxMessages && this.retainedBytes <= limits.maxBytes && this.entries.timeOf(0) > expired) return;
+      if (this.entries.length <= limits.maxMessages && this.entries.textBytes <= limits.maxBytes && this.entries.timeOf(0) > expired) return;
       const seq = this.firstSeq;
-      this.retainedBytes -= this.entries.bytes(0);
       this.entries.shift();
       const streamId = this.streamIds.get(seq);
       if (streamId !== undefined) {
@@ -174,17 +172,5 @@ const TAGS_START = '{"command":"publish","tags":'.length;
 
 /** The tags of a retained message's JSON text (as Frame.publish wrote it), without parsing its data. */
 function tagsOf(json: string): string[] {
-  let inString = false;
-  for (let i = TAGS_START; i < json.length; i++) {
-    const c = json.charCodeAt(i);
-    if (inString) {
-      if (c === 0x5c) i++; // a backslash: the next character is escaped
-      else if (c === 0x22) inString = false;
-    } else if (c === 0x22) {
-      inString = true;
-    } else if (c === 0x5d) {
-      return JSON.parse(json.slice(TAGS_START, i + 1)) as string[];
-    }
-  }
-  throw new Error('a retained message without tags');
+  return JSON.parse(valueTextAt(json, TAGS_START)) as string[];
 }

@@ -28,6 +28,11 @@ export function memberText(json: string, key: string): string | undefined {
   }
 }
 
+/** The text of the JSON value that starts at `i` in `json`, as written. */
+export function valueTextAt(json: string, i: number): string {
+  return json.slice(i, valueEndAt(json, i));
+}
+
 function isSpace(c: string | undefined): boolean {
   return c === ' ' || c === '\t' || c === '\n' || c === '\r';
 }

@@ -19,6 +19,8 @@ const FIRST_CAPACITY = 1024;
 export class RetainedLog {
   /** Entries held: the oldest is at `head` in the ring. */
   length = 0;
+  /** Bytes of their JSON text in UTF-8, all together. */
+  textBytes = 0;
   private head = 0;
   private capacity = FIRST_CAPACITY;
   private slab = new Uint32Array(FIRST_CAPACITY);
@@ -44,11 +46,13 @@ export class RetainedLog {
     this.size[at] = bytes;
     this.publisher[at] = publisher;
     this.time[at] = time;
+    this.textBytes += bytes;
     this.used += this.slabs.last()!.write(json, this.used, bytes, 'utf8');
   }
 
   /** Drops the oldest entry, and the slabs only it still used. */
   shift(): void {
+    this.textBytes -= this.size[this.head]!;
     this.head = (this.head + 1) & (this.capacity - 1);
     this.length--;
     const keep = this.length > 0 ? this.slab[this.head]! : this.firstSlab + this.slabs.length - 1;
@@ -63,11 +67,6 @@ export class RetainedLog {
     const at = this.place(index);
     const start = this.offset[at]!;
     return this.slabs.at(this.slab[at]! - this.firstSlab)!.toString('utf8', start, start + this.size[at]!);
-  }
-
-  /** Its bytes in UTF-8. */
-  bytes(index: number): number {
-    return this.size[this.place(index)]!;
   }
 
   publisherOf(index: number): number {
