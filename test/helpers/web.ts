@@ -33,7 +33,10 @@ export class WsClient {
   closed = false;
   closeCode: number | undefined;
 
-  private constructor(readonly ws: WebSocket) {
+  private constructor(
+    readonly ws: WebSocket,
+    private readonly socket: Duplex,
+  ) {
     ws.on('message', (data: Buffer, binary: boolean) => {
       this.messages.push({ text: data.toString(), binary });
       this.wakeup.wake();
@@ -50,16 +53,25 @@ export class WsClient {
   static async connect(t: ExecutionContext, url: string, options: ClientOptions = {}): Promise<WsClient> {
     const ws = new WebSocket(url, { rejectUnauthorized: false, ...options });
     t.teardown(() => ws.terminate());
+    let socket!: Duplex;
+    ws.once('upgrade', (res: IncomingMessage) => (socket = res.socket));
     await new Promise<void>((resolve, reject) => {
       ws.once('open', resolve);
       ws.once('unexpected-response', (_req, res: IncomingMessage) => reject(Object.assign(new Error(`HTTP ${res.statusCode}`), { status: res.statusCode })));
       ws.once('error', reject);
     });
-    return new WsClient(ws);
+    return new WsClient(ws, socket);
   }
 
   send(message: unknown): void {
     this.ws.send(JSON.stringify(message));
+  }
+
+  /** Sends each of `messages` in its own frame, all in one write: what a client sending them in one go does. */
+  sendTogether(messages: unknown[]): void {
+    this.socket.cork();
+    for (const message of messages) this.send(message);
+    this.socket.uncork();
   }
 
   /** Sends raw text (or bytes, as a binary frame). */
