@@ -8,6 +8,9 @@
  *
  * - TCP: as one `socket.write` per message; corked, one `write` per message
  *   and uncorked (one `writev`); concatenated into one `socket.write` (mist);
+ *   and, as the floor under all of them, concatenated and written with
+ *   write(2) straight to the socket's descriptor (`fs.writeSync`), bypassing
+ *   the stream, the `WriteWrap` and libuv's write queue;
  * - WebSocket: one `ws.send` per message (mist before: ws frames each
  *   message, header and payload in one `writev`); framed once and
  *   concatenated into one `socket.write` (mist now);
@@ -19,6 +22,7 @@
  * No verdicts: the figures say which way of writing to use.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { writeSync } from 'node:fs';
 import { createServer as createHttpServer, type ServerResponse } from 'node:http';
 import { createServer, type Server, type Socket } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
@@ -56,6 +60,8 @@ const JSON_TEXT = MESSAGE.subarray(0, -1);
 /** A server's WebSocket text frame (unmasked, 16-bit length), as mist builds it once per message. */
 const WS_FRAME = Buffer.concat([Buffer.from([0x81, 126, JSON_TEXT.length >> 8, JSON_TEXT.length & 0xff]), JSON_TEXT]);
 const SSE_EVENT = Buffer.from(`event: publish\ndata: ${JSON_TEXT.toString()}\n\n`);
+/** The socket's file descriptor, read from its libuv handle (not public API: for the floor row only). */
+const descriptor = (socket: Socket): number => (socket as unknown as { _handle: { fd: number } })._handle.fd;
 const concat = (messages: Buffer[]) => (messages.length === 1 ? messages[0]! : Buffer.concat(messages));
 
 const WAYS: Way[] = [
@@ -72,6 +78,9 @@ const WAYS: Way[] = [
     },
   },
   { transport: 'tcp', name: 'concat, one socket.write (mist)', unit: MESSAGE, flush: (s, m) => (s as Socket).write(concat(m)) },
+  // Not a way to write (it blocks on a full socket and reaches below the public API): the floor under every
+  // public path, a write(2) of the socket's descriptor with nothing of Node's stream layer around it.
+  { transport: 'tcp', name: 'concat, write(2) of the descriptor (fs.writeSync; a floor, not a way)', unit: MESSAGE, flush: (s, m) => writeSync(descriptor(s as Socket), concat(m)) },
   { transport: 'ws', name: 'ws.send per message (mist before)', unit: JSON_TEXT, flush: (w, m) => m.forEach((b) => (w as { ws: WebSocket }).ws.send(b, { binary: false })) },
   { transport: 'ws', name: 'framed once, concat, one socket.write (mist)', unit: WS_FRAME, flush: (w, m) => (w as { socket: Socket }).socket.write(concat(m)) },
   { transport: 'sse', name: 'res.write per event (mist before)', unit: SSE_EVENT, flush: (r, m) => m.forEach((b) => (r as ServerResponse).write(b)) },

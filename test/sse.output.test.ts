@@ -6,6 +6,7 @@
  */
 import test, { type ExecutionContext } from 'ava';
 import { connect, type Socket } from 'node:net';
+import { chunk } from '../plugins/listeners/sse.ts';
 import { eventually, startTestServer } from './helpers/server.ts';
 import { Wakeup, WAIT_MS } from './helpers/wakeup.ts';
 import { SseClient } from './helpers/web.ts';
@@ -72,6 +73,23 @@ test('every stream gets each event whole, small and large, in order: HTTP chunks
   for (const size of sizes) server.broker.publish(undefined, ['s'], JSON.stringify('x'.repeat(size)));
   for (const stream of streams) {
     for (const size of sizes) t.like(await stream.next(), { event: 'publish', command: 'publish', tags: ['s'], data: 'x'.repeat(size) });
+  }
+});
+
+test('a message flushed alone is chunked once for all its streams, and each stream still gets every message whole', async (t) => {
+  const one = Buffer.from('event: publish\ndata: 1\n\n');
+  const two = Buffer.from('event: publish\ndata: 22\n\n');
+  t.is(chunk(one), chunk(one), 'the same event: the same chunk, not a copy each');
+  t.is(chunk(two).toString(), `${two.length.toString(16)}\r\n${two}\r\n`);
+  t.is(chunk(one).toString(), `${one.length.toString(16)}\r\n${one}\r\n`, 'framed anew once another came between');
+  t.is(chunk(Buffer.from(one)).toString(), chunk(one).toString(), 'equal bytes in another buffer: framed the same');
+
+  const { server, url } = await httpServer(t);
+  const streams = await Promise.all([0, 1, 2].map(() => SseClient.connect(t, url, '?tags=s')));
+  // One message a flush: each stream is written the shared chunk.
+  for (const data of ['a', 'bb', 'ccc']) {
+    server.broker.publish(undefined, ['s'], JSON.stringify(data));
+    for (const stream of streams) t.like(await stream.next(), { event: 'publish', tags: ['s'], data });
   }
 });
 

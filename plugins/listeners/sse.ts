@@ -107,13 +107,25 @@ function streamWriter(res: ServerResponse): (bytes: Buffer) => void {
   };
 }
 
+/**
+ * The bytes `chunk` framed last, and their chunk. A flush of one event hands
+ * every stream the same buffer (the message's event, built once), so the
+ * streams after the first reuse its chunk rather than each framing a copy:
+ * one allocation per message instead of one per subscriber.
+ */
+let lastBytes: Buffer | undefined;
+let lastChunk: Buffer | undefined;
+
 /** `bytes` as one chunk of HTTP's chunked encoding (its size in hex, CRLF, the bytes, CRLF), in one buffer. */
 export function chunk(bytes: Buffer): Buffer {
+  if (bytes === lastBytes) return lastChunk!;
   const head = `${bytes.length.toString(16)}\r\n`;
   const framed = Buffer.allocUnsafe(head.length + bytes.length + 2);
   const at = framed.write(head, 'latin1') + bytes.copy(framed, head.length);
   framed[at] = 0x0d;
   framed[at + 1] = 0x0a;
+  lastBytes = bytes;
+  lastChunk = framed;
   return framed;
 }
 

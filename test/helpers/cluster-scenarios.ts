@@ -26,6 +26,16 @@ export async function startCluster(t: ExecutionContext, count: number, uri: stri
   return nodes;
 }
 
+/** What each node says of itself, its cluster status and its warnings, for a failure's message. */
+function describeNodes(nodes: readonly Node[]): string {
+  return nodes
+    .map(({ server, logs }, i) => {
+      const warnings = logs.filter((line) => line.level === 'warn' || line.level === 'error').map(({ msg, err }) => ({ msg, err }));
+      return `node ${i}: ${JSON.stringify(server.cluster!.status())}, warnings ${JSON.stringify(warnings)}`;
+    })
+    .join('; ');
+}
+
 async function formed(nodes: readonly Node[], timeoutMs = 10_000): Promise<void> {
   await eventually(
     () => nodes.every(({ server }) => server.cluster!.state === 'up' && server.cluster!.status().peers === nodes.length - 1),
@@ -124,7 +134,13 @@ export async function clusterTests(kind: BackplaneKind): Promise<void> {
     for (let i = 0; i < 1000; i++) batch += JSON.stringify(publication(['seq'], i)) + '\n';
     publisher.write(batch);
     const received: number[] = [];
-    for (let i = 0; i < 1000; i++) received.push((await subscriber.next()).data as number);
+    for (let i = 0; i < 1000; i++) {
+      // Seen once under heavy load: no message for 30 s. Say how far it got and what the nodes knew.
+      const message = await subscriber.next().catch((err: Error) => {
+        throw new Error(`after ${i} of 1000: ${err.message}; ${describeNodes([a, b])}`);
+      });
+      received.push(message.data as number);
+    }
     t.deepEqual(received, Array.from({ length: 1000 }, (_, i) => i));
     t.is(b.server.cluster!.status().stats.lost, 0);
   });
